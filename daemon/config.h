@@ -1,0 +1,54 @@
+// config.h — mydevd's configuration: the text-format file (proto/config.proto)
+// parsed with protobuf's TextFormat, validated, and its limits resolved.
+//
+//   absl::StatusOr<mydev::config::Config> c = LoadConfigFile("/etc/mydevd.conf");
+//   if (!c.ok()) { print(c.status()); exit(1); }   // "…:3:7: Expected identifier…"
+//   Limits limits = ResolveLimits(c->limits());     // zeros replaced by defaults
+//
+//   mydev::config::Config d = DefaultConfig();     // no file: one synthetic mydev0
+#ifndef MYDEV_DAEMON_CONFIG_H_
+#define MYDEV_DAEMON_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "proto/config.pb.h"
+
+namespace mydev::daemon {
+
+// Every limit the daemon enforces, with defaults filled in.
+struct Limits {
+  uint64_t default_ring_bytes = 4ull << 20;
+  uint64_t max_ring_bytes = 256ull << 20;
+  uint32_t max_sessions_per_uid = 64;
+  uint32_t max_bpf_insns = 4096;
+  absl::Duration attach_timeout = absl::Seconds(5);
+  uint32_t max_message_bytes = 4u << 20;
+  absl::Duration tick = absl::Milliseconds(10);
+};
+
+inline constexpr char kDefaultDeviceDescription[] = "mydev synthetic traffic generator";
+
+// Parses text-format config; errors carry "name:line:column: message".
+absl::StatusOr<mydev::config::Config> ParseConfig(absl::string_view text,
+                                                  absl::string_view name);
+absl::StatusOr<mydev::config::Config> LoadConfigFile(const std::string& path);
+
+// Checks device names ("mydev<N>", unique), backends and limits.
+absl::Status ValidateConfig(const mydev::config::Config& config);
+
+// One synthetic device "mydev0" at the default rate.
+mydev::config::Config DefaultConfig();
+
+// Replaces zeros by defaults. Call on a validated config.
+Limits ResolveLimits(const mydev::config::Limits& limits);
+
+// True for "mydev<N>" with N a decimal number without leading zeros.
+bool IsValidDeviceName(absl::string_view name);
+
+}  // namespace mydev::daemon
+
+#endif  // MYDEV_DAEMON_CONFIG_H_

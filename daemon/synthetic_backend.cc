@@ -1,0 +1,350 @@
+// synthetic_backend.cc — frame building and the paced generator thread.
+#include "daemon/synthetic_backend.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/time/time.h"
+
+namespace mydev::daemon {
+namespace {
+
+constexpr size_t kEthHeader = 14;
+constexpr size_t kIp4Header = 20;
+constexpr size_t kIp6Header = 40;
+constexpr size_t kUdpHeader = 8;
+constexpr size_t kTcpHeader = 20;
+constexpr size_t kIcmpHeader = 8;
+constexpr size_t kArpBody = 28;
+constexpr size_t kSeqBytes = 16;  // magic + u64
+
+int64_t ClockNs(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void Put16(uint8_t* p, uint16_t v) {
+  p[0] = v >> 8;
+  p[1] = v & 0xff;
+}
+void Put32(uint8_t* p, uint32_t v) {
+  Put16(p, v >> 16);
+  Put16(p + 2, v & 0xffff);
+}
+uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+
+// One's-complement sum of 16-bit big-endian words (an odd tail is padded).
+uint32_t SumWords(const uint8_t* p, size_t n, uint32_t sum) {
+  for (; n >= 2; p += 2, n -= 2) sum += Get16(p);
+  if (n) sum += p[0] << 8;
+  return sum;
+}
+uint16_t Fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// Sum of the IPv4 or IPv6 pseudo-header for an L4 checksum.
+uint32_t PseudoSum(bool v6, const uint8_t* src, const uint8_t* dst, uint8_t proto,
+                   uint32_t l4_len) {
+  size_t alen = v6 ? 16 : 4;
+  uint32_t sum = SumWords(src, alen, 0);
+  sum = SumWords(dst, alen, sum);
+  sum += proto;
+  sum += l4_len >> 16;
+  sum += l4_len & 0xffff;
+  return sum;
+}
+
+void PutSeq(uint8_t* p, uint64_t seq) {
+  std::memcpy(p, kSeqMagic, sizeof kSeqMagic);
+  for (int i = 0; i < 8; ++i) p[8 + i] = static_cast<uint8_t>(seq >> (56 - 8 * i));
+}
+
+}  // namespace
+
+std::optional<uint64_t> FindSequence(const uint8_t* f, size_t caplen) {
+  if (caplen < kEthHeader) return std::nullopt;
+  size_t off = 0;
+  uint16_t ethertype = Get16(f + 12);
+  uint8_t proto = 0;
+  size_t l4 = 0;
+  if (ethertype == 0x0800) {
+    if (caplen < kEthHeader + kIp4Header) return std::nullopt;
+    size_t ihl = (f[kEthHeader] & 0x0f) * 4u;
+    if (ihl < kIp4Header) return std::nullopt;
+    proto = f[kEthHeader + 9];
+    l4 = kEthHeader + ihl;
+  } else if (ethertype == 0x86dd) {
+    if (caplen < kEthHeader + kIp6Header) return std::nullopt;
+    proto = f[kEthHeader + 6];
+    l4 = kEthHeader + kIp6Header;
+  } else if (ethertype == 0x0806) {
+    off = kEthHeader + kArpBody;
+  } else {
+    return std::nullopt;
+  }
+  if (ethertype != 0x0806) {
+    switch (proto) {
+      case 17:
+        off = l4 + kUdpHeader;
+        break;
+      case 6:
+        if (caplen < l4 + kTcpHeader) return std::nullopt;
+        off = l4 + (f[l4 + 12] >> 4) * 4u;
+        break;
+      case 1:
+      case 58:
+        off = l4 + kIcmpHeader;
+        break;
+      default:
+        return std::nullopt;
+    }
+  }
+  if (caplen < off + kSeqBytes || std::memcmp(f + off, kSeqMagic, sizeof kSeqMagic) != 0)
+    return std::nullopt;
+  uint64_t seq = 0;
+  for (int i = 0; i < 8; ++i) seq = (seq << 8) | f[off + 8 + i];
+  return seq;
+}
+
+SyntheticFrameGenerator::SyntheticFrameGenerator(uint64_t seed) : rng_(seed) {}
+
+SyntheticKind SyntheticFrameGenerator::Next(std::vector<uint8_t>* frame,
+                                            PacketDirection* direction) {
+  const uint64_t seq = seq_++;
+  uint64_t r = Rand(100);
+  SyntheticKind kind = r < 25   ? SyntheticKind::kUdp4
+                       : r < 50 ? SyntheticKind::kTcp4
+                       : r < 60 ? SyntheticKind::kIcmp4
+                       : r < 72 ? SyntheticKind::kUdp6
+                       : r < 84 ? SyntheticKind::kTcp6
+                       : r < 92 ? SyntheticKind::kIcmp6
+                                : SyntheticKind::kArp;
+  const bool out = Rand(2) == 0;
+  *direction = out ? PacketDirection::kOut : PacketDirection::kIn;
+
+  // Size: a mix of small, medium and full-size frames, with both extremes.
+  uint64_t b = Rand(20);
+  uint32_t target = b == 0   ? kSyntheticMinFrame
+                    : b == 1 ? kSyntheticMaxFrame
+                    : b < 10 ? 60 + Rand(69)        // 60..128
+                    : b < 15 ? 129 + Rand(472)      // 129..600
+                             : 601 + Rand(914);     // 601..1514
+
+  const uint8_t peer = static_cast<uint8_t>(2 + Rand(250));
+  const uint8_t subnet = static_cast<uint8_t>(Rand(4));
+  const uint8_t peer_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x01, peer};
+  const uint8_t dev_ip4[4] = {10, 0, 0, 1};
+  const uint8_t peer_ip4[4] = {10, 0, subnet, peer};
+  uint8_t dev_ip6[16] = {0xfd, 0x00};
+  dev_ip6[15] = 1;
+  uint8_t peer_ip6[16] = {0xfd, 0x00};
+  peer_ip6[13] = subnet;
+  peer_ip6[15] = peer;
+  static constexpr uint16_t kServices[] = {53, 80, 443, 123, 22, 5353, 8080, 3306};
+  uint16_t service = b % 3 == 0 ? static_cast<uint16_t>(1024 + Rand(8000))
+                                : kServices[Rand(sizeof kServices / sizeof kServices[0])];
+  uint16_t ephemeral = static_cast<uint16_t>(32768 + Rand(28000));
+
+  const bool v6 = kind == SyntheticKind::kUdp6 || kind == SyntheticKind::kTcp6 ||
+                  kind == SyntheticKind::kIcmp6;
+  size_t l3_header = kind == SyntheticKind::kArp ? kArpBody : v6 ? kIp6Header : kIp4Header;
+  size_t l4_header = 0;
+  uint8_t proto = 0;
+  switch (kind) {
+    case SyntheticKind::kUdp4:
+    case SyntheticKind::kUdp6:
+      l4_header = kUdpHeader, proto = 17;
+      break;
+    case SyntheticKind::kTcp4:
+    case SyntheticKind::kTcp6:
+      l4_header = kTcpHeader, proto = 6;
+      break;
+    case SyntheticKind::kIcmp4:
+      l4_header = kIcmpHeader, proto = 1;
+      break;
+    case SyntheticKind::kIcmp6:
+      l4_header = kIcmpHeader, proto = 58;
+      break;
+    case SyntheticKind::kArp:
+      target = kSyntheticMinFrame;
+      break;
+  }
+  size_t min_size = std::max<size_t>(kSyntheticMinFrame,
+                                     kEthHeader + l3_header + l4_header + kSeqBytes);
+  size_t size = std::max<size_t>(min_size, target);
+  frame->assign(size, 0);
+  uint8_t* f = frame->data();
+
+  // Ethernet.
+  const uint8_t* src_mac = out ? kDeviceMac : peer_mac;
+  const uint8_t* dst_mac = out ? peer_mac : kDeviceMac;
+  static constexpr uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  if (kind == SyntheticKind::kArp && out) dst_mac = kBroadcast;  // who-has
+  std::memcpy(f, dst_mac, 6);
+  std::memcpy(f + 6, src_mac, 6);
+  Put16(f + 12, kind == SyntheticKind::kArp ? 0x0806 : v6 ? 0x86dd : 0x0800);
+
+  if (kind == SyntheticKind::kArp) {
+    uint8_t* a = f + kEthHeader;
+    Put16(a, 1);
+    Put16(a + 2, 0x0800);
+    a[4] = 6;
+    a[5] = 4;
+    Put16(a + 6, out ? 1 : 2);  // request out, reply in
+    std::memcpy(a + 8, src_mac, 6);
+    std::memcpy(a + 14, out ? dev_ip4 : peer_ip4, 4);
+    if (!out) std::memcpy(a + 18, kDeviceMac, 6);
+    std::memcpy(a + 24, out ? peer_ip4 : dev_ip4, 4);
+    PutSeq(f + kEthHeader + kArpBody, seq);
+    return kind;
+  }
+
+  const uint8_t* src_ip = v6 ? (out ? dev_ip6 : peer_ip6) : (out ? dev_ip4 : peer_ip4);
+  const uint8_t* dst_ip = v6 ? (out ? peer_ip6 : dev_ip6) : (out ? peer_ip4 : dev_ip4);
+  const size_t l4 = kEthHeader + l3_header;
+  const uint32_t l4_len = static_cast<uint32_t>(size - l4);
+  uint8_t* ip = f + kEthHeader;
+  if (v6) {
+    Put32(ip, 0x60000000u | static_cast<uint32_t>(Rand(1 << 20)));
+    Put16(ip + 4, static_cast<uint16_t>(l4_len));
+    ip[6] = proto;
+    ip[7] = 64;
+    std::memcpy(ip + 8, src_ip, 16);
+    std::memcpy(ip + 24, dst_ip, 16);
+  } else {
+    ip[0] = 0x45;
+    Put16(ip + 2, static_cast<uint16_t>(size - kEthHeader));
+    Put16(ip + 4, static_cast<uint16_t>(seq));
+    Put16(ip + 6, 0x4000);  // DF
+    ip[8] = 64;
+    ip[9] = proto;
+    std::memcpy(ip + 12, src_ip, 4);
+    std::memcpy(ip + 16, dst_ip, 4);
+    Put16(ip + 10, Fold(SumWords(ip, kIp4Header, 0)));
+  }
+
+  uint8_t* t = f + l4;
+  uint16_t sport = out ? ephemeral : service;
+  uint16_t dport = out ? service : ephemeral;
+  size_t csum_at = 0;
+  switch (proto) {
+    case 17:
+      Put16(t, sport);
+      Put16(t + 2, dport);
+      Put16(t + 4, static_cast<uint16_t>(l4_len));
+      csum_at = 6;
+      break;
+    case 6:
+      Put16(t, sport);
+      Put16(t + 2, dport);
+      Put32(t + 4, static_cast<uint32_t>(rng_()));
+      Put32(t + 8, static_cast<uint32_t>(rng_()));
+      t[12] = (kTcpHeader / 4) << 4;
+      t[13] = 0x18;  // PSH|ACK
+      Put16(t + 14, 65535);
+      csum_at = 16;
+      break;
+    default:  // ICMP / ICMPv6 echo request (out) or reply (in)
+      t[0] = proto == 1 ? (out ? 8 : 0) : (out ? 128 : 129);
+      Put16(t + 4, static_cast<uint16_t>(0x4d59));
+      Put16(t + 6, static_cast<uint16_t>(seq));
+      csum_at = 2;
+      break;
+  }
+  uint8_t* payload = t + l4_header;
+  PutSeq(payload, seq);
+  for (size_t i = kSeqBytes; i < size - l4 - l4_header; ++i)
+    payload[i] = static_cast<uint8_t>(seq + i);
+
+  uint32_t sum = proto == 1 ? 0 : PseudoSum(v6, src_ip, dst_ip, proto, l4_len);
+  uint16_t csum = Fold(SumWords(t, l4_len, sum));
+  if (proto == 17 && csum == 0) csum = 0xffff;
+  Put16(t + csum_at, csum);
+  return kind;
+}
+
+SyntheticBackend::SyntheticBackend(DeviceInfo info, const SyntheticOptions& options)
+    : info_(std::move(info)), options_(options) {}
+
+SyntheticBackend::~SyntheticBackend() { Stop(); }
+
+absl::Status SyntheticBackend::Start(PacketSink sink) {
+  if (thread_.joinable())
+    return absl::FailedPreconditionError("device '" + info_.name + "' is already started");
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this, sink = std::move(sink)] { Run(sink); });
+  return absl::OkStatus();
+}
+
+void SyntheticBackend::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+bool SyntheticBackend::SleepUntil(int64_t deadline_ns) {
+  int64_t wait = deadline_ns - ClockNs(CLOCK_MONOTONIC);
+  absl::MutexLock lock(&mu_);
+  if (wait > 0) mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Nanoseconds(wait));
+  return !stopping_;
+}
+
+void SyntheticBackend::Run(PacketSink sink) {
+  SyntheticFrameGenerator gen(options_.seed);
+  const uint32_t max_batch = std::max<uint32_t>(1, options_.max_batch);
+  std::vector<std::vector<uint8_t>> frames(max_batch);
+  std::vector<Packet> batch(max_batch);
+  const int64_t start_mono = ClockNs(CLOCK_MONOTONIC);
+  const int64_t start_real = ClockNs(CLOCK_REALTIME);
+  const uint64_t rate = options_.rate_pps;
+  // Absolute deadline of packet k: start + k / rate seconds (no drift).
+  auto offset_ns = [rate](uint64_t k) {
+    return static_cast<int64_t>(static_cast<unsigned __int128>(k) * 1'000'000'000u / rate);
+  };
+  uint64_t sent = 0;
+  for (;;) {
+    if (options_.count != 0 && sent >= options_.count) return;
+    uint64_t n = max_batch;
+    if (options_.count != 0) n = std::min<uint64_t>(n, options_.count - sent);
+    if (rate != 0) {
+      int64_t elapsed = ClockNs(CLOCK_MONOTONIC) - start_mono;
+      uint64_t due = static_cast<uint64_t>(static_cast<unsigned __int128>(elapsed) * rate /
+                                           1'000'000'000u) + 1;
+      if (due <= sent) {
+        if (!SleepUntil(start_mono + offset_ns(sent))) return;
+        continue;
+      }
+      n = std::min<uint64_t>(n, due - sent);
+    } else {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    const int64_t now_real = ClockNs(CLOCK_REALTIME);
+    for (uint64_t i = 0; i < n; ++i) {
+      Packet& p = batch[i];
+      gen.Next(&frames[i], &p.direction);
+      p.data = frames[i].data();
+      p.len = p.caplen = static_cast<uint32_t>(frames[i].size());
+      p.ts_ns = static_cast<uint64_t>(rate != 0 ? start_real + offset_ns(sent + i) : now_real);
+    }
+    sink(absl::MakeConstSpan(batch.data(), n));
+    sent += n;
+    generated_.store(sent, std::memory_order_relaxed);
+    if (rate != 0) {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+  }
+}
+
+}  // namespace mydev::daemon

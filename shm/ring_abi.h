@@ -1,0 +1,238 @@
+/*
+ * ring_abi.h — the shared-memory ring between mydevd (the one writer) and one
+ * capture client (the one reader). Plain C so that pcap-mydev.c, compiled
+ * inside libpcap, reads the ring with the very same code as the C++ tests.
+ *
+ * Example (reader side, as pcap-mydev.c does it):
+ *
+ *   struct mydev_ring_view v;
+ *   if (mydev_ring_view_init(&v, ring_map, ring_map_bytes, ctl_map) != 0) fail();
+ *   const struct mydev_ring_record *r;
+ *   while ((r = mydev_ring_next(&v)) != NULL) {
+ *     use(mydev_ring_record_data(r), r->caplen, r->len, r->ts_ns);
+ *   }
+ *   mydev_ring_release(&v);          // hand the slots back to the writer
+ *
+ * ------------------------------------------------------------------ memory
+ *
+ * Two memfds per session:
+ *
+ *   ring memfd  = [ header page (4096) | data area (data_bytes, a power of 2) ]
+ *                 written only by the daemon. The daemon seals it with
+ *                 F_SEAL_FUTURE_WRITE|F_SEAL_SHRINK|F_SEAL_GROW before handing
+ *                 it over, so the client can only map it PROT_READ.
+ *   ctl memfd   = one page the client writes: consumer_pos, reader_sleeping.
+ *
+ * Positions are free-running uint64 byte counts (never wrap in practice);
+ * the offset in the data area is pos & (data_bytes - 1).
+ *
+ * ------------------------------------------------------------------ records
+ *
+ * Each record starts at an 8-byte-aligned offset:
+ *   struct mydev_ring_record { record_bytes, caplen, len, flags, ts_ns } + caplen bytes,
+ *   record_bytes = MYDEV_ALIGN8(sizeof header + caplen).
+ * A record never straddles the end of the data area. When the writer needs
+ * more contiguous room than is left before the end:
+ *   - if at least sizeof(struct mydev_ring_record) bytes are left, it writes a
+ *     padding record (flags & MYDEV_REC_PAD, record_bytes = bytes to the end);
+ *   - if fewer are left (8 or 16 bytes), it skips them silently; the reader
+ *     applies the same rule (mydev_ring_next).
+ * Then it continues at offset 0.
+ *
+ * ------------------------------------------------------------------ ownership
+ *
+ *   producer_pos    header page  written by the daemon, read by the client
+ *   counters        header page  written by the daemon (relaxed), read by anyone
+ *   consumer_pos    ctl page     written by the client, read by the daemon
+ *   reader_sleeping ctl page     set by the client, cleared by either
+ *
+ * The daemon trusts nothing on the ctl page: it loads consumer_pos once per
+ * batch and clamps it to [producer_pos - data_bytes, producer_pos].
+ *
+ * ------------------------------------------------------------------ ordering
+ *
+ * (1) writer: fill record bytes; store-RELEASE producer_pos
+ *     reader: load-ACQUIRE producer_pos; read records below it.       (1 pairs with 1)
+ * (2) reader: finish reading records; store-RELEASE consumer_pos
+ *     writer: load-ACQUIRE consumer_pos; overwrite only below it+size. (2 pairs with 2)
+ * (3) Sleeping (a Dekker pair, both sides need the full fence):
+ *     reader: store reader_sleeping=1; SEQ_CST fence; load producer_pos;
+ *             if still empty, poll(eventfd) else clear the flag.
+ *     writer: store-RELEASE producer_pos; SEQ_CST fence; load reader_sleeping;
+ *             if 1 and a wake is due (immediate mode, enough bytes waiting, or
+ *             the client's timeout passed), exchange it to 0 and, if it was 1,
+ *             write the eventfd.
+ *     Either the writer sees the flag or the reader sees the new data, never
+ *     neither. The writer makes no syscall while the reader is awake.
+ */
+#ifndef MYDEV_SHM_RING_ABI_H_
+#define MYDEV_SHM_RING_ABI_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MYDEV_RING_MAGIC 0x5244594du /* "MYDR" little-endian */
+#define MYDEV_RING_VERSION 1u
+#define MYDEV_RING_HEADER_BYTES 4096u
+#define MYDEV_RING_CTL_BYTES 4096u
+#define MYDEV_ALIGN8(n) (((n) + 7u) & ~(uint64_t)7u)
+
+/* record flags */
+#define MYDEV_REC_PAD 0x1u          /* padding to the end of the data area */
+#define MYDEV_REC_DIR_IN 0x2u       /* received by the device */
+#define MYDEV_REC_DIR_OUT 0x4u      /* sent by the device */
+
+/* header.state */
+#define MYDEV_RING_OPEN 0u
+#define MYDEV_RING_CLOSED 1u        /* the daemon ended the session; see close_reason */
+
+struct mydev_ring_header {
+  /* immutable after creation */
+  uint32_t magic;
+  uint32_t version;
+  uint32_t header_bytes;            /* MYDEV_RING_HEADER_BYTES */
+  uint32_t dlt;                     /* link type at creation (informative) */
+  uint64_t data_bytes;              /* power of two */
+  uint8_t pad0[64 - 24];
+  /* cache line 1: the producer */
+  uint64_t producer_pos;
+  uint8_t pad1[64 - 8];
+  /* cache line 2: counters, written by the daemon with relaxed stores */
+  uint64_t packets_received;        /* passed the session's filter */
+  uint64_t packets_dropped;         /* passed the filter, ring was full */
+  uint64_t bytes_received;
+  uint32_t state;                   /* MYDEV_RING_OPEN / MYDEV_RING_CLOSED */
+  uint32_t close_reason;            /* 0 none, 1 daemon shutdown, 2 device gone */
+};
+
+struct mydev_ring_control {
+  uint64_t consumer_pos;
+  uint8_t pad0[64 - 8];
+  uint32_t reader_sleeping;
+};
+
+struct mydev_ring_record {
+  uint32_t record_bytes;            /* whole record, header included, multiple of 8 */
+  uint32_t caplen;                  /* bytes that follow the header */
+  uint32_t len;                     /* length on the wire */
+  uint32_t flags;                   /* MYDEV_REC_* */
+  uint64_t ts_ns;                   /* CLOCK_REALTIME nanoseconds */
+};
+
+/* The reader's view of one ring. */
+struct mydev_ring_view {
+  const struct mydev_ring_header *hdr;
+  const uint8_t *data;
+  uint64_t data_bytes;
+  struct mydev_ring_control *ctl;
+  uint64_t consumer_pos;            /* local; published by mydev_ring_release */
+  uint64_t producer_pos;            /* last acquired producer_pos */
+  int corrupt;                      /* set when a record fails validation */
+};
+
+static inline const uint8_t *mydev_ring_record_data(const struct mydev_ring_record *r) {
+  return (const uint8_t *)(r + 1);
+}
+
+/* Validates the header of a mapped ring. Returns 0, or -1 if the mapping is
+ * not a ring of this version or its size does not match ring_map_bytes. */
+static inline int mydev_ring_view_init(struct mydev_ring_view *v, const void *ring_map,
+                                       size_t ring_map_bytes, void *ctl_map) {
+  const struct mydev_ring_header *h = (const struct mydev_ring_header *)ring_map;
+  if (ring_map_bytes < MYDEV_RING_HEADER_BYTES) return -1;
+  if (h->magic != MYDEV_RING_MAGIC || h->version != MYDEV_RING_VERSION ||
+      h->header_bytes != MYDEV_RING_HEADER_BYTES)
+    return -1;
+  if (h->data_bytes == 0 || (h->data_bytes & (h->data_bytes - 1)) != 0 ||
+      h->data_bytes != ring_map_bytes - MYDEV_RING_HEADER_BYTES)
+    return -1;
+  v->hdr = h;
+  v->data = (const uint8_t *)ring_map + MYDEV_RING_HEADER_BYTES;
+  v->data_bytes = h->data_bytes;
+  v->ctl = (struct mydev_ring_control *)ctl_map;
+  v->consumer_pos = __atomic_load_n(&v->ctl->consumer_pos, __ATOMIC_RELAXED);
+  v->producer_pos = __atomic_load_n(&h->producer_pos, __ATOMIC_ACQUIRE);
+  v->corrupt = 0;
+  return 0;
+}
+
+/* Returns the next packet record, or NULL when the ring is empty (or corrupt:
+ * check v->corrupt). The record stays valid until mydev_ring_release(). */
+static inline const struct mydev_ring_record *mydev_ring_next(struct mydev_ring_view *v) {
+  const uint64_t hdr_bytes = sizeof(struct mydev_ring_record);
+  for (;;) {
+    if (v->consumer_pos == v->producer_pos) {
+      v->producer_pos = __atomic_load_n(&v->hdr->producer_pos, __ATOMIC_ACQUIRE); /* (1) */
+      if (v->consumer_pos == v->producer_pos) return NULL;
+    }
+    uint64_t avail = v->producer_pos - v->consumer_pos;
+    uint64_t off = v->consumer_pos & (v->data_bytes - 1);
+    uint64_t to_end = v->data_bytes - off;
+    if (avail > v->data_bytes) {
+      v->corrupt = 1;
+      return NULL;
+    }
+    if (to_end < hdr_bytes) { /* silent skip: the writer did the same */
+      v->consumer_pos += to_end;
+      continue;
+    }
+    const struct mydev_ring_record *r = (const struct mydev_ring_record *)(v->data + off);
+    uint32_t rb = r->record_bytes;
+    if (rb < hdr_bytes || (rb & 7u) != 0 || rb > to_end || rb > avail) {
+      v->corrupt = 1;
+      return NULL;
+    }
+    v->consumer_pos += rb;
+    if (r->flags & MYDEV_REC_PAD) continue;
+    if (r->caplen > rb - hdr_bytes) {
+      v->corrupt = 1;
+      return NULL;
+    }
+    return r;
+  }
+}
+
+/* Hands every record returned so far back to the writer. (2) */
+static inline void mydev_ring_release(struct mydev_ring_view *v) {
+  __atomic_store_n(&v->ctl->consumer_pos, v->consumer_pos, __ATOMIC_RELEASE);
+}
+
+/* True when the writer has published records not yet returned by next(). */
+static inline int mydev_ring_has_data(struct mydev_ring_view *v) {
+  v->producer_pos = __atomic_load_n(&v->hdr->producer_pos, __ATOMIC_ACQUIRE);
+  return v->producer_pos != v->consumer_pos;
+}
+
+/* Announces that the reader is about to sleep on the eventfd. Returns 1 if it
+ * may sleep (ring still empty after the fence), 0 if data arrived meanwhile
+ * (the flag is cleared again). Call mydev_ring_release() first so the writer
+ * sees all the free room. (3) */
+static inline int mydev_ring_prepare_sleep(struct mydev_ring_view *v) {
+  __atomic_store_n(&v->ctl->reader_sleeping, 1u, __ATOMIC_SEQ_CST);
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  if (mydev_ring_has_data(v)) {
+    __atomic_store_n(&v->ctl->reader_sleeping, 0u, __ATOMIC_RELAXED);
+    return 0;
+  }
+  return 1;
+}
+
+/* Called after the sleep ended (woken or timed out). */
+static inline void mydev_ring_woke(struct mydev_ring_view *v) {
+  __atomic_store_n(&v->ctl->reader_sleeping, 0u, __ATOMIC_RELAXED);
+}
+
+/* 1 if the daemon closed the session (see hdr->close_reason). */
+static inline int mydev_ring_closed(const struct mydev_ring_view *v) {
+  return __atomic_load_n(&v->hdr->state, __ATOMIC_ACQUIRE) == MYDEV_RING_CLOSED;
+}
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
+
+#endif /* MYDEV_SHM_RING_ABI_H_ */

@@ -1,0 +1,87 @@
+// ring_producer.h — the daemon's (writer's) side of one session ring.
+// The protocol is documented once, in ring_abi.h.
+//
+// Example:
+//
+//   auto ring = RingProducer::Create({.data_bytes = 4 << 20, .dlt = 1});
+//   if (!ring.ok()) return ring.status();
+//   (*ring)->SetWakePolicy({.immediate = false, .wake_bytes = 1 << 20,
+//                           .timeout_ns = 1'000'000'000});
+//   // hand (*ring)->ring_fd(), ctl_fd(), event_fd() to the client (fd_passing.h)
+//   for (const Packet& p : batch)
+//     (*ring)->Write(p.ts_ns, p.len, MYDEV_REC_DIR_IN, p.data, caplen);  // false = dropped
+//   (*ring)->Publish(now_ns);         // makes the batch visible, wakes if due
+#ifndef MYDEV_SHM_RING_PRODUCER_H_
+#define MYDEV_SHM_RING_PRODUCER_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "shm/ring_abi.h"
+#include "shm/unique_fd.h"
+
+namespace mydev::shm {
+
+struct RingOptions {
+  uint64_t data_bytes = 4 << 20;  // power of two, >= kMinDataBytes
+  uint32_t dlt = 1;
+};
+
+struct WakePolicy {
+  bool immediate = false;         // wake on every Publish with data waiting
+  uint64_t wake_bytes = 0;        // wake when this many bytes wait; 0 = data_bytes / 4
+  int64_t timeout_ns = 0;         // wake when the oldest waiting byte is this old; 0 = never
+};
+
+class RingProducer {
+ public:
+  static constexpr uint64_t kMinDataBytes = 1 << 20;   // holds 2 maximal records
+  static constexpr uint64_t kMaxDataBytes = 1ull << 32;
+
+  // Creates the ring memfd (sealed: the client can map it read-only only),
+  // the control memfd and the eventfd.
+  static absl::StatusOr<std::unique_ptr<RingProducer>> Create(const RingOptions& options);
+  ~RingProducer();
+
+  void SetWakePolicy(const WakePolicy& policy);
+
+  // Copies one record into the ring without publishing it. Returns false and
+  // counts a drop when the ring is full (or caplen > kMaxCaplen); returns
+  // false without counting after Close().
+  bool Write(uint64_t ts_ns, uint32_t len, uint32_t flags, const uint8_t* data,
+             uint32_t caplen);
+
+  // True when a record of caplen bytes fits now (re-reading the consumer
+  // position if the last one read leaves too little room). For writers that
+  // wait for room instead of dropping (replay at full speed, benchmarks):
+  //   while (!ring->HasRoom(caplen)) { ring->Publish(now); wait(); }
+  bool HasRoom(uint32_t caplen);
+
+  // Publishes every record written since the last call (store-release), then
+  // wakes the reader if it sleeps and the wake policy says so. Also call it
+  // periodically with no new records so timeouts fire.
+  void Publish(int64_t now_ns);
+
+  // Marks the ring closed with a reason (MYDEV_RING_CLOSED) and wakes the reader.
+  void Close(uint32_t reason);
+
+  int ring_fd() const;
+  int ctl_fd() const;
+  int event_fd() const;
+  uint64_t data_bytes() const;
+  uint64_t packets_received() const;   // records written
+  uint64_t packets_dropped() const;    // records refused for lack of room
+  uint64_t bytes_received() const;
+
+  static constexpr uint32_t kMaxCaplen = 262144;
+
+ private:
+  RingProducer() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mydev::shm
+
+#endif  // MYDEV_SHM_RING_PRODUCER_H_

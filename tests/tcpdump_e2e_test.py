@@ -1,0 +1,181 @@
+"""End-to-end: Debian's tcpdump, run unprivileged (as `nobody`) through
+mydev-run and the module-enabled libpcap, capturing from mydevd's synthetic
+mydev0 — several sessions at once, each with its own filter and options."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from e2e_lib import Stage, read_pcap, seq_of, system_tcpdump_filter
+
+
+@pytest.fixture(scope="module")
+def stage():
+    with Stage() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def daemon(stage):
+    with stage.daemon(rate_pps=2000) as d:
+        yield d
+
+
+def wait_listening(proc, timeout=10):
+    """Waits for tcpdump's 'listening on' line (the session is open)."""
+    deadline = time.time() + timeout
+    line = b""
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if b"listening on" in line or not line:
+            break
+    assert b"listening on" in line, "tcpdump did not start: %r" % line
+
+
+def test_concurrent_sessions_get_exactly_their_filtered_packets(stage, daemon):
+    ref_file = stage.out("all.pcap")
+    ref = stage.popen_as_nobody(["tcpdump", "-i", "mydev0", "-w", ref_file, "-c", "6000"],
+                                daemon.socket)
+    wait_listening(ref)
+    filters = {"udp": 200, "tcp and not ip6": 150, "ip6 or arp": 100, "icmp or icmp6": 40}
+    procs = {}
+    for i, (expr, count) in enumerate(filters.items()):
+        f = stage.out("f%d.pcap" % i)
+        procs[expr] = (f, count, stage.popen_as_nobody(
+            ["tcpdump", "-i", "mydev0", "-w", f, "-c", str(count), expr], daemon.socket))
+    for expr, (f, count, p) in procs.items():
+        _, err = p.communicate(timeout=30)
+        assert p.returncode == 0, (expr, err)
+        assert b"%d packets captured" % count in err, err
+    ref.send_signal(signal.SIGINT)  # runuser passes it on to tcpdump
+    _, ref_err = ref.communicate(timeout=30)
+    assert ref.returncode == 0, ref_err
+    assert b"0 packets dropped by kernel" in ref_err, ref_err
+
+    _, all_pkts = read_pcap(ref_file)
+    seqs = [seq_of(p[3]) for p in all_pkts]
+    assert None not in seqs, "every synthetic frame carries a sequence number"
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "the unfiltered session lost packets"
+
+    for i, (expr, (f, count, _)) in enumerate(procs.items()):
+        _, got = read_pcap(f)
+        assert len(got) == count
+        got_seqs = [seq_of(p[3]) for p in got]
+        lo, hi = got_seqs[0], got_seqs[-1]
+        assert seqs[0] <= lo and hi <= seqs[-1], "reference must cover %s" % expr
+        expected = [p for p in system_tcpdump_filter(ref_file, stage.out("ref%d.pcap" % i), expr)
+                    if lo <= seq_of(p[3]) <= hi]
+        assert [seq_of(p[3]) for p in expected] == got_seqs, expr
+        assert [p[3] for p in expected] == [p[3] for p in got], "same bytes for " + expr
+
+
+def test_snaplen_truncates(stage, daemon):
+    f = stage.out("snap.pcap")
+    r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-s", "96", "-c", "200", "-w", f],
+                            daemon.socket)
+    assert r.returncode == 0, r.stderr
+    _, pkts = read_pcap(f)
+    assert len(pkts) == 200
+    assert all(p[1] <= 96 for p in pkts)
+    assert any(p[2] > 96 for p in pkts), "some frames are longer than the snaplen"
+    assert all(p[1] == min(96, p[2]) for p in pkts)
+
+
+def test_count_exact(stage, daemon):
+    f = stage.out("count.pcap")
+    r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-c", "37", "-w", f], daemon.socket)
+    assert r.returncode == 0, r.stderr
+    assert len(read_pcap(f)[1]) == 37
+
+
+def test_nanosecond_timestamps(stage, daemon):
+    f = stage.out("nano.pcap")
+    r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "--time-stamp-precision=nano", "-c",
+                             "100", "-w", f], daemon.socket)
+    assert r.returncode == 0, r.stderr
+    nano, pkts = read_pcap(f)
+    assert nano, "the file says nanosecond precision"
+    assert any(p[0] % 1000 for p in pkts), "sub-microsecond digits present"
+    now = time.time() * 1e9
+    assert all(abs(p[0] - now) < 60e9 for p in pkts), "timestamps are wall-clock time"
+    assert [p[0] for p in pkts] == sorted(p[0] for p in pkts)
+
+
+def test_buffer_size_sets_ring_size(stage, daemon):
+    p = stage.popen_as_nobody(["tcpdump", "-i", "mydev0", "-B", "2048", "-w", "/dev/null"],
+                              daemon.socket)
+    try:
+        wait_listening(p)
+        _, sessions = daemon.stats()
+        mine = [s for s in sessions if s["uid"] == "65534" and s["ring"] == str(2048 * 1024)]
+        assert mine, sessions
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=10)
+
+
+def test_absurd_buffer_size_refused(stage, daemon):
+    r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-B", "200000000", "-c", "1"],
+                            daemon.socket)
+    assert r.returncode != 0
+    assert "buffer" in r.stderr.lower(), r.stderr
+
+
+def test_list_devices(stage, daemon):
+    r = stage.run_as_nobody(["tcpdump", "-D"], daemon.socket)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    names = [l.split(".", 1)[1].split()[0] for l in lines if "." in l]
+    assert "mydev0" in names, r.stdout
+    assert names[0] != "mydev0", "a mydev device must not become tcpdump's default"
+
+
+def test_immediate_mode_delivers_at_once(stage):
+    with stage.daemon(rate_pps=20) as slow:
+        p = stage.popen_as_nobody(["tcpdump", "-i", "mydev0", "--immediate-mode", "-l", "-n",
+                                   "-tt", "-c", "8"], slow.socket)
+        lat = []
+        for line in p.stdout:
+            ts = float(line.split()[0])
+            lat.append(time.time() - ts)
+        p.communicate(timeout=10)
+        assert p.returncode == 0
+        assert len(lat) == 8
+        lat.sort()
+        assert lat[len(lat) // 2] < 0.2, "median delivery latency %.3fs" % lat[len(lat) // 2]
+
+
+def test_killed_client_session_freed(stage, daemon):
+    p = stage.popen_as_nobody(["tcpdump", "-i", "mydev0", "-w", "/dev/null"], daemon.socket)
+    wait_listening(p)
+    before = len(daemon.stats()[1])
+    assert before >= 1
+    tcpdump = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True)
+    pid = int(tcpdump.stdout.split()[0])
+    os.kill(pid, signal.SIGKILL)
+    p.communicate(timeout=10)
+    deadline = time.time() + 1.0
+    while time.time() < deadline and len(daemon.stats()[1]) >= before:
+        time.sleep(0.02)
+    assert len(daemon.stats()[1]) == before - 1, "session freed within 1 s of kill -9"
+
+
+def test_pcap_api_probe(stage, daemon):
+    r = stage.run_as_nobody([stage.bin("pcap_api_probe"), "mydev0"], daemon.socket, timeout=60)
+    failed = [l for l in r.stdout.splitlines() if l.startswith("check ") and " FAIL " in l]
+    assert r.returncode == 0 and not failed, r.stdout + r.stderr
+    assert "probe done: 0 failed" in r.stdout
+
+
+def test_daemon_down(stage):
+    missing = os.path.join(stage.root, "no-such-dir", "mydevd.sock")
+    t0 = time.time()
+    r = stage.run_as_nobody(["tcpdump", "-D"], missing)
+    assert r.returncode == 0, r.stderr
+    assert time.time() - t0 < 2.0
+    assert "mydev0" not in r.stdout
+    r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-c", "1"], missing)
+    assert r.returncode != 0
+    assert missing in r.stderr and "mydevd" in r.stderr, r.stderr

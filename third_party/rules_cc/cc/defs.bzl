@@ -1,0 +1,18 @@
+"""Re-exports Bazel's native C++ rules under rules_cc's names (offline shim).
+
+bazel-bootstrap cannot download rules_cc; Bazel's own @bazel_tools loads these
+symbols from @rules_cc, so every one it asks for is re-exported here.
+"""
+
+cc_binary = native.cc_binary
+cc_import = native.cc_import
+cc_library = native.cc_library
+cc_proto_library = native.cc_proto_library
+cc_shared_library = getattr(native, "cc_shared_library", None)
+cc_test = native.cc_test
+cc_toolchain = native.cc_toolchain
+cc_toolchain_suite = native.cc_toolchain_suite
+fdo_prefetch_hints = native.fdo_prefetch_hints
+fdo_profile = native.fdo_profile
+objc_import = native.objc_import
+objc_library = native.objc_library

@@ -1,0 +1,65 @@
+#!/bin/bash
+# bootstrap.sh — installs every Debian package mydev's build, demo and tests
+# need, and fetches libpcap's source package (the version installed) into
+# third_party/libpcap-src/ (ignored by git). Idempotent; silent when there is
+# nothing to do. Run as root on Debian 12.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LIBPCAP_VERSION="1.10.3-1"
+PACKAGES=(
+  bazel-bootstrap bazel-rules-java g++ pkg-config
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
+  libpcap-dev libgtest-dev
+  dpkg-dev flex bison
+  tcpdump tshark iproute2 util-linux procps python3 python3-pytest strace
+)
+
+log() { echo "bootstrap: $*" >&2; }
+
+if [[ $(id -u) -ne 0 ]]; then
+  log "run me as root (I install Debian packages)"; exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+SRC_LIST=/etc/apt/sources.list.d/mydev-deb-src.sources
+need_src=0
+[[ -f "$ROOT/third_party/libpcap-src/pcap.c" ]] || need_src=1
+
+if [[ $need_src -eq 1 && ! -f $SRC_LIST ]] && ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  log "adding a deb-src entry ($SRC_LIST) for apt-get source"
+  cat > "$SRC_LIST" <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  rm -f /var/lib/apt/lists/lock.mydev-updated
+fi
+
+if [[ ${#missing[@]} -gt 0 || $need_src -eq 1 ]]; then
+  log "apt-get update"
+  apt-get update -qq >/dev/null
+fi
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+  log "installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ $need_src -eq 1 ]]; then
+  log "fetching libpcap $LIBPCAP_VERSION source into third_party/libpcap-src"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get source -qq "libpcap=$LIBPCAP_VERSION" >/dev/null 2>&1) || {
+    log "apt-get source libpcap=$LIBPCAP_VERSION failed (is a deb-src entry reachable?)"; exit 1; }
+  rm -rf "$ROOT/third_party/libpcap-src"
+  mv "$tmp/libpcap-1.10.3" "$ROOT/third_party/libpcap-src"
+  rm -rf "$tmp"
+fi

@@ -1,0 +1,72 @@
+#!/bin/bash
+# build-libpcap.sh — builds Debian's libpcap 1.10.3 with the mydev capture
+# module, as a drop-in libpcap.so.0.8 (Debian's soname and symbol list).
+# Called by //pcapmod:libpcap_so; by hand:
+#
+#   tools/build-libpcap.sh third_party/libpcap-src /tmp/out \
+#       pcapmod/pcap-mydev.c pcapmod/pcap-mydev.h pcapmod/mydev_client.h \
+#       shm/ring_abi.h pcapmod/libpcap-mydev.patch
+#   -> /tmp/out/libpcap.so.0.8
+#
+# The fetched source is copied to a scratch directory and patched there; it
+# is never modified.
+set -euo pipefail
+
+if [[ $# -ne 7 ]]; then
+  echo "usage: $0 LIBPCAP_SRC OUT_DIR pcap-mydev.c pcap-mydev.h mydev_client.h ring_abi.h PATCH" >&2
+  exit 2
+fi
+src=$1 out=$2 module_c=$3 module_h=$4 client_h=$5 ring_h=$6 patch_file=$7
+
+# `apt-get source` unpacks into libpcap-<version>/ below the folder it runs in.
+if [[ ! -f "$src/pcap.c" ]]; then
+  src=$(dirname "$(ls -d "$src"/libpcap-*/pcap.c 2>/dev/null | head -1)" 2>/dev/null || true)
+fi
+if [[ -z "$src" || ! -f "$src/pcap.c" || ! -f "$src/debian/changelog" ]]; then
+  echo "build-libpcap: no libpcap source (with debian/) under $1; run tools/bootstrap.sh" >&2
+  exit 1
+fi
+if ! grep -q '^1\.10\.3$' "$src/VERSION"; then
+  echo "build-libpcap: $src is libpcap $(cat "$src/VERSION"), the module needs 1.10.3" >&2
+  exit 1
+fi
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/mydev-libpcap.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+cp -rL "$src/." "$work/"
+chmod -R u+w "$work"
+# Debian's patches (shared-lib.diff: soname libpcap.so.0.8 + symbol list).
+# `apt-get source` has applied them already; apply them only if it did not.
+if [[ ! -f "$work/libpcap-symbols.lds" ]]; then
+  while read -r p; do
+    [[ -n "$p" && "$p" != \#* ]] && patch -s -d "$work" -p1 < "$work/debian/patches/$p"
+  done < "$work/debian/patches/series"
+fi
+cp "$module_c" "$module_h" "$client_h" "$ring_h" "$work/"
+patch -s -d "$work" -p1 < "$patch_file"
+
+cd "$work"
+# Debian's configure line (dh_auto_configure) and build flags.
+export with_pcap=linux
+export CFLAGS="$(dpkg-buildflags --get CFLAGS 2>/dev/null || echo -g -O2)"
+export CPPFLAGS="$(dpkg-buildflags --get CPPFLAGS 2>/dev/null || true)"
+export LDFLAGS="$(dpkg-buildflags --get LDFLAGS 2>/dev/null || true)"
+./configure --build=x86_64-linux-gnu --prefix=/usr --sysconfdir=/etc \
+  --localstatedir=/var --libdir=/usr/lib/x86_64-linux-gnu \
+  --disable-option-checking --disable-silent-rules --disable-dependency-tracking \
+  > configure.log 2>&1 || { tail -40 configure.log >&2; exit 1; }
+make -j"$(nproc)" shared > make.log 2>&1 || { tail -60 make.log >&2; exit 1; }
+
+soname=$(objdump -p libpcap.so.1.10.3 | awk '/SONAME/ {print $2}')
+if [[ "$soname" != libpcap.so.0.8 ]]; then
+  echo "build-libpcap: built soname is '$soname', expected libpcap.so.0.8" >&2
+  exit 1
+fi
+if ! nm -D --defined-only libpcap.so.1.10.3 | grep -q ' pcap_create$'; then
+  echo "build-libpcap: libpcap.so.1.10.3 exports no pcap_create" >&2
+  exit 1
+fi
+install -m 0644 libpcap.so.1.10.3 "$out/libpcap.so.0.8"
