@@ -8,6 +8,8 @@
 #ifndef MYDEV_DAEMON_BPF_PROGRAM_H_
 #define MYDEV_DAEMON_BPF_PROGRAM_H_
 
+#include <sys/types.h>  // u_int etc., which pcap/bpf.h assumes
+
 #include <pcap/bpf.h>
 
 #include <cstdint>

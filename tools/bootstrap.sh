@@ -12,7 +12,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   libpcap-dev libgtest-dev
   dpkg-dev flex bison
-  tcpdump tshark iproute2 util-linux procps python3 python3-pytest strace
+  tcpdump tshark iproute2 util-linux procps python3 python3-pytest strace bc
 )
 
 log() { echo "bootstrap: $*" >&2; }

@@ -1,0 +1,74 @@
+// daemon.h — mydevd assembled: devices + fan-out, session manager, the gRPC
+// server (Capture + Stats) on a Unix socket it accepts on itself, and the fd
+// hand-off socket `<socket>.fds`. main.cc only parses flags and waits for a
+// signal; tests run the very same thing in-process.
+//
+//   DaemonOptions o;
+//   o.socket_path = "/run/mydevd/mydevd.sock";
+//   o.config = DefaultConfig();
+//   absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(o);
+//   ...   // clients: grpc::CreateChannel("unix:" + o.socket_path, ...)
+//   (*d)->Shutdown();   // rings marked closed, sockets removed
+#ifndef MYDEV_DAEMON_DAEMON_H_
+#define MYDEV_DAEMON_DAEMON_H_
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "daemon/capture_service.h"
+#include "daemon/fanout.h"
+#include "daemon/fd_server.h"
+#include "daemon/peer_acceptor.h"
+#include "daemon/session_manager.h"
+#include "daemon/stats_service.h"
+#include "proto/config.pb.h"
+
+namespace mydev::daemon {
+
+inline constexpr char kDefaultSocketPath[] = "/run/mydevd/mydevd.sock";
+inline constexpr uint32_t kCloseReasonShutdown = 1;
+
+struct DaemonOptions {
+  std::string socket_path = kDefaultSocketPath;
+  mydev::config::Config config;  // validated by Start()
+  int socket_mode = 0666;
+};
+
+class Daemon {
+ public:
+  // Creates the socket directory (0755) if missing; ALREADY_EXISTS when
+  // another daemon is live on the socket.
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonOptions& options);
+  ~Daemon();
+
+  // Marks every ring closed (reason 1), ends streams, stops gRPC, the sockets
+  // (files removed) and the devices. Idempotent.
+  void Shutdown();
+
+  SessionManager& sessions() { return *sessions_; }
+  const std::string& socket_path() const { return socket_path_; }
+  const std::string& fd_socket_path() const { return fd_socket_path_; }
+
+ private:
+  Daemon() = default;
+
+  std::string socket_path_;
+  std::string fd_socket_path_;
+  std::vector<std::unique_ptr<DeviceRuntime>> devices_;
+  std::unique_ptr<SessionManager> sessions_;
+  PeerCredentialsTable peers_;
+  std::unique_ptr<CaptureService> capture_;
+  std::unique_ptr<StatsService> stats_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<GrpcUnixAcceptor> acceptor_;
+  std::unique_ptr<FdServer> fd_server_;
+  bool shut_down_ = false;
+};
+
+}  // namespace mydev::daemon
+
+#endif  // MYDEV_DAEMON_DAEMON_H_
