@@ -171,8 +171,8 @@ mydev_session_ended(pcap_t *p)
 }
 
 /* Sleeps on the eventfd (and the liveness socket) for up to timeout_ms
- * (-1 = forever). Returns 1 if woken or data arrived, 0 on timeout, -1 if
- * the session ended (errbuf set). */
+ * (-1 = forever). Returns 1 if woken or data arrived, 0 on timeout, -1 on
+ * a poll error (errbuf set). */
 static int
 mydev_wait(pcap_t *p, int timeout_ms)
 {
@@ -195,10 +195,8 @@ mydev_wait(pcap_t *p, int timeout_ms)
 	}
 	if (n > 0 && (fds[0].revents & POLLIN))
 		(void)!read(pm->info.event_fd, &count, sizeof(count));
-	if (n > 0 && fds[1].revents != 0) {
-		if (mydev_session_ended(p))
-			return -1;
-	}
+	/* A hung-up liveness socket also ends the sleep; mydev_read drains
+	 * what is left in the ring before it reports the end. */
 	return n != 0;
 }
 
@@ -220,6 +218,10 @@ mydev_read(pcap_t *p, int cnt, pcap_handler callback, u_char *user)
 		    (r = mydev_ring_next(v)) != NULL) {
 			const u_char *data = mydev_ring_record_data(r);
 
+			/* Records queued before a pcap_setdirection() change. */
+			if ((p->direction == PCAP_D_IN && (r->flags & MYDEV_REC_DIR_OUT)) ||
+			    (p->direction == PCAP_D_OUT && (r->flags & MYDEV_REC_DIR_IN)))
+				continue;
 			mydev_fill_header(p, r, &h);
 			if ((pm->userland_filter || v->consumer_pos <= pm->filter_boundary) &&
 			    p->fcode.bf_insns != NULL &&

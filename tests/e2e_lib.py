@@ -158,6 +158,19 @@ class Stage:
                               timeout=timeout)
 
 
+def signal_child(proc, sig):
+    """Signals the program runuser started (runuser itself does not pass
+    SIGINT on, and answers SIGTERM with SIGKILL after 2 s)."""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+        if out.stdout.split():
+            os.kill(int(out.stdout.split()[0]), sig)
+            return
+        time.sleep(0.01)
+    raise AssertionError("no child of runuser pid %d" % proc.pid)
+
+
 def read_pcap(path):
     """Returns (nanosecond_file, [(ts_ns, caplen, orig_len, data)])."""
     with open(path, "rb") as f:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from e2e_lib import Stage, read_pcap, seq_of, system_tcpdump_filter
+from e2e_lib import Stage, read_pcap, seq_of, signal_child, system_tcpdump_filter
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_concurrent_sessions_get_exactly_their_filtered_packets(stage, daemon):
         _, err = p.communicate(timeout=30)
         assert p.returncode == 0, (expr, err)
         assert b"%d packets captured" % count in err, err
-    ref.send_signal(signal.SIGINT)  # runuser passes it on to tcpdump
+    signal_child(ref, signal.SIGINT)
     _, ref_err = ref.communicate(timeout=30)
     assert ref.returncode == 0, ref_err
     assert b"0 packets dropped by kernel" in ref_err, ref_err
@@ -112,7 +112,7 @@ def test_buffer_size_sets_ring_size(stage, daemon):
         mine = [s for s in sessions if s["uid"] == "65534" and s["ring"] == str(2048 * 1024)]
         assert mine, sessions
     finally:
-        p.send_signal(signal.SIGINT)
+        signal_child(p, signal.SIGINT)
         p.communicate(timeout=10)
 
 
@@ -152,9 +152,7 @@ def test_killed_client_session_freed(stage, daemon):
     wait_listening(p)
     before = len(daemon.stats()[1])
     assert before >= 1
-    tcpdump = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True)
-    pid = int(tcpdump.stdout.split()[0])
-    os.kill(pid, signal.SIGKILL)
+    signal_child(p, signal.SIGKILL)
     p.communicate(timeout=10)
     deadline = time.time() + 1.0
     while time.time() < deadline and len(daemon.stats()[1]) >= before:

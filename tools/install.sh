@@ -1,0 +1,33 @@
+#!/bin/bash
+# install.sh — builds mydev with Bazel and installs it under PREFIX
+# (default /usr/local). Idempotent: re-running replaces the files atomically
+# (a running tcpdump keeps its old mapping).
+#
+#   PREFIX/bin/mydevd, PREFIX/bin/mydev-run, PREFIX/bin/mydev-stats
+#   PREFIX/lib/mydev/libpcap.so.0.8, PREFIX/lib/mydev/libmydev-client.so
+#
+# Usage: tools/install.sh [PREFIX]
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PREFIX="${1:-/usr/local}"
+cd "$ROOT"
+
+bazel build --noshow_progress //daemon:mydevd //pcapmod:all //tools/stats:mydev-stats
+BIN="$(bazel info bazel-bin 2>/dev/null)"
+
+# put SRC DEST MODE: copy beside DEST, then rename over it.
+put() {
+  local src=$1 dest=$2 mode=$3
+  mkdir -p "$(dirname "$dest")"
+  chmod 755 "$(dirname "$dest")"
+  install -m "$mode" "$src" "$dest.tmp.$$"
+  mv -f "$dest.tmp.$$" "$dest"
+}
+
+put "$BIN/daemon/mydevd" "$PREFIX/bin/mydevd" 0755
+put "$BIN/tools/stats/mydev-stats" "$PREFIX/bin/mydev-stats" 0755
+put "$ROOT/tools/mydev-run" "$PREFIX/bin/mydev-run" 0755
+put "$BIN/pcapmod/libpcap.so.0.8" "$PREFIX/lib/mydev/libpcap.so.0.8" 0644
+put "$BIN/pcapmod/libmydev-client.so" "$PREFIX/lib/mydev/libmydev-client.so" 0644
+echo "installed mydev into $PREFIX (run programs on it with $PREFIX/bin/mydev-run)"
