@@ -18,7 +18,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const mydev::config::Devi
       // PCAP_IF_UP | PCAP_IF_RUNNING | PCAP_IF_CONNECTION_STATUS_NOT_APPLICABLE
       info.pcap_flags = 0x2 | 0x4 | 0x30;
       SyntheticOptions o;
-      o.rate_pps = d.synthetic().rate_pps();
+      if (d.synthetic().has_rate_pps()) o.rate_pps = d.synthetic().rate_pps();  // else 1000
       o.seed = d.synthetic().seed();
       o.count = d.synthetic().count();
       return std::make_unique<SyntheticBackend>(std::move(info), o);
