@@ -30,6 +30,19 @@ enum class PacketDirection : uint8_t {
   kOut = 2,  // sent by the device
 };
 
+// Link-layer facts about a packet taken from a Linux interface (its
+// sockaddr_ll): what a DLT_LINUX_SLL2 header needs (see daemon/sll2.h), so a
+// session that switched to SLL2 can rebuild the record from the default form.
+struct LinkLayerInfo {
+  uint16_t protocol = 0;        // sll_protocol, host byte order (ETH_P_*)
+  uint16_t hatype = 0;          // ARPHRD_*
+  uint32_t ifindex = 0;
+  uint8_t pkttype = 0;          // PACKET_HOST, PACKET_OUTGOING, ...
+  uint8_t halen = 0;            // valid bytes of addr
+  uint8_t addr[8] = {};
+  uint32_t payload_offset = 0;  // bytes at data before the network-layer header
+};
+
 // One packet as a backend delivers it.
 struct Packet {
   uint64_t ts_ns = 0;      // CLOCK_REALTIME nanoseconds
@@ -37,12 +50,19 @@ struct Packet {
   uint32_t caplen = 0;     // bytes at data (<= len)
   PacketDirection direction = PacketDirection::kIn;
   const uint8_t* data = nullptr;
+  const LinkLayerInfo* link = nullptr;  // set by backends that offer DLT_LINUX_SLL2
 };
 
 // Called from the backend's thread with one batch at a time.
 using PacketSink = std::function<void(absl::Span<const Packet> batch)>;
 
-inline constexpr int kDltEn10mb = 1;  // DLT_EN10MB
+inline constexpr int kDltEn10mb = 1;        // DLT_EN10MB
+inline constexpr int kDltLinuxSll2 = 276;  // DLT_LINUX_SLL2
+
+// Called from the backend's thread when the device stops serving (interface
+// vanished or went down); why says so. The backend keeps running and serves
+// again once the device returns (Health() turns OK).
+using DeviceGoneHandler = std::function<void(const absl::Status& why)>;
 
 // What ListDevices shows about a device.
 struct DeviceInfo {
@@ -76,6 +96,19 @@ class Backend {
 
   // Packets the backend (or the kernel below it) dropped before the fan-out.
   virtual uint64_t ifdropped() const { return 0; }
+
+  // Promiscuous mode on (true) or off. DeviceRuntime reference-counts the
+  // sessions that asked for it and calls this on the first and the last one.
+  virtual absl::Status SetPromiscuous(bool on) {
+    (void)on;
+    return absl::OkStatus();
+  }
+
+  // OK while the device serves; UNAVAILABLE (saying why) while it is gone.
+  virtual absl::Status Health() const { return absl::OkStatus(); }
+
+  // Registers the handler called when the device goes away. Call before Start().
+  virtual void SetDeviceGoneHandler(DeviceGoneHandler handler) { (void)handler; }
 };
 
 }  // namespace mydev::daemon

@@ -2,7 +2,9 @@
 #include "daemon/backend_factory.h"
 
 #include "absl/strings/str_cat.h"
+#include "daemon/afpacket_backend.h"
 #include "daemon/config.h"
+#include "daemon/replay_backend.h"
 #include "daemon/synthetic_backend.h"
 
 namespace mydev::daemon {
@@ -22,6 +24,33 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const mydev::config::Devi
       o.seed = d.synthetic().seed();
       o.count = d.synthetic().count();
       return std::make_unique<SyntheticBackend>(std::move(info), o);
+    }
+    case mydev::config::DeviceConfig::kReplay: {
+      info.backend = "replay";
+      info.description = d.description();  // empty: "replay of <path>"
+      info.pcap_flags = 0x2 | 0x4 | 0x30;
+      ReplayOptions o;
+      o.path = d.replay().path();
+      o.speed = d.replay().has_speed() ? d.replay().speed() : 1.0;
+      o.loop = d.replay().loop();
+      absl::StatusOr<std::unique_ptr<ReplayBackend>> b = ReplayBackend::Open(std::move(info), o);
+      if (!b.ok())
+        return absl::Status(b.status().code(),
+                            absl::StrCat("device '", d.name(), "': ", b.status().message()));
+      return std::unique_ptr<Backend>(std::move(*b));
+    }
+    case mydev::config::DeviceConfig::kAfpacket: {
+      info.description = d.description();  // empty: "Linux interface <name>"
+      const mydev::config::AfpacketBackend& c = d.afpacket();
+      AfpacketOptions o;
+      o.interface = c.interface();
+      if (c.block_bytes() != 0) o.ring.block_bytes = c.block_bytes();
+      if (c.block_count() != 0) o.ring.block_count = c.block_count();
+      if (c.block_timeout_ms() != 0) o.ring.retire_timeout_ms = c.block_timeout_ms();
+      absl::StatusOr<std::unique_ptr<AfpacketBackend>> b =
+          AfpacketBackend::Create(std::move(info), o);
+      if (!b.ok()) return b.status();
+      return std::unique_ptr<Backend>(std::move(*b));
     }
     default:
       return absl::InvalidArgumentError(

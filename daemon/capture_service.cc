@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/access_rules.h"
 #include "daemon/bpf_program.h"
 #include "daemon/grpc_status.h"
 #include "daemon/stats_snapshot.h"
@@ -106,6 +107,13 @@ grpc::Status CaptureService::Inject(grpc::ServerContext* ctx,
   if (!s.ok()) return ToGrpcStatus(s.status());
   DeviceRuntime* d = sessions_->FindDevice((*s)->params().device);
   if (d == nullptr) return ToGrpcStatus(absl::NotFoundError("the session's device is gone"));
+  // The device's inject rule, for the caller (the session's owner uid).
+  absl::StatusOr<Credentials> who = peers_->ForPeer(ctx->peer());
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  if (absl::Status allowed =
+          sessions_->access().CheckInject(LookUpCaller(who->uid, who->gid), d->info().name);
+      !allowed.ok())
+    return ToGrpcStatus(allowed);
   if (req->packet().empty() || req->packet().size() > kMaxSnaplen)
     return ToGrpcStatus(absl::InvalidArgumentError(
         absl::StrCat("packet of ", req->packet().size(), " bytes; it must be 1..", kMaxSnaplen)));

@@ -83,6 +83,17 @@ absl::Status ValidateConfig(const mydev::config::Config& config) {
     if (d.backend_case() == mydev::config::DeviceConfig::BACKEND_NOT_SET)
       return absl::InvalidArgumentError(
           absl::StrCat("device '", d.name(), "' has no backend; add e.g. synthetic {}"));
+    if (d.has_replay()) {
+      const mydev::config::ReplayBackend& r = d.replay();
+      if (r.path().empty())
+        return absl::InvalidArgumentError(
+            absl::StrCat("device '", d.name(), "': replay needs a path to a pcap or pcapng file"));
+      if (r.has_speed() && !(r.speed() == 0 || (r.speed() >= kMinReplaySpeed &&
+                                                r.speed() <= kMaxReplaySpeed)))
+        return absl::InvalidArgumentError(absl::StrCat(
+            "device '", d.name(), "': replay speed ", r.speed(), " must be 0 (as fast as ",
+            "possible) or between ", kMinReplaySpeed, " and ", kMaxReplaySpeed));
+    }
   }
   const mydev::config::Limits& l = config.limits();
   Limits r = ResolveLimits(l);
@@ -100,7 +111,14 @@ absl::Status ValidateConfig(const mydev::config::Config& config) {
     return absl::InvalidArgumentError("limits: max_bpf_insns must be at most 65535");
   if (r.max_message_bytes < 4096)
     return absl::InvalidArgumentError("limits: max_message_bytes must be at least 4096");
+  if (absl::StatusOr<AccessPolicy> access = BuildAccessPolicy(config); !access.ok())
+    return access.status();
   return absl::OkStatus();
+}
+
+absl::StatusOr<AccessPolicy> BuildAccessPolicy(const mydev::config::Config& config) {
+  Limits r = ResolveLimits(config.limits());
+  return AccessPolicy::FromConfig(config, r.max_sessions_per_uid, r.max_ring_bytes_per_uid);
 }
 
 mydev::config::Config DefaultConfig() {
@@ -121,6 +139,7 @@ Limits ResolveLimits(const mydev::config::Limits& l) {
   if (l.attach_timeout_ms()) r.attach_timeout = absl::Milliseconds(l.attach_timeout_ms());
   if (l.max_message_bytes()) r.max_message_bytes = l.max_message_bytes();
   if (l.tick_ms()) r.tick = absl::Milliseconds(l.tick_ms());
+  if (l.max_ring_bytes_per_uid()) r.max_ring_bytes_per_uid = l.max_ring_bytes_per_uid();
   return r;
 }
 

@@ -80,5 +80,71 @@ TEST(ConfigTest, DeviceNames) {
   EXPECT_FALSE(IsValidDeviceName("MYDEV0"));
 }
 
+TEST(ConfigTest, ParsesReplayAndAccess) {
+  absl::StatusOr<mydev::config::Config> c = ParseConfig(R"(
+      device { name: "mydev2" replay { path: "/x.pcap" speed: 1.0 loop: false } }
+      device { name: "mydev3" replay { path: "/y.pcapng" }
+               access { capture { user: "nobody" group: "adm" } inject { user: "0" } } }
+      limits { max_ring_bytes_per_uid: 67108864 }
+      user_limits { user: "nobody" max_sessions: 3 }
+      stats_viewers { group: "adm" }
+  )", "test.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->device(0).replay().has_speed());
+  EXPECT_FALSE(c->device(1).replay().has_speed());  // the factory reads this as 1.0
+  EXPECT_EQ(ResolveLimits(c->limits()).max_ring_bytes_per_uid, 64u << 20);
+  EXPECT_EQ(ResolveLimits({}).max_ring_bytes_per_uid, 1u << 30);
+  absl::StatusOr<AccessPolicy> p = BuildAccessPolicy(*c);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->LimitsFor(65534).max_sessions, 3u);
+  EXPECT_EQ(p->LimitsFor(65534).max_ring_bytes, 64u << 20);
+}
+
+TEST(ConfigTest, RejectsBadReplay) {
+  for (const char* text : {
+           R"(device { name: "mydev2" replay { } })",                        // no path
+           R"(device { name: "mydev2" replay { path: "/x" speed: -1 } })",
+           R"(device { name: "mydev2" replay { path: "/x" speed: 0.0001 } })",
+           R"(device { name: "mydev2" replay { path: "/x" speed: 1e9 } })",
+           R"(device { name: "mydev2" replay { path: "/x" speed: nan } })",
+       }) {
+    absl::StatusOr<mydev::config::Config> c = ParseConfig(text, "x");
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_NE(c.status().message().find("mydev2"), std::string::npos) << c.status();
+  }
+  EXPECT_TRUE(ParseConfig(R"(device { name: "mydev2" replay { path: "/x" speed: 0 } })", "x").ok());
+}
+
+TEST(ConfigTest, UnknownUserIsAClearConfigError) {
+  absl::StatusOr<mydev::config::Config> c = ParseConfig(
+      R"(device { name: "mydev1" synthetic {} access { capture { user: "no-such-user-mydev" } } })",
+      "site.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.status().message(),
+            "site.conf: device mydev1 access.capture: unknown user 'no-such-user-mydev' (not in "
+            "the user database; give a uid number instead)");
+}
+
+// deploy/mydevd.example.conf is documentation that must stay valid.
+TEST(ConfigTest, ExampleConfigParses) {
+  absl::StatusOr<mydev::config::Config> c = LoadConfigFile("deploy/mydevd.example.conf");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->device_size(), 3);
+  EXPECT_TRUE(c->device(0).has_synthetic());
+  EXPECT_TRUE(c->device(1).has_replay());
+  EXPECT_TRUE(c->device(1).access().has_capture());
+  EXPECT_FALSE(c->device(1).access().has_inject());
+  EXPECT_EQ(c->user_limits_size(), 2);
+  EXPECT_TRUE(c->has_stats_viewers());
+  absl::StatusOr<AccessPolicy> p = BuildAccessPolicy(*c);
+  ASSERT_TRUE(p.ok()) << p.status();
+  Caller nobody = LookUpCaller(65534, 65534);
+  EXPECT_EQ(p->CheckCapture(nobody, "mydev1").code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(p->CheckCapture(nobody, "mydev0").ok());
+  EXPECT_TRUE(p->CheckInject(nobody, "mydev2").ok());
+  EXPECT_EQ(p->LimitsFor(65534).max_sessions, 2u);
+}
+
 }  // namespace
 }  // namespace mydev::daemon

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "daemon/backend_factory.h"
+#include "daemon/capabilities.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
 
@@ -48,10 +49,18 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
     d->devices_.push_back(std::make_unique<DeviceRuntime>(std::move(*b), limits.tick));
     runtimes.push_back(d->devices_.back().get());
   }
-  d->sessions_ = std::make_unique<SessionManager>(limits, runtimes);
+  // Devices are open and no thread runs yet: keep only CAP_NET_RAW (capabilities.h).
+  if (options.drop_capabilities) {
+    absl::StatusOr<bool> dropped = DropCapabilitiesExceptNetRaw();
+    if (!dropped.ok()) return dropped.status();
+    if (*dropped) MYDEV_LOG(kInfo, "dropped every capability except CAP_NET_RAW");
+  }
+  absl::StatusOr<AccessPolicy> access = BuildAccessPolicy(options.config);
+  if (!access.ok()) return access.status();
+  d->sessions_ = std::make_unique<SessionManager>(limits, runtimes, std::move(*access));
   d->capture_ = std::make_unique<CaptureService>(d->sessions_.get(), &d->peers_,
                                                  d->fd_socket_path_);
-  d->stats_ = std::make_unique<StatsService>(d->sessions_.get());
+  d->stats_ = std::make_unique<StatsService>(d->sessions_.get(), &d->peers_);
 
   grpc::ServerBuilder builder;  // no listening ports: the acceptor feeds it fds
   builder.RegisterService(d->capture_.get());

@@ -36,6 +36,9 @@ struct DaemonOptions {
   std::string socket_path = kDefaultSocketPath;
   mydev::config::Config config;  // validated by Start()
   int socket_mode = 0666;
+  // After opening the devices, drop every capability but CAP_NET_RAW
+  // (capabilities.h). mydevd sets it; in-process tests leave it off.
+  bool drop_capabilities = false;
 };
 
 class Daemon {

@@ -3,6 +3,10 @@
 
 #include <time.h>
 
+#include <utility>
+
+#include "daemon/log.h"
+
 namespace mydev::daemon {
 namespace {
 
@@ -16,7 +20,9 @@ int64_t MonotonicNs() {
 }  // namespace
 
 DeviceRuntime::DeviceRuntime(std::unique_ptr<Backend> backend, absl::Duration tick)
-    : backend_(std::move(backend)), tick_(tick), sessions_(std::make_shared<SessionList>()) {}
+    : backend_(std::move(backend)), tick_(tick), sessions_(std::make_shared<SessionList>()) {
+  backend_->SetDeviceGoneHandler([this](const absl::Status& why) { OnDeviceGone(why); });
+}
 
 DeviceRuntime::~DeviceRuntime() { Stop(); }
 
@@ -49,20 +55,54 @@ void DeviceRuntime::Stop() {
   running_ = false;
 }
 
-void DeviceRuntime::AddSession(std::shared_ptr<Session> session) {
+absl::Status DeviceRuntime::AddSession(std::shared_ptr<Session> session) {
   absl::MutexLock lock(&mu_);
+  if (absl::Status h = backend_->Health(); !h.ok()) return h;
+  if (session->params().promisc) {
+    if (promisc_sessions_ == 0) {
+      if (absl::Status s = backend_->SetPromiscuous(true); !s.ok()) return s;
+    }
+    ++promisc_sessions_;
+  }
   auto next = std::make_shared<SessionList>(*sessions_);
   next->push_back(std::move(session));
   sessions_ = std::move(next);
+  return absl::OkStatus();
 }
 
 void DeviceRuntime::RemoveSession(uint64_t session_id) {
   absl::MutexLock lock(&mu_);
   auto next = std::make_shared<SessionList>();
   next->reserve(sessions_->size());
-  for (const auto& s : *sessions_)
-    if (s->id() != session_id) next->push_back(s);
+  bool promisc = false;
+  for (const auto& s : *sessions_) {
+    if (s->id() != session_id) {
+      next->push_back(s);
+    } else {
+      promisc = s->params().promisc;
+    }
+  }
   sessions_ = std::move(next);
+  if (promisc && promisc_sessions_ > 0 && --promisc_sessions_ == 0) {
+    if (absl::Status s = backend_->SetPromiscuous(false); !s.ok())
+      MYDEV_LOG(kWarning, "%s: turning promiscuous mode off: %s", backend_->info().name,
+                s.ToString());
+  }
+}
+
+void DeviceRuntime::OnDeviceGone(const absl::Status& why) {
+  std::shared_ptr<const SessionList> gone;
+  {
+    absl::MutexLock lock(&mu_);
+    gone = std::exchange(sessions_, std::make_shared<SessionList>());
+    if (promisc_sessions_ != 0) {
+      promisc_sessions_ = 0;
+      (void)backend_->SetPromiscuous(false);  // the socket is gone; just forget the wish
+    }
+  }
+  MYDEV_LOG(kWarning, "%s is gone (%s); closing its %d sessions", backend_->info().name,
+            why.ToString(), gone->size());
+  for (const auto& s : *gone) s->CloseRing(kCloseReasonDeviceGone);
 }
 
 std::shared_ptr<const DeviceRuntime::SessionList> DeviceRuntime::Snapshot() const {

@@ -6,8 +6,14 @@
 // copy one pointer per batch. A ticker thread publishes every ring every
 // `tick` so clients' timeouts fire on an idle device.
 //
+// Promiscuous mode is reference-counted here: the backend is asked to turn it
+// on with the first session that wants it and off with the last. When the
+// backend reports the device gone, every session is dropped from the device
+// and its ring closed with kCloseReasonDeviceGone.
+//
 //   DeviceRuntime dev(std::make_unique<SyntheticBackend>(info, opts), absl::Milliseconds(10));
 //   dev.AddSession(session);          // starts receiving with the next batch
+//                                     // (UNAVAILABLE while the device is gone)
 //   dev.Start();                      // backend thread + ticker
 //   ...
 //   dev.RemoveSession(session->id());
@@ -31,6 +37,9 @@
 
 namespace mydev::daemon {
 
+// close_reason in the ring header when the device went away.
+inline constexpr uint32_t kCloseReasonDeviceGone = 2;
+
 struct DeviceCounters {
   uint64_t packets_seen = 0;
   uint64_t bytes_seen = 0;
@@ -53,8 +62,14 @@ class DeviceRuntime {
   const DeviceInfo& info() const { return backend_->info(); }
   Backend& backend() { return *backend_; }
 
-  void AddSession(std::shared_ptr<Session> session);
+  // UNAVAILABLE while the device is gone; the error of turning promiscuous
+  // mode on when this is the first session to ask for it.
+  absl::Status AddSession(std::shared_ptr<Session> session);
+  // No-op for a session not on the device (e.g. dropped when it went away).
   void RemoveSession(uint64_t session_id);
+
+  // The backend's DeviceGoneHandler: drops every session, closing its ring.
+  void OnDeviceGone(const absl::Status& why);
 
   // The sink: per session direction, BPF, snaplen, copy, publish.
   void OnBatch(absl::Span<const Packet> batch);
@@ -75,6 +90,7 @@ class DeviceRuntime {
 
   mutable absl::Mutex mu_;
   std::shared_ptr<const SessionList> sessions_ ABSL_GUARDED_BY(mu_);
+  uint32_t promisc_sessions_ ABSL_GUARDED_BY(mu_) = 0;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread ticker_;

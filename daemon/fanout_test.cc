@@ -100,8 +100,8 @@ TEST(FanoutTest, EachSessionGetsExactlyItsPackets) {
   pb.direction = mydev::v1::DIRECTION_IN;
   auto tcp_in = NewSession(2, pb);
   tcp_in->SetFilter(Compile("tcp"));
-  dev.AddSession(udp);
-  dev.AddSession(tcp_in);
+  ASSERT_TRUE(dev.AddSession(udp).ok());
+  ASSERT_TRUE(dev.AddSession(tcp_in).ok());
 
   Traffic t(3000);
   t.Feed(dev, 64);
@@ -158,8 +158,8 @@ TEST(FanoutTest, FullRingDropsForThatSessionOnly) {
   SessionParams big;
   big.ring_bytes = 16 << 20;
   auto stalled = NewSession(1, small), healthy = NewSession(2, big);
-  dev.AddSession(stalled);
-  dev.AddSession(healthy);
+  ASSERT_TRUE(dev.AddSession(stalled).ok());
+  ASSERT_TRUE(dev.AddSession(healthy).ok());
   Traffic t(6000);  // ~4 MB: far more than the small ring holds
   t.Feed(dev, 128);
   SessionCounters s = stalled->counters(), h = healthy->counters();
@@ -175,7 +175,7 @@ TEST(FanoutTest, RemovedSessionGetsNothingMore) {
   DeviceRuntime dev(std::make_unique<SyntheticBackend>(TestInfo(), SyntheticOptions{}),
                     absl::Milliseconds(10));
   auto s = NewSession(1, SessionParams{});
-  dev.AddSession(s);
+  ASSERT_TRUE(dev.AddSession(s).ok());
   Traffic t(10);
   t.Feed(dev, 10);
   dev.RemoveSession(1);
@@ -196,7 +196,7 @@ TEST(FanoutTest, TickerWakesTheReaderAfterItsTimeout) {
   ASSERT_TRUE(ring.ok()) << ring.status();
   // Announce sleep before any data so the writer must wake us.
   ASSERT_EQ(mydev_ring_prepare_sleep(ring->view()), 1);
-  dev.AddSession(s);
+  ASSERT_TRUE(dev.AddSession(s).ok());
   absl::Time t0 = absl::Now();
   ASSERT_TRUE(dev.Start().ok());
   // Sleep on the eventfd itself (WaitForData would return at once when the

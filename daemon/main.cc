@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
 
   DaemonOptions options;
   options.socket_path = socket_path;
+  options.drop_capabilities = true;
   if (config_path.empty()) {
     options.config = DefaultConfig();
   } else {

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "absl/time/clock.h"
+#include "daemon/sll2.h"
 
 namespace mydev::daemon {
 namespace {
@@ -80,14 +81,20 @@ void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns) {
   if (closed_) return;
   for (const Packet& p : batch) {
     if (!DirectionPasses(direction_, p.direction)) continue;
-    uint32_t keep = p.caplen;
+    const uint8_t* data = p.data;
+    uint32_t len = p.len, captured = p.caplen;
+    if (dlt_ == kDltLinuxSll2) {  // the filter sees the SLL2 form too
+      if (!BuildSll2Record(p, &sll2_scratch_, &len, &captured)) continue;
+      data = sll2_scratch_.data();
+    }
+    uint32_t keep = captured;
     if (filter_.has_value()) {
-      keep = filter_->Run(p.data, p.len, p.caplen);
+      keep = filter_->Run(data, len, captured);
       if (keep == 0) continue;
     }
-    uint32_t caplen = std::min({p.caplen, keep, params_.snaplen});
+    uint32_t caplen = std::min({captured, keep, params_.snaplen});
     uint32_t flags = p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
-    ring_->Write(p.ts_ns, p.len, flags, p.data, caplen);
+    ring_->Write(p.ts_ns, len, flags, data, caplen);
   }
   ring_->Publish(now_ns);
 }

@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -123,6 +124,7 @@ class Session {
   mydev::v1::Direction direction_ ABSL_GUARDED_BY(mu_);
   int dlt_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<uint8_t> sll2_scratch_ ABSL_GUARDED_BY(mu_);  // one SLL2 record
 };
 
 }  // namespace mydev::daemon

@@ -19,7 +19,12 @@ uint64_t RoundUpToPowerOfTwo(uint64_t v) {
 }  // namespace
 
 SessionManager::SessionManager(const Limits& limits, std::vector<DeviceRuntime*> devices)
-    : limits_(limits), devices_(std::move(devices)) {}
+    : SessionManager(limits, std::move(devices),
+                     AccessPolicy(limits.max_sessions_per_uid, limits.max_ring_bytes_per_uid)) {}
+
+SessionManager::SessionManager(const Limits& limits, std::vector<DeviceRuntime*> devices,
+                               AccessPolicy access)
+    : limits_(limits), devices_(std::move(devices)), access_(std::move(access)) {}
 
 SessionManager::~SessionManager() {
   {
@@ -45,6 +50,9 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Open(
   if (device == nullptr)
     return absl::NotFoundError(absl::StrCat("no device named '", req.device(),
                                             "'; ListDevices (tcpdump -D) shows the devices"));
+  const Caller caller = LookUpCaller(peer.uid, peer.gid);
+  if (absl::Status allowed = access_.CheckCapture(caller, req.device()); !allowed.ok())
+    return allowed;
   SessionParams p;
   p.device = req.device();
   p.snaplen = req.snaplen() == 0 ? kMaxSnaplen : std::min(req.snaplen(), kMaxSnaplen);
@@ -76,25 +84,40 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Open(
   p.timeout_ms = req.timeout_ms();
   p.ifdropped_at_open = device->counters().packets_ifdropped;
 
+  const UserLimit user_limit = access_.LimitsFor(peer.uid);
   uint64_t id;
   {
     absl::MutexLock lock(&mu_);
-    uint32_t& n = sessions_per_uid_[peer.uid];
-    if (n >= limits_.max_sessions_per_uid)
+    auto open = sessions_per_uid_.find(peer.uid);
+    auto held = ring_bytes_per_uid_.find(peer.uid);
+    const uint32_t n = open == sessions_per_uid_.end() ? 0 : open->second;
+    const uint64_t bytes = held == ring_bytes_per_uid_.end() ? 0 : held->second;
+    if (n >= user_limit.max_sessions)
       return absl::ResourceExhaustedError(absl::StrCat(
-          "uid ", peer.uid, " already has ", n, " sessions open (the limit); close some"));
-    ++n;  // reserved; released below on failure
+          DescribeCaller(caller), " already has ", n, " sessions open (the limit is ",
+          user_limit.max_sessions, "); close some"));
+    if (bytes + p.ring_bytes > user_limit.max_ring_bytes)
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "a ", p.ring_bytes, "-byte ring would bring ", DescribeCaller(caller),
+          "'s ring memory to ", bytes + p.ring_bytes, " bytes, above the limit of ",
+          user_limit.max_ring_bytes, "; close sessions or ask for a smaller buffer"));
+    // Reserved; released below on failure.
+    ++sessions_per_uid_[peer.uid];
+    ring_bytes_per_uid_[peer.uid] += p.ring_bytes;
     id = next_id_++;
   }
   absl::StatusOr<std::shared_ptr<Session>> s = Session::Create(id, peer, p);
+  absl::Status added = s.ok() ? device->AddSession(*s) : absl::OkStatus();
   absl::MutexLock lock(&mu_);
-  if (!s.ok()) {
+  if (!s.ok() || !added.ok()) {
     if (--sessions_per_uid_[peer.uid] == 0) sessions_per_uid_.erase(peer.uid);
+    if ((ring_bytes_per_uid_[peer.uid] -= p.ring_bytes) == 0) ring_bytes_per_uid_.erase(peer.uid);
+    if (!added.ok())
+      return absl::Status(added.code(), absl::StrCat("device '", p.device, "': ", added.message()));
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot create the session ring: ", s.status().message()));
   }
   sessions_[id] = *s;
-  device->AddSession(*s);
   MYDEV_LOG(kInfo, "session %d opened on %s by uid %d gid %d pid %d (snaplen %d, ring %d bytes)",
             id, p.device, peer.uid, peer.gid, peer.pid, p.snaplen, p.ring_bytes);
   return s;
@@ -147,6 +170,11 @@ std::shared_ptr<Session> SessionManager::Remove(uint64_t id) {
   sessions_.erase(it);
   auto n = sessions_per_uid_.find(s->owner().uid);
   if (n != sessions_per_uid_.end() && --n->second == 0) sessions_per_uid_.erase(n);
+  auto b = ring_bytes_per_uid_.find(s->owner().uid);
+  if (b != ring_bytes_per_uid_.end()) {
+    b->second -= std::min(b->second, s->params().ring_bytes);
+    if (b->second == 0) ring_bytes_per_uid_.erase(b);
+  }
   return s;
 }
 

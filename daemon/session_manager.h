@@ -1,9 +1,11 @@
 // session_manager.h — opens, finds, closes and frees capture sessions, and
-// enforces the limits: valid fields, ring sizes, sessions per uid, who may
-// touch a session (its token and its owner uid), and the attach deadline
-// (a session whose fds were not fetched within attach_timeout is freed).
+// enforces the limits: valid fields, ring sizes, who may capture on a device
+// (access rules), sessions and ring memory per uid, who may touch a session
+// (its token and its owner uid), and the attach deadline (a session whose fds
+// were not fetched within attach_timeout is freed).
 //
-//   SessionManager m(limits, {&mydev0_runtime});
+//   SessionManager m(limits, {&mydev0_runtime});   // no access rules: open to all
+//   SessionManager m(limits, {&mydev0_runtime}, *BuildAccessPolicy(config));
 //   m.StartReaper();                         // frees unattached sessions
 //   absl::StatusOr<std::shared_ptr<Session>> s = m.Open(request, creds);
 //   absl::StatusOr<std::shared_ptr<Session>> same = m.Lookup(id, token, creds.uid);
@@ -23,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "daemon/access_rules.h"
 #include "daemon/config.h"
 #include "daemon/fanout.h"
 #include "daemon/session.h"
@@ -35,15 +38,18 @@ inline constexpr uint32_t kMaxSnaplen = 262144;
 class SessionManager {
  public:
   // devices are not owned and must outlive the manager.
+  // No access rules: capture open to all, limits.max_*_per_uid for everyone.
   SessionManager(const Limits& limits, std::vector<DeviceRuntime*> devices);
+  SessionManager(const Limits& limits, std::vector<DeviceRuntime*> devices, AccessPolicy access);
   ~SessionManager();  // stops the reaper; frees nothing itself
 
   // Frees sessions not attached within attach_timeout, checking every
   // attach_timeout / 4 (at least every 1 ms, at most every 250 ms).
   void StartReaper();
 
-  // Validates every field; NOT_FOUND (device), INVALID_ARGUMENT (sizes,
-  // direction, dlt), RESOURCE_EXHAUSTED (sessions per uid, memory).
+  // Validates every field; NOT_FOUND (device), PERMISSION_DENIED (the
+  // device's capture rule), INVALID_ARGUMENT (sizes, direction, dlt),
+  // RESOURCE_EXHAUSTED (sessions or ring memory per uid, memory).
   absl::StatusOr<std::shared_ptr<Session>> Open(const mydev::v1::OpenSessionRequest& request,
                                                 const Credentials& peer);
 
@@ -67,6 +73,7 @@ class SessionManager {
   DeviceRuntime* FindDevice(absl::string_view name) const;
   const std::vector<DeviceRuntime*>& devices() const { return devices_; }
   const Limits& limits() const { return limits_; }
+  const AccessPolicy& access() const { return access_; }
 
  private:
   std::shared_ptr<Session> Remove(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -75,11 +82,13 @@ class SessionManager {
 
   const Limits limits_;
   const std::vector<DeviceRuntime*> devices_;
+  const AccessPolicy access_;
 
   mutable absl::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, uint32_t> sessions_per_uid_ ABSL_GUARDED_BY(mu_);
+  std::map<uint32_t, uint64_t> ring_bytes_per_uid_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread reaper_;
 };

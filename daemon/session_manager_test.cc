@@ -147,5 +147,101 @@ TEST_F(SessionManagerTest, FreeIsIdempotent) {
   EXPECT_EQ(device_->counters().sessions, 0u);
 }
 
+// A manager over mydev0 (open) and mydev1 (capture: nobody and group adm only),
+// with per-user limits from the config.
+class SessionAccessTest : public ::testing::Test {
+ protected:
+  void Build(const std::string& text) {
+    absl::StatusOr<mydev::config::Config> c = ParseConfig(text, "test.conf");
+    ASSERT_TRUE(c.ok()) << c.status();
+    absl::StatusOr<AccessPolicy> access = BuildAccessPolicy(*c);
+    ASSERT_TRUE(access.ok()) << access.status();
+    for (const char* name : {"mydev0", "mydev1"}) {
+      DeviceInfo info;
+      info.name = name;
+      info.backend = "synthetic";
+      info.dlts = {kDltEn10mb};
+      devices_.push_back(std::make_unique<DeviceRuntime>(
+          std::make_unique<SyntheticBackend>(info, SyntheticOptions{}), absl::Milliseconds(10)));
+    }
+    manager_ = std::make_unique<SessionManager>(
+        ResolveLimits(c->limits()),
+        std::vector<DeviceRuntime*>{devices_[0].get(), devices_[1].get()}, std::move(*access));
+  }
+
+  absl::StatusOr<std::shared_ptr<Session>> Open(uint32_t uid, uint32_t gid,
+                                                const char* device = "mydev0",
+                                                uint64_t buffer = 0) {
+    mydev::v1::OpenSessionRequest req;
+    req.set_device(device);
+    req.set_buffer_size(buffer);
+    return manager_->Open(req, Credentials{uid, gid, 4242});
+  }
+
+  std::vector<std::unique_ptr<DeviceRuntime>> devices_;
+  std::unique_ptr<SessionManager> manager_;
+};
+
+constexpr char kAccessConfig[] = R"(
+    device { name: "mydev0" synthetic {} }
+    device { name: "mydev1" synthetic {} access { capture { user: "nobody" group: "adm" } } }
+    limits { default_ring_bytes: 1048576 max_ring_bytes: 8388608
+             max_sessions_per_uid: 3 max_ring_bytes_per_uid: 4194304 }
+    user_limits { user: "nobody" max_sessions: 1 }
+    user_limits { user: "1234" max_ring_bytes_total: 16777216 max_sessions: 10 }
+)";
+
+TEST_F(SessionAccessTest, CaptureRuleIsCheckedOnOpen) {
+  Build(kAccessConfig);
+  EXPECT_TRUE(Open(65534, 65534, "mydev1").ok());  // nobody, by name
+  EXPECT_TRUE(Open(1500, 4, "mydev1").ok());       // primary gid adm
+  EXPECT_TRUE(Open(0, 0, "mydev1").ok());          // root
+  absl::Status denied = Open(1500, 1500, "mydev1").status();
+  EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(denied.message(),
+            "uid 1500 may not capture on mydev1: not in device mydev1's capture users/groups");
+  EXPECT_TRUE(Open(1500, 1500, "mydev0").ok());    // no access block: open
+  // A refusal reserves nothing.
+  EXPECT_EQ(manager_->List().size(), 4u);
+}
+
+TEST_F(SessionAccessTest, SessionsPerUserFollowDefaultsAndOverrides) {
+  Build(kAccessConfig);
+  // nobody: overridden to 1.
+  absl::StatusOr<std::shared_ptr<Session>> first = Open(65534, 65534);
+  ASSERT_TRUE(first.ok());
+  absl::Status second = Open(65534, 65534).status();
+  EXPECT_EQ(second.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(second.message().find("user nobody (uid 65534) already has 1 sessions open"),
+            std::string::npos)
+      << second;
+  // Others: the default of 3 (and 4 MiB of 1 MiB rings).
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Open(1500, 1500).ok()) << i;
+  EXPECT_EQ(Open(1500, 1500).status().code(), absl::StatusCode::kResourceExhausted);
+  // Closing gives the slot back.
+  ASSERT_TRUE(manager_->Close((*first)->id(), TokenOf(**first), 65534).ok());
+  EXPECT_TRUE(Open(65534, 65534).ok());
+}
+
+TEST_F(SessionAccessTest, RingMemoryPerUser) {
+  Build(kAccessConfig);
+  // Default 4 MiB per uid: a 2 MiB ring and a 2 MiB ring fit, a third does not.
+  absl::StatusOr<std::shared_ptr<Session>> a = Open(1500, 1500, "mydev0", 2 << 20);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(Open(1500, 1500, "mydev0", 2 << 20).ok());
+  absl::Status full = Open(1500, 1500, "mydev0", 1 << 20).status();
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(full.message().find("above the limit of 4194304"), std::string::npos) << full;
+  // Another uid has its own budget.
+  EXPECT_TRUE(Open(1501, 1501, "mydev0", 4 << 20).ok());
+  // Freeing a ring gives its bytes back.
+  manager_->Free((*a)->id(), "test");
+  EXPECT_TRUE(Open(1500, 1500, "mydev0", 2 << 20).ok());
+  // uid 1234: 16 MiB overridden, sessions 10.
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(Open(1234, 1234, "mydev0", 8 << 20).ok()) << i;
+  EXPECT_EQ(Open(1234, 1234, "mydev0", 1 << 20).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
 }  // namespace
 }  // namespace mydev::daemon

@@ -2,15 +2,32 @@
 #include "daemon/stats_service.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/time/clock.h"
+#include "daemon/access_rules.h"
 #include "daemon/stats_snapshot.h"
 
 namespace mydev::daemon {
 
-grpc::Status StatsService::GetStats(grpc::ServerContext*, const mydev::v1::GetStatsRequest*,
+void StatsService::TakeSnapshotFor(grpc::ServerContext* ctx,
+                                   mydev::v1::StatsSnapshot* out) const {
+  TakeStatsSnapshot(*sessions_, out);
+  std::optional<Caller> caller;
+  if (peers_ != nullptr) {
+    absl::StatusOr<Credentials> who = peers_->ForPeer(ctx->peer());
+    if (who.ok()) caller = LookUpCaller(who->uid, who->gid);
+  }
+  for (mydev::v1::SessionStats& s : *out->mutable_sessions()) {
+    if (caller && sessions_->access().MaySeeOwner(*caller, s.uid())) continue;
+    s.set_uid(kHiddenUid);
+    s.set_pid(0);
+  }
+}
+
+grpc::Status StatsService::GetStats(grpc::ServerContext* ctx, const mydev::v1::GetStatsRequest*,
                                     mydev::v1::StatsSnapshot* resp) {
-  TakeStatsSnapshot(*sessions_, resp);
+  TakeSnapshotFor(ctx, resp);
   return grpc::Status::OK;
 }
 
@@ -24,7 +41,7 @@ grpc::Status StatsService::WatchStats(grpc::ServerContext* ctx,
   absl::Time next = absl::Now();
   for (;;) {
     mydev::v1::StatsSnapshot snap;
-    TakeStatsSnapshot(*sessions_, &snap);
+    TakeSnapshotFor(ctx, &snap);
     if (!writer->Write(snap)) return grpc::Status::OK;  // client went away
     next += interval;
     for (;;) {

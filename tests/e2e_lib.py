@@ -37,13 +37,17 @@ def runfile(path):
 
 
 class Daemon:
+    _instances = 0
+
     def __init__(self, stage, config_text):
+        Daemon._instances += 1
+        n = Daemon._instances
         self.stage = stage
-        self.socket = os.path.join(stage.run_dir, "mydevd.sock")
-        self.config = os.path.join(stage.root, "mydevd.conf")
+        self.socket = os.path.join(stage.run_dir, "mydevd%d.sock" % n)
+        self.config = os.path.join(stage.root, "mydevd%d.conf" % n)
         with open(self.config, "w") as f:
             f.write(config_text or "")
-        self.log_path = os.path.join(stage.root, "mydevd.log")
+        self.log_path = os.path.join(stage.root, "mydevd%d.log" % n)
         self.proc = None
 
     def start(self):
@@ -59,7 +63,8 @@ class Daemon:
             try:
                 with socket.socket(socket.AF_UNIX) as s:
                     s.connect(self.socket)
-                return self
+                if self.proc.poll() is None:
+                    return self
             except OSError:
                 time.sleep(0.02)
         raise AssertionError("mydevd did not listen within 10 s:\n" + self.log_text())

@@ -177,3 +177,20 @@ def test_daemon_down(stage):
     r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-c", "1"], missing)
     assert r.returncode != 0
     assert missing in r.stderr and "mydevd" in r.stderr, r.stderr
+
+
+def test_no_config_serves_mydev0_at_1000_pps(stage):
+    with stage.daemon(config="") as d:
+        time.sleep(0.3)
+        first = int(d.stats()[0]["mydev0"]["packets"])
+        time.sleep(1.0)
+        rate = int(d.stats()[0]["mydev0"]["packets"]) - first
+        assert 800 <= rate <= 1200, "default synthetic rate %d pps" % rate
+        f = stage.out("noconf.pcap")
+        r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-c", "300", "-w", f], d.socket)
+        assert r.returncode == 0, r.stderr
+        _, pkts = read_pcap(f)
+        sizes = [p[2] for p in pkts]
+        assert min(sizes) >= 60 and max(sizes) <= 1514 and len(set(sizes)) > 50
+        ethertypes = {p[3][12:14] for p in pkts}
+        assert {b"\x08\x00", b"\x86\xdd", b"\x08\x06"} <= ethertypes, "IPv4, IPv6 and ARP"

@@ -34,22 +34,24 @@ as_nobody() { runuser -u nobody -- env MYDEV_SOCKET="$MYDEV_SOCKET" "$PREFIX/bin
 echo "== devices, as seen by an unprivileged tcpdump -D (user nobody)"
 as_nobody tcpdump -D
 
-echo "== three concurrent unprivileged tcpdump sessions on mydev0"
-declare -A filters=([a]="udp" [b]="tcp" [c]="ip6 or arp")
+echo "== three concurrent unprivileged tcpdump sessions on mydev0, 3 seconds each"
+declare -A filters=([a]="udp" [b]="tcp and not ip6" [c]="ip6 or arp")
 for k in a b c; do
-  as_nobody tcpdump -i mydev0 -n -l -c 8 "${filters[$k]}" > "$RUN_DIR/$k.out" 2> "$RUN_DIR/$k.err" &
+  # timeout (as nobody) sends SIGINT to tcpdump itself, which then prints its statistics
+  runuser -u nobody -- env MYDEV_SOCKET="$MYDEV_SOCKET" timeout -s INT 3 \
+    "$PREFIX/bin/mydev-run" tcpdump -i mydev0 -n -l "${filters[$k]}" > "$RUN_DIR/$k.out" 2> "$RUN_DIR/$k.err" &
   pids+=($!)
 done
-sleep 1
-echo "== mydevd's statistics while they run (mydev-stats)"
+sleep 1.5
+echo "== mydevd's statistics while they run (mydev-stats, the read-only Stats service)"
 "$PREFIX/bin/mydev-stats" || true
 for p in "${pids[@]}"; do wait "$p" || true; done
 pids=()
 
 for k in a b c; do
   echo
-  echo "== tcpdump -i mydev0 -c 8 '${filters[$k]}'  (as nobody)"
-  cat "$RUN_DIR/$k.out"
+  echo "== tcpdump -i mydev0 '${filters[$k]}'  (as nobody): first 6 of $(wc -l < "$RUN_DIR/$k.out") lines"
+  head -6 "$RUN_DIR/$k.out"
   grep -E "packets (captured|received|dropped)" "$RUN_DIR/$k.err" | sed 's/^/   /'
 done
 
