@@ -130,9 +130,10 @@ TEST(ConfigTest, UnknownUserIsAClearConfigError) {
 TEST(ConfigTest, ExampleConfigParses) {
   absl::StatusOr<mydev::config::Config> c = LoadConfigFile("deploy/mydevd.example.conf");
   ASSERT_TRUE(c.ok()) << c.status();
-  ASSERT_EQ(c->device_size(), 3);
+  ASSERT_EQ(c->device_size(), 4);
   EXPECT_TRUE(c->device(0).has_synthetic());
   EXPECT_TRUE(c->device(1).has_replay());
+  EXPECT_EQ(c->device(3).afpacket().interface(), "eth0");
   EXPECT_TRUE(c->device(1).access().has_capture());
   EXPECT_FALSE(c->device(1).access().has_inject());
   EXPECT_EQ(c->user_limits_size(), 2);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 
 #include "absl/time/time.h"
 
@@ -19,6 +20,8 @@ constexpr size_t kTcpHeader = 20;
 constexpr size_t kIcmpHeader = 8;
 constexpr size_t kArpBody = 28;
 constexpr size_t kSeqBytes = 16;  // magic + u64
+constexpr size_t kTemplateAlign = 64;  // a cache line: each template starts on one
+constexpr size_t kPrefetchAhead = 64;  // frames
 
 int64_t ClockNs(clockid_t clock) {
   timespec ts;
@@ -59,63 +62,27 @@ uint32_t PseudoSum(bool v6, const uint8_t* src, const uint8_t* dst, uint8_t prot
   return sum;
 }
 
-void PutSeq(uint8_t* p, uint64_t seq) {
-  std::memcpy(p, kSeqMagic, sizeof kSeqMagic);
-  for (int i = 0; i < 8; ++i) p[8 + i] = static_cast<uint8_t>(seq >> (56 - 8 * i));
+void Put64(uint8_t* p, uint64_t v) {
+  Put32(p, static_cast<uint32_t>(v >> 32));
+  Put32(p + 4, static_cast<uint32_t>(v));
 }
 
-}  // namespace
+// One template as BuildTemplate makes it: the frame with every
+// sequence-dependent field zero (checksums too), where those fields sit, and
+// the sums of everything else their checksums cover.
+struct BuiltTemplate {
+  std::vector<uint8_t> bytes;
+  SyntheticKind kind = SyntheticKind::kUdp4;
+  PacketDirection direction = PacketDirection::kIn;
+  bool udp = false;
+  size_t seq_at = 0, ip_id_at = 0, ip_csum_at = 0, echo_seq_at = 0, l4_csum_at = 0;
+  uint32_t ip_base_sum = 0, l4_base_sum = 0;
+};
 
-std::optional<uint64_t> FindSequence(const uint8_t* f, size_t caplen) {
-  if (caplen < kEthHeader) return std::nullopt;
-  size_t off = 0;
-  uint16_t ethertype = Get16(f + 12);
-  uint8_t proto = 0;
-  size_t l4 = 0;
-  if (ethertype == 0x0800) {
-    if (caplen < kEthHeader + kIp4Header) return std::nullopt;
-    size_t ihl = (f[kEthHeader] & 0x0f) * 4u;
-    if (ihl < kIp4Header) return std::nullopt;
-    proto = f[kEthHeader + 9];
-    l4 = kEthHeader + ihl;
-  } else if (ethertype == 0x86dd) {
-    if (caplen < kEthHeader + kIp6Header) return std::nullopt;
-    proto = f[kEthHeader + 6];
-    l4 = kEthHeader + kIp6Header;
-  } else if (ethertype == 0x0806) {
-    off = kEthHeader + kArpBody;
-  } else {
-    return std::nullopt;
-  }
-  if (ethertype != 0x0806) {
-    switch (proto) {
-      case 17:
-        off = l4 + kUdpHeader;
-        break;
-      case 6:
-        if (caplen < l4 + kTcpHeader) return std::nullopt;
-        off = l4 + (f[l4 + 12] >> 4) * 4u;
-        break;
-      case 1:
-      case 58:
-        off = l4 + kIcmpHeader;
-        break;
-      default:
-        return std::nullopt;
-    }
-  }
-  if (caplen < off + kSeqBytes || std::memcmp(f + off, kSeqMagic, sizeof kSeqMagic) != 0)
-    return std::nullopt;
-  uint64_t seq = 0;
-  for (int i = 0; i < 8; ++i) seq = (seq << 8) | f[off + 8 + i];
-  return seq;
-}
-
-SyntheticFrameGenerator::SyntheticFrameGenerator(uint64_t seed) : rng_(seed) {}
-
-SyntheticKind SyntheticFrameGenerator::Next(std::vector<uint8_t>* frame,
-                                            PacketDirection* direction) {
-  const uint64_t seq = seq_++;
+// Draws one frame's kind, direction, size, addresses and ports from rng.
+BuiltTemplate BuildTemplate(std::mt19937_64& rng) {
+  auto Rand = [&rng](uint64_t n) { return rng() % n; };
+  BuiltTemplate out_t;
   uint64_t r = Rand(100);
   SyntheticKind kind = r < 25   ? SyntheticKind::kUdp4
                        : r < 50 ? SyntheticKind::kTcp4
@@ -125,7 +92,8 @@ SyntheticKind SyntheticFrameGenerator::Next(std::vector<uint8_t>* frame,
                        : r < 92 ? SyntheticKind::kIcmp6
                                 : SyntheticKind::kArp;
   const bool out = Rand(2) == 0;
-  *direction = out ? PacketDirection::kOut : PacketDirection::kIn;
+  out_t.kind = kind;
+  out_t.direction = out ? PacketDirection::kOut : PacketDirection::kIn;
 
   // Size: a mix of small, medium and full-size frames, with both extremes.
   uint64_t b = Rand(20);
@@ -177,8 +145,8 @@ SyntheticKind SyntheticFrameGenerator::Next(std::vector<uint8_t>* frame,
   size_t min_size = std::max<size_t>(kSyntheticMinFrame,
                                      kEthHeader + l3_header + l4_header + kSeqBytes);
   size_t size = std::max<size_t>(min_size, target);
-  frame->assign(size, 0);
-  uint8_t* f = frame->data();
+  out_t.bytes.assign(size, 0);
+  uint8_t* f = out_t.bytes.data();
 
   // Ethernet.
   const uint8_t* src_mac = out ? kDeviceMac : peer_mac;
@@ -200,8 +168,9 @@ SyntheticKind SyntheticFrameGenerator::Next(std::vector<uint8_t>* frame,
     std::memcpy(a + 14, out ? dev_ip4 : peer_ip4, 4);
     if (!out) std::memcpy(a + 18, kDeviceMac, 6);
     std::memcpy(a + 24, out ? peer_ip4 : dev_ip4, 4);
-    PutSeq(f + kEthHeader + kArpBody, seq);
-    return kind;
+    std::memcpy(f + kEthHeader + kArpBody, kSeqMagic, sizeof kSeqMagic);
+    out_t.seq_at = kEthHeader + kArpBody + sizeof kSeqMagic;
+    return out_t;
   }
 
   const uint8_t* src_ip = v6 ? (out ? dev_ip6 : peer_ip6) : (out ? dev_ip4 : peer_ip4);
@@ -219,13 +188,14 @@ SyntheticKind SyntheticFrameGenerator::Next(std::vector<uint8_t>* frame,
   } else {
     ip[0] = 0x45;
     Put16(ip + 2, static_cast<uint16_t>(size - kEthHeader));
-    Put16(ip + 4, static_cast<uint16_t>(seq));
+    out_t.ip_id_at = kEthHeader + 4;  // the ID: seq, stamped per frame
     Put16(ip + 6, 0x4000);  // DF
     ip[8] = 64;
     ip[9] = proto;
     std::memcpy(ip + 12, src_ip, 4);
     std::memcpy(ip + 16, dst_ip, 4);
-    Put16(ip + 10, Fold(SumWords(ip, kIp4Header, 0)));
+    out_t.ip_csum_at = kEthHeader + 10;
+    out_t.ip_base_sum = SumWords(ip, kIp4Header, 0);
   }
 
   uint8_t* t = f + l4;
@@ -242,8 +212,8 @@ SyntheticKind SyntheticFrameGenerator::Next(std::vector<uint8_t>* frame,
     case 6:
       Put16(t, sport);
       Put16(t + 2, dport);
-      Put32(t + 4, static_cast<uint32_t>(rng_()));
-      Put32(t + 8, static_cast<uint32_t>(rng_()));
+      Put32(t + 4, static_cast<uint32_t>(rng()));
+      Put32(t + 8, static_cast<uint32_t>(rng()));
       t[12] = (kTcpHeader / 4) << 4;
       t[13] = 0x18;  // PSH|ACK
       Put16(t + 14, 65535);
@@ -252,20 +222,149 @@ SyntheticKind SyntheticFrameGenerator::Next(std::vector<uint8_t>* frame,
     default:  // ICMP / ICMPv6 echo request (out) or reply (in)
       t[0] = proto == 1 ? (out ? 8 : 0) : (out ? 128 : 129);
       Put16(t + 4, static_cast<uint16_t>(0x4d59));
-      Put16(t + 6, static_cast<uint16_t>(seq));
+      out_t.echo_seq_at = l4 + 6;  // the echo sequence: seq, stamped per frame
       csum_at = 2;
       break;
   }
   uint8_t* payload = t + l4_header;
-  PutSeq(payload, seq);
+  std::memcpy(payload, kSeqMagic, sizeof kSeqMagic);
+  out_t.seq_at = l4 + l4_header + sizeof kSeqMagic;
+  const uint8_t fill = static_cast<uint8_t>(Rand(256));
   for (size_t i = kSeqBytes; i < size - l4 - l4_header; ++i)
-    payload[i] = static_cast<uint8_t>(seq + i);
+    payload[i] = static_cast<uint8_t>(fill + i);
 
+  out_t.udp = proto == 17;
+  out_t.l4_csum_at = l4 + csum_at;
   uint32_t sum = proto == 1 ? 0 : PseudoSum(v6, src_ip, dst_ip, proto, l4_len);
-  uint16_t csum = Fold(SumWords(t, l4_len, sum));
-  if (proto == 17 && csum == 0) csum = 0xffff;
-  Put16(t + csum_at, csum);
-  return kind;
+  out_t.l4_base_sum = SumWords(t, l4_len, sum);
+  return out_t;
+}
+
+}  // namespace
+
+std::optional<uint64_t> FindSequence(const uint8_t* f, size_t caplen) {
+  if (caplen < kEthHeader) return std::nullopt;
+  size_t off = 0;
+  uint16_t ethertype = Get16(f + 12);
+  uint8_t proto = 0;
+  size_t l4 = 0;
+  if (ethertype == 0x0800) {
+    if (caplen < kEthHeader + kIp4Header) return std::nullopt;
+    size_t ihl = (f[kEthHeader] & 0x0f) * 4u;
+    if (ihl < kIp4Header) return std::nullopt;
+    proto = f[kEthHeader + 9];
+    l4 = kEthHeader + ihl;
+  } else if (ethertype == 0x86dd) {
+    if (caplen < kEthHeader + kIp6Header) return std::nullopt;
+    proto = f[kEthHeader + 6];
+    l4 = kEthHeader + kIp6Header;
+  } else if (ethertype == 0x0806) {
+    off = kEthHeader + kArpBody;
+  } else {
+    return std::nullopt;
+  }
+  if (ethertype != 0x0806) {
+    switch (proto) {
+      case 17:
+        off = l4 + kUdpHeader;
+        break;
+      case 6:
+        if (caplen < l4 + kTcpHeader) return std::nullopt;
+        off = l4 + (f[l4 + 12] >> 4) * 4u;
+        break;
+      case 1:
+      case 58:
+        off = l4 + kIcmpHeader;
+        break;
+      default:
+        return std::nullopt;
+    }
+  }
+  if (caplen < off + kSeqBytes || std::memcmp(f + off, kSeqMagic, sizeof kSeqMagic) != 0)
+    return std::nullopt;
+  uint64_t seq = 0;
+  for (int i = 0; i < 8; ++i) seq = (seq << 8) | f[off + 8 + i];
+  return seq;
+}
+
+SyntheticFrameGenerator::SyntheticFrameGenerator(uint64_t seed, size_t pool_size) {
+  std::mt19937_64 rng(seed);
+  pool_size = std::max<size_t>(1, pool_size);
+  std::vector<BuiltTemplate> built;
+  built.reserve(pool_size);
+  size_t bytes = 0;
+  for (size_t i = 0; i < pool_size; ++i) {
+    built.push_back(BuildTemplate(rng));
+    bytes += (built.back().bytes.size() + kTemplateAlign - 1) & ~(kTemplateAlign - 1);
+  }
+  // One extra alignment unit so the first template can start aligned.
+  storage_.assign(bytes + kTemplateAlign, 0);
+  const size_t base =
+      (kTemplateAlign - reinterpret_cast<uintptr_t>(storage_.data()) % kTemplateAlign) %
+      kTemplateAlign;
+  templates_.reserve(pool_size);
+  size_t at = base;
+  for (const BuiltTemplate& b : built) {
+    std::memcpy(storage_.data() + at, b.bytes.data(), b.bytes.size());
+    Template t;
+    t.offset = at;
+    t.size = static_cast<uint32_t>(b.bytes.size());
+    t.kind = b.kind;
+    t.direction = b.direction;
+    t.udp = b.udp;
+    t.seq_at = static_cast<uint16_t>(b.seq_at);
+    t.ip_id_at = static_cast<uint16_t>(b.ip_id_at);
+    t.ip_csum_at = static_cast<uint16_t>(b.ip_csum_at);
+    t.echo_seq_at = static_cast<uint16_t>(b.echo_seq_at);
+    t.l4_csum_at = static_cast<uint16_t>(b.l4_csum_at);
+    t.ip_base_sum = b.ip_base_sum;
+    t.l4_base_sum = b.l4_base_sum;
+    templates_.push_back(t);
+    at += (b.bytes.size() + kTemplateAlign - 1) & ~(kTemplateAlign - 1);
+  }
+}
+
+SyntheticFrame SyntheticFrameGenerator::NextInPlace() {
+  const uint64_t seq = seq_++;
+  const Template& t = templates_[next_template_];
+  if (++next_template_ == templates_.size()) next_template_ = 0;
+  uint8_t* f = storage_.data() + t.offset;
+  // The session rings streaming through the cache evict templates: fetch the
+  // head of a template (where the stamped fields are) before its turn.
+  const size_t ahead = (next_template_ + kPrefetchAhead) % templates_.size();
+  const uint8_t* next = storage_.data() + templates_[ahead].offset;
+  __builtin_prefetch(next, 1);
+  __builtin_prefetch(next + 64, 1);
+  // The sums below add at most five 16-bit words to the precomputed 32-bit
+  // sums, so they equal a full recomputation's sum exactly (no overflow).
+  const uint16_t seq16 = static_cast<uint16_t>(seq);
+  const uint32_t seq_sum = static_cast<uint32_t>(seq >> 48) +
+                           static_cast<uint32_t>((seq >> 32) & 0xffff) +
+                           static_cast<uint32_t>((seq >> 16) & 0xffff) + seq16;
+  Put64(f + t.seq_at, seq);
+  if (t.ip_id_at != 0) {
+    Put16(f + t.ip_id_at, seq16);
+    Put16(f + t.ip_csum_at, Fold(t.ip_base_sum + seq16));
+  }
+  if (t.l4_csum_at != 0) {
+    uint32_t sum = t.l4_base_sum + seq_sum;
+    if (t.echo_seq_at != 0) {
+      Put16(f + t.echo_seq_at, seq16);
+      sum += seq16;
+    }
+    uint16_t csum = Fold(sum);
+    if (t.udp && csum == 0) csum = 0xffff;
+    Put16(f + t.l4_csum_at, csum);
+  }
+  return SyntheticFrame{f, t.size, t.direction, t.kind};
+}
+
+SyntheticKind SyntheticFrameGenerator::Next(std::vector<uint8_t>* frame,
+                                            PacketDirection* direction) {
+  SyntheticFrame f = NextInPlace();
+  frame->assign(f.data, f.data + f.size);
+  *direction = f.direction;
+  return f.kind;
 }
 
 SyntheticBackend::SyntheticBackend(DeviceInfo info, const SyntheticOptions& options)
@@ -301,8 +400,10 @@ bool SyntheticBackend::SleepUntil(int64_t deadline_ns) {
 
 void SyntheticBackend::Run(PacketSink sink) {
   SyntheticFrameGenerator gen(options_.seed);
-  const uint32_t max_batch = std::max<uint32_t>(1, options_.max_batch);
-  std::vector<std::vector<uint8_t>> frames(max_batch);
+  // The batch points straight into the generator's templates, which stay
+  // unchanged for pool_size() frames: no copy here, one in the fan-out.
+  const uint32_t max_batch = static_cast<uint32_t>(
+      std::clamp<uint64_t>(options_.max_batch, 1, gen.pool_size()));
   std::vector<Packet> batch(max_batch);
   const int64_t start_mono = ClockNs(CLOCK_MONOTONIC);
   const int64_t start_real = ClockNs(CLOCK_REALTIME);
@@ -332,9 +433,10 @@ void SyntheticBackend::Run(PacketSink sink) {
     const int64_t now_real = ClockNs(CLOCK_REALTIME);
     for (uint64_t i = 0; i < n; ++i) {
       Packet& p = batch[i];
-      gen.Next(&frames[i], &p.direction);
-      p.data = frames[i].data();
-      p.len = p.caplen = static_cast<uint32_t>(frames[i].size());
+      const SyntheticFrame f = gen.NextInPlace();
+      p.data = f.data;
+      p.len = p.caplen = f.size;
+      p.direction = f.direction;
       p.ts_ns = static_cast<uint64_t>(rate != 0 ? start_real + offset_ns(sent + i) : now_real);
     }
     sink(absl::MakeConstSpan(batch.data(), n));

@@ -75,7 +75,10 @@ int MapStatus(const grpc::Status& s, const std::string& path, const char* what, 
       SetError(errbuf, absl::StrCat(what, ": ", s.error_message()));
       return MYDEV_PCAP_ERROR_PERM_DENIED;
     case grpc::StatusCode::UNAVAILABLE:
-      SetError(errbuf, Unreachable(path));
+      // gRPC's answer when mydevd is not there, but also mydevd's own for a
+      // device that is gone for now (its interface was removed or is down).
+      SetError(errbuf, DaemonListening(path) ? absl::StrCat(what, ": ", s.error_message())
+                                             : Unreachable(path));
       return MYDEV_PCAP_ERROR;
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       SetError(errbuf, absl::StrCat(what, ": mydevd at ", path, " did not answer within ",

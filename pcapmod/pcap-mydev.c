@@ -51,6 +51,7 @@ struct pcap_mydev {
 	int userland_filter;	/* the daemon refused the program: filter here */
 	uint64_t filter_boundary; /* records ending at or before this position
 				     predate the daemon-side filter: filter here */
+	int event_pending;	/* we wrote the eventfd ourselves (mydev_arm_selectable) */
 };
 
 /* ------------------------------------------------------------ client library */
@@ -193,15 +194,37 @@ mydev_wait(pcap_t *p, int timeout_ms)
 		pcap_fmt_errmsg_for_errno(p->errbuf, PCAP_ERRBUF_SIZE, errno, "mydev: poll");
 		return -1;
 	}
-	if (n > 0 && (fds[0].revents & POLLIN))
+	if (n > 0 && (fds[0].revents & POLLIN)) {
 		(void)!read(pm->info.event_fd, &count, sizeof(count));
+		pm->event_pending = 0;
+	}
 	/* A hung-up liveness socket also ends the sleep; mydev_read drains
 	 * what is left in the ring before it reports the end. */
 	return n != 0;
 }
 
+/* Leaves selectable_fd the way a packet socket is for programs that poll it
+ * before reading (dumpcap, event loops): readable while records wait, and
+ * written by the daemon when a wake is due once the ring is empty (the
+ * reader stays marked sleeping between reads). Called whenever control
+ * returns to the program. */
+static void
+mydev_arm_selectable(pcap_t *p)
+{
+	struct pcap_mydev *pm = p->priv;
+	uint64_t one = 1;
+
+	mydev_ring_release(&pm->info.view);
+	if (mydev_ring_prepare_sleep(&pm->info.view))
+		return;
+	if (!pm->event_pending) {
+		pm->event_pending = 1;
+		(void)!write(pm->info.event_fd, &one, sizeof(one));
+	}
+}
+
 static int
-mydev_read(pcap_t *p, int cnt, pcap_handler callback, u_char *user)
+mydev_read_ring(pcap_t *p, int cnt, pcap_handler callback, u_char *user)
 {
 	struct pcap_mydev *pm = p->priv;
 	struct mydev_ring_view *v = &pm->info.view;
@@ -209,6 +232,7 @@ mydev_read(pcap_t *p, int cnt, pcap_handler callback, u_char *user)
 	struct pcap_pkthdr h;
 	int n = 0, timed_out = 0, w;
 
+	mydev_ring_woke(v);	/* awake: the daemon need not write the eventfd */
 	for (;;) {
 		if (p->break_loop) {
 			p->break_loop = 0;
@@ -253,6 +277,16 @@ mydev_read(pcap_t *p, int cnt, pcap_handler callback, u_char *user)
 			return PCAP_ERROR;
 		timed_out = (w == 0);
 	}
+}
+
+static int
+mydev_read(pcap_t *p, int cnt, pcap_handler callback, u_char *user)
+{
+	int n = mydev_read_ring(p, cnt, callback, user);
+
+	if (n >= 0 || n == PCAP_ERROR_BREAK)
+		mydev_arm_selectable(p);
+	return n;
 }
 
 /* pcap_next()/pcap_next_ex(): the ring slot is released when read_op
@@ -427,6 +461,7 @@ mydev_activate(pcap_t *p)
 	pm->nonblock = p->opt.nonblock;
 	p->fd = -1;
 	p->selectable_fd = pm->info.event_fd;
+	mydev_arm_selectable(p);
 	p->read_op = mydev_read;
 	p->oneshot_callback = mydev_oneshot;
 	p->breakloop_op = mydev_breakloop;

@@ -172,7 +172,7 @@ static inline const struct mydev_ring_record *mydev_ring_next(struct mydev_ring_
     uint64_t avail = v->producer_pos - v->consumer_pos;
     uint64_t off = v->consumer_pos & (v->data_bytes - 1);
     uint64_t to_end = v->data_bytes - off;
-    if (avail > v->data_bytes) {
+    if (avail > v->data_bytes || (off & 7u) != 0) { /* records start 8-byte aligned */
       v->corrupt = 1;
       return NULL;
     }

@@ -1,0 +1,316 @@
+"""End-to-end on a real interface: mydevd's afpacket backend on one end of a
+veth pair (the other end in a network namespace the test creates), Debian's
+tcpdump run unprivileged (as `nobody`) through mydev-run, compared with
+Debian's tcpdump capturing the same interface directly as root."""
+import os
+import signal
+import struct
+import subprocess
+import time
+
+import pytest
+
+from e2e_lib import (FOREIGN_MAC, Stage, VethPair, afpacket_config, build_frames,
+                     kernel_rx_timestamps, mac_text, marker_of, pcap_linktype, read_pcap,
+                     read_pcap_partial, signal_child, tagged, wait_for_line, wait_until)
+
+DLT_LINUX_SLL2 = 276
+ARPHRD_ETHER = 1
+PACKET_OTHERHOST, PACKET_OUTGOING = 3, 4
+
+
+@pytest.fixture(scope="module")
+def stage():
+    with Stage() as s:
+        yield s
+
+
+@pytest.fixture
+def veth():
+    with VethPair() as v:
+        yield v
+
+
+@pytest.fixture
+def daemon(stage, veth):
+    with stage.daemon(config=afpacket_config(veth.near)) as d:
+        yield d
+        assert d.proc.poll() is None, "mydevd died:\n" + d.log_text()
+
+
+def start_capture(stage, daemon, argv):
+    """tcpdump ARGV as nobody through mydev-run, once it is listening."""
+    p = stage.popen_as_nobody(["tcpdump"] + argv, daemon.socket)
+    try:
+        wait_for_line(p.stderr, b"listening on")
+    except BaseException:
+        stop(p)
+        raise
+    return p
+
+
+def stop(proc, runuser=True):
+    """SIGINT to tcpdump (through runuser or not); returns its stderr. Safe
+    to call again."""
+    if hasattr(proc, "stopped_stderr"):
+        return proc.stopped_stderr
+    if proc.poll() is None:
+        if runuser:
+            try:
+                signal_child(proc, signal.SIGINT)
+            except AssertionError:  # tcpdump ended on its own meanwhile
+                proc.wait(timeout=5)
+        else:
+            proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=15)
+    proc.stopped_stderr = err.decode(errors="replace")
+    return proc.stopped_stderr
+
+
+def wait_tagged(path, tag, count, timeout=10):
+    """Waits until the pcap file being written holds `count` frames with tag."""
+    return wait_until(lambda: len(tagged(read_pcap_partial(path)[1], tag)) >= count, timeout)
+
+
+def test_same_bytes_lengths_and_timestamps_as_system_tcpdump(stage, veth, daemon):
+    """A few hundred frames (IPv4, IPv6, 802.1Q; 60..1514 bytes) from the far
+    end, captured at once by root's tcpdump on the interface (Debian's
+    libpcap) and by nobody's tcpdump on mydev1: identical records. With a
+    kernel timestamp per skb (kernel_rx_timestamps) both packet sockets report
+    the same stamp, so timestamps are compared to the nanosecond."""
+    ref_file, got_file = stage.out("direct.pcap"), stage.out("mydev1.pcap")
+    nano = ["--time-stamp-precision=nano", "-U", "-n"]
+    ref = subprocess.Popen(["/usr/bin/tcpdump", "-i", veth.near, "-w", ref_file] + nano,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_line(ref.stderr, b"listening on")
+        got = start_capture(stage, daemon, ["-i", "mydev1", "-w", got_file] + nano)
+        try:
+            frames = build_frames(b"BYTES", 300, veth.far_mac)
+            with kernel_rx_timestamps():
+                veth.send_from_far(frames)
+                assert wait_tagged(ref_file, b"BYTES", len(frames)), "direct capture incomplete"
+                assert wait_tagged(got_file, b"BYTES", len(frames)), "mydev1 capture incomplete"
+        finally:
+            got_err = stop(got)
+    finally:
+        ref_err = stop(ref, runuser=False)
+    assert "\n0 packets dropped by kernel" in got_err, got_err
+    assert "\n0 packets dropped by kernel" in ref_err, ref_err
+
+    ref_nano, ref_pkts = read_pcap(ref_file)
+    got_nano, got_pkts = read_pcap(got_file)
+    assert ref_nano and got_nano
+    ref_pkts, got_pkts = tagged(ref_pkts, b"BYTES"), tagged(got_pkts, b"BYTES")
+    assert [p[3] for p in ref_pkts] == frames, "the reference capture saw the frames as sent"
+    assert [p[3] for p in got_pkts] == frames, "mydev1 delivered every frame as sent, in order"
+    assert [p[1:3] for p in got_pkts] == [p[1:3] for p in ref_pkts], "caplen and len"
+    assert all(p[1] == p[2] == len(p[3]) for p in got_pkts)
+    diffs = [g[0] - r[0] for g, r in zip(got_pkts, ref_pkts)]
+    assert diffs == [0] * len(diffs), "timestamps differ (ns): %s" % sorted(set(diffs))[:10]
+    now = time.time_ns()
+    assert all(abs(p[0] - now) < 60e9 for p in got_pkts), "wall-clock timestamps"
+
+
+def test_direction_filter_in_and_out(stage, veth, daemon):
+    """-Q in gets exactly the frames sent from the far end, -Q out exactly
+    those sent on the interface itself; no -Q gets both."""
+    files = {q: stage.out("dir-%s.pcap" % q) for q in ("in", "out", "inout")}
+    procs = {q: start_capture(stage, daemon, ["-i", "mydev1", "-Q", q, "-U", "-w", f])
+             for q, f in files.items()}
+    try:
+        veth.send_from_far(build_frames(b"DIRIN", 60, veth.far_mac))
+        veth.send_from_near(build_frames(b"DIROU", 40, veth.near_mac))
+        assert wait_tagged(files["in"], b"DIRIN", 60)
+        assert wait_tagged(files["out"], b"DIROU", 40)
+        assert wait_tagged(files["inout"], b"DIRIN", 60)
+        assert wait_tagged(files["inout"], b"DIROU", 40)
+        time.sleep(0.3)  # stragglers of the wrong direction would show up now
+    finally:
+        errs = {q: stop(p) for q, p in procs.items()}
+    for q in files:
+        assert procs[q].returncode == 0, errs[q]
+    counts = {}
+    for q, f in files.items():
+        pkts = read_pcap(f)[1]
+        counts[q] = (len(tagged(pkts, b"DIRIN")), len(tagged(pkts, b"DIROU")))
+    assert counts == {"in": (60, 0), "out": (0, 40), "inout": (60, 40)}, counts
+
+
+def test_promiscuous_mode_reference_counted(stage, veth, daemon):
+    """IFF_PROMISC is on while at least one promiscuous session lives; a -p
+    session neither turns it on nor keeps it on."""
+    assert not veth.promiscuous()
+    plain = start_capture(stage, daemon, ["-i", "mydev1", "-p", "-w", "/dev/null"])
+    try:
+        time.sleep(0.3)
+        assert not veth.promiscuous(), "a -p session must not turn promiscuous mode on"
+        first = start_capture(stage, daemon, ["-i", "mydev1", "-w", "/dev/null"])
+        try:
+            assert wait_until(veth.promiscuous, 2), "on with the first promiscuous session"
+            second = start_capture(stage, daemon, ["-i", "mydev1", "-w", "/dev/null"])
+            try:
+                stop(first)
+                time.sleep(0.5)
+                assert veth.promiscuous(), "still on: the second session is promiscuous"
+            finally:
+                stop(second)
+            assert wait_until(lambda: not veth.promiscuous(), 2), "off after the last one"
+        finally:
+            stop(first)
+        time.sleep(0.3)
+        assert not veth.promiscuous()
+        assert plain.poll() is None, "the -p session lives on"
+    finally:
+        stop(plain)
+    assert plain.returncode == 0
+
+
+def test_interface_deleted_mid_capture(stage, veth, daemon):
+    """Deleting the interface ends mydev1's sessions with an error at once;
+    the daemon and its other devices go on; when the interface is back,
+    mydev1 captures again."""
+    p = start_capture(stage, daemon, ["-i", "mydev1", "-w", "/dev/null"])
+    try:
+        t0 = time.time()
+        veth.delete_link()
+        _, err = p.communicate(timeout=5)
+        elapsed = time.time() - t0
+    finally:
+        if p.poll() is None:
+            stop(p)
+    err = err.decode(errors="replace")
+    assert p.returncode != 0, err
+    assert elapsed < 2.0, "tcpdump took %.2fs to notice" % elapsed
+    assert "mydev1: the device went away" in err, err
+    assert daemon.proc.poll() is None, "mydevd died:\n" + daemon.log_text()
+
+    f = stage.out("gone-mydev0.pcap")
+    r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-c", "20", "-w", f], daemon.socket)
+    assert r.returncode == 0, r.stderr
+    assert len(read_pcap(f)[1]) == 20
+
+    r = stage.run_as_nobody(["tcpdump", "-i", "mydev1", "-c", "1", "-w", "/dev/null"],
+                            daemon.socket)
+    assert r.returncode != 0, "mydev1 cannot open while its interface is missing"
+    assert "mydev1" in r.stderr and veth.near in r.stderr, r.stderr
+
+    veth.create_link()
+    back = stage.out("back.pcap")
+    p = None
+    deadline = time.time() + 5
+    while p is None:  # the backend looks for the interface every 500 ms
+        q = stage.popen_as_nobody(["tcpdump", "-i", "mydev1", "-U", "-w", back], daemon.socket)
+        try:
+            wait_for_line(q.stderr, b"listening on", timeout=5)
+            p = q
+        except AssertionError:  # refused: tcpdump has ended or is ending
+            q.communicate(timeout=10)
+            assert time.time() < deadline, "mydev1 did not come back:\n" + daemon.log_text()
+            time.sleep(0.2)
+    try:
+        frames = build_frames(b"BACK!", 20, veth.far_mac)
+        veth.send_from_far(frames)
+        assert wait_tagged(back, b"BACK!", 20)
+    finally:
+        stop(p)
+    assert [x[3] for x in tagged(read_pcap(back)[1], b"BACK!")] == frames
+
+
+def test_capture_denied_by_access_rule(stage, veth):
+    """capture { user: "root" } on mydev1: nobody is refused with a message
+    naming the device and the rule (and cannot inject either: inject is for
+    root only by default); root captures."""
+    config = afpacket_config(veth.near, access_text='capture { user: "root" }')
+    with stage.daemon(config=config) as d:
+        r = stage.run_as_nobody(["tcpdump", "-i", "mydev1", "-c", "1"], d.socket)
+        assert r.returncode != 0
+        assert "mydev1" in r.stderr and "nobody" in r.stderr, r.stderr
+        assert "capture users/groups" in r.stderr, r.stderr
+        r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-c", "1", "-w", "/dev/null"],
+                                d.socket)
+        assert r.returncode == 0, "mydev0 has no rule: " + r.stderr
+
+        f = stage.out("root.pcap")
+        env = dict(os.environ, MYDEV_SOCKET=d.socket)
+        root = subprocess.Popen([stage.bin("mydev-run"), "tcpdump", "-i", "mydev1", "-c", "10",
+                                 "-w", f], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            wait_for_line(root.stderr, b"listening on")
+            frames = build_frames(b"ROOT!", 10, veth.far_mac)
+            veth.send_from_far(frames)
+            root.wait(timeout=10)
+        finally:
+            err = stop(root, runuser=False)
+        assert root.returncode == 0, err
+        assert [p[3] for p in read_pcap(f)[1]] == frames
+
+        r = stage.run_as_nobody([stage.bin("pcap_inject_probe"), "mydev1", "1", "NOINJ",
+                                 mac_text(veth.near_mac)], d.socket)
+        assert r.returncode != 0, r.stdout
+        assert "mydev1" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert d.proc.returncode == 0, d.log_text()
+
+
+def test_inject_granted_by_access_rule(stage, veth):
+    """inject { user: "nobody" } on mydev1: pcap_inject through mydev-run as
+    nobody puts the frames on the wire; they arrive at the far end."""
+    config = afpacket_config(veth.near, access_text='inject { user: "nobody" }')
+    far_file = stage.out("far.pcap")
+    far = subprocess.Popen(veth.in_ns(["/usr/bin/tcpdump", "-i", veth.far, "-U", "-n", "-w",
+                                       far_file]),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_line(far.stderr, b"listening on")
+        with stage.daemon(config=config) as d:
+            n = 40
+            r = stage.run_as_nobody([stage.bin("pcap_inject_probe"), "mydev1", str(n), "INJCT",
+                                     mac_text(veth.near_mac)], d.socket)
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert r.stdout.strip() == "injected %d" % n
+            assert wait_tagged(far_file, b"INJCT", n)
+            time.sleep(0.2)  # duplicates would show up now
+    finally:
+        stop(far, runuser=False)
+    got = tagged(read_pcap(far_file)[1], b"INJCT")
+    assert [marker_of(p[3])[1] for p in got] == list(range(n)), "each frame once, in order"
+    for seq, p in enumerate(got):
+        size = 60 + (seq * 997) % (1514 - 60 + 1)
+        assert p[2] == size and p[3][6:12] == veth.near_mac and p[3][:6] == FOREIGN_MAC
+        assert struct.unpack_from("!H", p[3], 12)[0] == 0x0800
+
+
+def test_linux_sll2_link_type(stage, veth, daemon):
+    """mydev1 offers EN10MB and LINUX_SLL2; with -y LINUX_SLL2 the file has
+    link type 276 and each frame a cooked v2 header describing it."""
+    r = stage.run_as_nobody(["tcpdump", "-L", "-i", "mydev1"], daemon.socket)
+    assert r.returncode == 0, r.stderr
+    listing = r.stdout + r.stderr  # Debian's tcpdump 4.99 prints the list on stderr
+    types = [l.split()[0] for l in listing.splitlines() if l.startswith((" ", "\t"))]
+    assert types == ["EN10MB", "LINUX_SLL2"], listing
+
+    f = stage.out("sll2.pcap")
+    p = start_capture(stage, daemon, ["-i", "mydev1", "-y", "LINUX_SLL2", "-U", "-w", f])
+    try:
+        incoming = build_frames(b"SLLIN", 30, veth.far_mac, kinds=("ipv4", "ipv6"))
+        outgoing = build_frames(b"SLLOU", 10, veth.near_mac, kinds=("ipv4",))
+        veth.send_from_far(incoming)
+        veth.send_from_near(outgoing)
+        assert wait_tagged(f, b"SLLIN", 30) and wait_tagged(f, b"SLLOU", 10)
+    finally:
+        stop(p)
+    assert pcap_linktype(f) == DLT_LINUX_SLL2
+    pkts = read_pcap(f)[1]
+    ifindex = veth.ifindex()
+    for tag, frames, pkttype, mac in ((b"SLLIN", incoming, PACKET_OTHERHOST, veth.far_mac),
+                                      (b"SLLOU", outgoing, PACKET_OUTGOING, veth.near_mac)):
+        got = tagged(pkts, tag)
+        assert len(got) == len(frames)
+        for (_, caplen, length, data), frame in zip(got, frames):
+            proto, reserved, idx, hatype, ptype, halen = struct.unpack_from("!HHIHBB", data)
+            assert proto == struct.unpack_from("!H", frame, 12)[0]
+            assert (reserved, idx, hatype, ptype, halen) == (0, ifindex, ARPHRD_ETHER, pkttype, 6)
+            assert data[12:18] == mac, "the link-layer source address"
+            assert data[20:] == frame[14:], "the network-layer packet follows the header"
+            assert caplen == length == len(frame) - 14 + 20

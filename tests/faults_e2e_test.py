@@ -1,0 +1,481 @@
+"""End-to-end reliability and hostile-input tests: crashed and stopped
+clients, a killed or stopped daemon, and tests/hostile_client attacking
+mydevd (bad BPF, absurd sizes, bad tokens, other users' sessions, scribbling
+on its ring, abusing the fd socket, exhausting sessions).
+
+Every test asserts the error *and* that nobody else was hurt: a reference
+session (hostile_client's well-behaved `reader`, another uid) runs during the
+attack and must see consecutive synthetic sequence numbers and zero drops,
+and the daemon must still answer afterwards. Each test records its figures;
+the table is printed at the end (and written to the test's undeclared outputs)
+for docs/FAULTS.md."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from e2e_lib import (Daemon, HostileProcess, Stage, assert_clean_reader, process_resources,
+                     reference_reader, run_hostile, signal_child)
+
+RATE_PPS = 2000
+ATTACH_TIMEOUT_MS = 1000
+MAX_SESSIONS = 8
+MAX_BPF_INSNS = 64
+MAX_MESSAGE_BYTES = 65536
+LIMITS = ("limits { default_ring_bytes: 1048576 max_ring_bytes: 16777216 "
+          "max_sessions_per_uid: %d max_bpf_insns: %d attach_timeout_ms: %d "
+          "max_message_bytes: %d }\n" % (MAX_SESSIONS, MAX_BPF_INSNS, ATTACH_TIMEOUT_MS,
+                                         MAX_MESSAGE_BYTES))
+CONFIG = 'device { name: "mydev0" synthetic { rate_pps: %d } }\n' % RATE_PPS + LIMITS
+
+# Bare uids (setpriv) so each role has its own per-uid limits.
+READER_UID, INTRUDER_UID, LIMIT_UID, CHURN_UID, IDLE_UID, SCRIBBLE_UID = (
+    40001, 40002, 40003, 40004, 40005, 40006)
+NOBODY = 65534
+EACCES, ENOENT, EINVAL, EALREADY = 13, 2, 22, 114
+
+FIGURES = []  # (fault, tries, what it got, what the other sessions saw)
+
+
+def record(fault, tries, got, others):
+    FIGURES.append((fault, tries, got, others))
+
+
+def reader_summary(result):
+    return "reference session: %s packets, %s gaps, %s dropped" % (
+        result["received"], result["gaps"], result["stats_dropped"])
+
+
+@pytest.fixture(scope="module")
+def stage():
+    with Stage() as s:
+        yield s
+    lines = ["| fault / bad input | tries | got | other sessions |", "|---|---|---|---|"]
+    lines += ["| %s | %s | %s | %s |" % f for f in FIGURES]
+    table = "\n".join(lines)
+    print("\n\nFAULTS FIGURES\n" + table)
+    out_dir = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR")
+    if out_dir:
+        with open(os.path.join(out_dir, "faults_figures.md"), "w") as f:
+            f.write(table + "\n")
+
+
+@pytest.fixture(scope="module")
+def daemon(stage):
+    with stage.daemon(config=CONFIG) as d:
+        yield d
+        assert d.proc.poll() is None, "mydevd died:\n" + d.log_text()
+
+
+def assert_daemon_answers(d):
+    assert d.proc.poll() is None, "mydevd died:\n" + d.log_text()
+    devices, _ = d.stats()
+    assert "mydev0" in devices
+
+
+def wait_listening(proc, timeout=10):
+    """Waits for tcpdump's 'listening on' line (the session is open)."""
+    deadline = time.time() + timeout
+    line = b""
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if b"listening on" in line or not line:
+            break
+    assert b"listening on" in line, "tcpdump did not start: %r" % line
+
+
+def tcpdump(stage, socket_path, *args):
+    p = stage.popen_as_nobody(["tcpdump", "-i", "mydev0", "-w", "/dev/null"] + list(args),
+                              socket_path)
+    wait_listening(p)
+    return p
+
+
+def sessions_of(d, uid):
+    return [s for s in d.stats()[1] if s["uid"] == str(uid)]
+
+
+# ------------------------------------------------------------------ crashes
+
+
+def test_killed_client_freed_within_1s_others_unharmed(stage, daemon):
+    freed_ms = []
+    with reference_reader(stage, daemon.socket) as ref:
+        for _ in range(3):
+            p = tcpdump(stage, daemon.socket)
+            assert len(sessions_of(daemon, NOBODY)) == 1
+            signal_child(p, signal.SIGKILL)
+            t0 = time.time()
+            p.communicate(timeout=10)
+            while sessions_of(daemon, NOBODY) and time.time() - t0 < 2:
+                time.sleep(0.01)
+            freed_ms.append((time.time() - t0) * 1000)
+            assert not sessions_of(daemon, NOBODY), "session not freed"
+        ref.stop()
+    assert max(freed_ms) < 1000, freed_ms
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    record("tcpdump killed with kill -9 mid-capture", 3,
+           "session freed after %.0f ms at most" % max(freed_ms), reader_summary(ref.result))
+
+
+def test_daemon_killed_clients_exit_and_a_new_daemon_starts(stage):
+    d = stage.daemon(config=CONFIG).start()
+    procs = [tcpdump(stage, d.socket) for _ in range(3)]
+    d.proc.kill()
+    t0 = time.time()
+    exits = []
+    for p in procs:
+        _, err = p.communicate(timeout=10)
+        exits.append(time.time() - t0)
+        assert p.returncode != 0, err
+        assert b"mydevd went away" in err, err
+    d.proc.wait()
+    d.stop()
+    assert max(exits) < 2.0, exits
+    assert os.path.exists(d.socket), "kill -9 leaves the socket file behind"
+    record("mydevd killed with kill -9 under 3 capturing tcpdumps", 3,
+           "every tcpdump exited non-zero within %.2f s: 'mydevd went away'" % max(exits),
+           "n/a (the daemon is gone)")
+
+    # A new daemon at once on the same (stale) socket.
+    d2 = Daemon(stage, CONFIG)
+    d2.socket = d.socket
+    t0 = time.time()
+    d2.start()
+    restart_s = time.time() - t0
+    f = stage.out("after_restart.pcap")
+    r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-c", "50", "-w", f], d2.socket)
+    assert r.returncode == 0, r.stderr
+    record("new mydevd on the socket a killed one left", 1,
+           "listening after %.2f s; tcpdump -c 50 captured 50" % restart_s, "n/a")
+
+    # A second daemon on a live socket refuses and leaves the first alone.
+    with reference_reader(stage, d2.socket) as ref:
+        second = subprocess.run([stage.bin("mydevd"), "--socket", d2.socket, "--config",
+                                 d2.config], capture_output=True, text=True, timeout=10)
+        assert second.returncode != 0
+        assert "another process is listening" in second.stderr, second.stderr
+        assert os.path.exists(d2.socket) and os.path.exists(d2.socket + ".fds")
+        r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-c", "50", "-w", f], d2.socket)
+        assert r.returncode == 0, r.stderr
+        ref.stop()
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(d2)
+    record("second mydevd on a live socket", 1,
+           "refused (exit %d): %s" % (second.returncode, second.stderr.strip().splitlines()[-1]),
+           reader_summary(ref.result))
+    assert d2.stop() == 0
+
+
+def test_sigterm_tells_every_session(stage):
+    d = stage.daemon(config=CONFIG).start()
+    procs = [tcpdump(stage, d.socket) for _ in range(2)]
+    ref = reference_reader(stage, d.socket).start()
+    time.sleep(0.5)
+    d.proc.send_signal(signal.SIGTERM)
+    t0 = time.time()
+    exits = []
+    for p in procs:
+        _, err = p.communicate(timeout=10)
+        exits.append(time.time() - t0)
+        assert p.returncode != 0, err
+        assert b"mydevd shut down" in err, err
+    result = ref.stop()
+    assert d.stop() == 0, d.log_text()
+    assert max(exits) < 2.0, exits
+    assert result["closed"] == "1" and result["close_reason"] == "1", result
+    assert result["gaps"] == "0" and result["stats_dropped"] == "0", result
+    assert not os.path.exists(d.socket) and not os.path.exists(d.socket + ".fds")
+    record("mydevd stopped with SIGTERM under 2 tcpdumps + 1 reader", 3,
+           "all told 'mydevd shut down' (ring close_reason 1) within %.2f s; daemon exit 0, "
+           "sockets removed" % max(exits),
+           "reader drained %s packets, 0 gaps, 0 dropped" % result["received"])
+
+
+# ------------------------------------------------------------------ slow clients
+
+
+def test_stopped_and_idle_clients_drop_only_their_own(stage, daemon):
+    with reference_reader(stage, daemon.socket) as ref:
+        stopped = tcpdump(stage, daemon.socket, "-B", "1024")
+        signal_child(stopped, signal.SIGSTOP)
+        idle = HostileProcess(stage, daemon.socket, "idle", uid=IDLE_UID).start()
+        time.sleep(2.5)  # 1 MiB rings at ~1 MB/s: both overflow
+        sessions = {s["uid"]: s for s in daemon.stats()[1]}
+        signal_child(stopped, signal.SIGCONT)
+        stopped.send_signal(signal.SIGCONT)  # runuser stops itself when its child stops
+        time.sleep(0.2)
+        signal_child(stopped, signal.SIGINT)
+        _, err = stopped.communicate(timeout=10)
+        idle_result = idle.stop()
+        ref.stop()
+    assert int(sessions[str(NOBODY)]["dropped"]) > 0, sessions
+    assert int(sessions[str(IDLE_UID)]["dropped"]) > 0, sessions
+    assert sessions[str(READER_UID)]["dropped"] == "0", sessions
+    m = re.search(rb"(\d+) packets dropped by kernel", err)
+    assert m and int(m.group(1)) > 0, err
+    assert int(idle_result["stats_dropped"]) > 0, idle_result
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    record("tcpdump SIGSTOPped for 2.5 s (1 MiB ring)", 1,
+           "its own ps_drop = %s" % m.group(1).decode(), reader_summary(ref.result))
+    record("client that opens and never reads (1 MiB ring)", 1,
+           "its own dropped = %s" % idle_result["stats_dropped"], reader_summary(ref.result))
+
+
+# ------------------------------------------------------------------ hostile input
+
+BAD_FILTERS = [
+    ("bpf-jump-out-of-range", {}),
+    ("bpf-cond-jump-out-of-range", {}),
+    ("bpf-div-zero", {}),
+    ("bpf-mod-zero", {}),
+    ("bpf-no-return", {}),
+    ("bpf-bad-opcode", {}),
+    ("bpf-bad-scratch", {}),
+    ("bpf-field-overflow", {}),
+    ("bpf-oversized", {"n": MAX_BPF_INSNS + 1}),
+    ("bpf-oversized", {"n": 4097}),
+]
+
+
+def test_malformed_bpf_refused(stage, daemon):
+    tries = 2
+    with reference_reader(stage, daemon.socket) as ref:
+        for attack, flags in BAD_FILTERS:
+            for _ in range(tries):
+                out = run_hostile(stage, daemon.socket, attack, uid=INTRUDER_UID, **flags)[-1]
+                assert out["code"] == "INVALID_ARGUMENT", out
+                assert out["after"] == "OK" and out["filter_set"] == "0", out
+        ref.stop()
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    names = ", ".join(sorted({a + (" (%d insns)" % f["n"] if f else "") for a, f in BAD_FILTERS}))
+    record("malformed BPF: " + names, tries * len(BAD_FILTERS),
+           "INVALID_ARGUMENT each; session kept, no filter installed", reader_summary(ref.result))
+
+
+BAD_OPENS = [
+    # attack, expected code, extra checks on the line
+    ("open-huge-snaplen", "OK", {"snaplen": "262144", "attached": "1"}),
+    ("open-huge-timeout", "OK", {"attached": "1"}),
+    ("open-huge-buffer", "INVALID_ARGUMENT", {}),
+    ("open-max-buffer", "INVALID_ARGUMENT", {}),
+    ("open-unknown-device", "NOT_FOUND", {}),
+    ("open-unknown-dlt", "INVALID_ARGUMENT", {}),
+    ("open-negative-dlt", "INVALID_ARGUMENT", {}),
+    ("open-bad-direction", "INVALID_ARGUMENT", {}),
+    ("set-datalink-unknown", "INVALID_ARGUMENT", {}),
+]
+
+
+def test_absurd_session_parameters(stage, daemon):
+    tries = 2
+    with reference_reader(stage, daemon.socket) as ref:
+        for attack, code, checks in BAD_OPENS:
+            for _ in range(tries):
+                out = run_hostile(stage, daemon.socket, attack, uid=INTRUDER_UID)[-1]
+                assert out["code"] == code, out
+                assert out["after"] == "OK", out
+                for k, v in checks.items():
+                    assert out[k] == v, out
+                if code == "OK":
+                    assert int(out["packets"]) > 0, out
+        ref.stop()
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    record("snaplen 2^32-1, timeout 2^32-1 ms", tries * 2,
+           "OK: snaplen clamped to 262144, session delivers", reader_summary(ref.result))
+    record("buffer 2^62 and 2^64-1 bytes, unknown link type (12345, -1), direction 7, "
+           "SetDataLink 12345", tries * 6, "INVALID_ARGUMENT each", reader_summary(ref.result))
+    record("unknown device mydev99", tries, "NOT_FOUND", reader_summary(ref.result))
+
+
+def test_oversized_message(stage, daemon):
+    tries = 2
+    with reference_reader(stage, daemon.socket) as ref:
+        for _ in range(tries):
+            out = run_hostile(stage, daemon.socket, "oversized-message", uid=INTRUDER_UID,
+                              bytes=2 * MAX_MESSAGE_BYTES)[-1]
+            assert out["inject_code"] == "RESOURCE_EXHAUSTED", out
+            assert out["filter_code"] == "RESOURCE_EXHAUSTED", out
+            assert out["open_code"] == "RESOURCE_EXHAUSTED", out
+            assert out["after"] == "OK", out
+        ref.stop()
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    record("gRPC requests of 128 KiB (Inject, SetFilter, OpenSession) > max_message_bytes 64 KiB",
+           tries * 3, "RESOURCE_EXHAUSTED each; the session survives",
+           reader_summary(ref.result))
+
+
+def test_bad_tokens(stage, daemon):
+    tries = 3
+    with reference_reader(stage, daemon.socket) as ref:
+        for _ in range(tries):
+            f = run_hostile(stage, daemon.socket, "token-forged", uid=INTRUDER_UID)[-1]
+            for k in ("random_token", "one_bit_off", "empty_token", "long_token", "close_forged"):
+                assert f[k] == "PERMISSION_DENIED", f
+            assert f["unknown_id"] == "NOT_FOUND", f
+            assert f["fds_forged"] == str(EACCES), f
+            assert f["after"] == "OK", f
+            s = run_hostile(stage, daemon.socket, "token-stale", uid=INTRUDER_UID)[-1]
+            assert s["attached"] == "1" and s["close"] == "OK", s
+            assert s["stats"] == s["filter"] == s["close_again"] == "NOT_FOUND", s
+            assert s["fds"] == str(ENOENT), s
+            assert s["fd_socket_closed"] == "1", s
+            r = run_hostile(stage, daemon.socket, "token-reused", uid=INTRUDER_UID)[-1]
+            assert r["attached"] == "1", r
+            assert r["second_fds"] == r["third_fds"] == str(EALREADY), r
+            assert r["first_still_reads"] == "1" and r["after"] == "OK", r
+        ref.stop()
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    record("forged tokens (random, 1 bit off, empty, 33 bytes) on GetSessionStats/CloseSession",
+           tries * 5, "PERMISSION_DENIED each; fd hand-off EACCES", reader_summary(ref.result))
+    record("stale token (session closed)", tries * 4,
+           "NOT_FOUND on stats/filter/close; fd hand-off ENOENT; its fd socket closed",
+           reader_summary(ref.result))
+    record("reused token (second and third fd hand-off)", tries * 2,
+           "EALREADY; the first attachment keeps reading", reader_summary(ref.result))
+
+
+def test_other_users_session(stage, daemon):
+    pairs = [(NOBODY, INTRUDER_UID), (NOBODY, None), (None, NOBODY)]  # None = root
+    calls = 0
+    with reference_reader(stage, daemon.socket) as ref:
+        for owner_uid, intruder_uid in pairs:
+            with HostileProcess(stage, daemon.socket, "owner", uid=owner_uid) as owner:
+                out = run_hostile(stage, daemon.socket, "intruder", uid=intruder_uid,
+                                  session=owner.ready["session"], token=owner.ready["token"])
+                for line in out:
+                    calls += 1
+                    if line["call"] == "fds":
+                        assert line["reply"] == str(EACCES), line
+                    else:
+                        assert line["code"] == "PERMISSION_DENIED", line
+                assert {l["call"] for l in out} == {"stats", "filter", "direction", "datalink",
+                                                     "inject", "close", "fds"}
+                result = owner.stop()
+            assert result["stats_code"] == "OK", "the owner's session survived"
+        ref.stop()
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    record("another uid with the session's id *and* token: stats, filter, direction, datalink, "
+           "inject, close, fd hand-off (nobody->uid 40002, nobody->root, root->nobody)", calls,
+           "PERMISSION_DENIED each (fd hand-off EACCES); the owner's session intact",
+           reader_summary(ref.result))
+
+
+def test_ring_scribbling(stage, daemon):
+    with reference_reader(stage, daemon.socket) as ref:
+        out = run_hostile(stage, daemon.socket, "ring-scribble", uid=SCRIBBLE_UID, seconds=2)[-1]
+        ref.stop()
+    for k in ("mprotect_write", "mmap_write", "mmap_read_then_mprotect", "pwrite",
+              "ftruncate_shrink", "ftruncate_grow", "reopen_mmap_write", "reopen_pwrite"):
+        assert out.get(k, "missing") not in ("0", "missing"), (k, out)
+    assert out["after"] == "OK", out
+    assert int(out["writes"]) > 1000000, out
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    record("client scribbles its ctl page for 2 s (consumer_pos = ~0, 0, random, past the "
+           "producer, 2^63, ...; every byte random) and floods its eventfd", int(out["writes"]),
+           "daemon unaffected (session still answers, %s packets)" % out["session_received"],
+           reader_summary(ref.result))
+    record("write access to the ring: mprotect, mmap PROT_WRITE, mmap+mprotect, pwrite, "
+           "ftruncate, reopen /proc/self/fd O_RDWR then mmap/pwrite", 8,
+           "refused: %s" % ", ".join("%s=%s" % (k, out[k]) for k in (
+               "mprotect_write", "mmap_write", "pwrite", "ftruncate_grow")),
+           reader_summary(ref.result))
+
+
+def test_fd_socket_abuse(stage, daemon):
+    pid = daemon.proc.pid
+    with reference_reader(stage, daemon.socket) as ref:
+        base_fds, _ = process_resources(pid)
+        n = run_hostile(stage, daemon.socket, "fd-no-token", n=200)[-1]
+        assert n["connected"] == "200", n
+        w = run_hostile(stage, daemon.socket, "fd-wrong-token", uid=INTRUDER_UID)[-1]
+        assert w["wrong_token"] == str(EACCES) and w["unknown_session"] == str(ENOENT), w
+        assert w["short_request"] == "-1", w  # hung up without a reply
+        assert w["long_request"] == str(EINVAL), w
+        assert w["owner_attach"] == "1", w
+        fl = run_hostile(stage, daemon.socket, "fd-flood", uid=INTRUDER_UID, n=500)[-1]
+        assert fl["connected"] == "500" and fl["attach_during_flood"] == "1", fl
+        silent = [subprocess.Popen(
+            [stage.bin("hostile_client"), "--socket", daemon.socket, "--attack", "fd-silent"],
+            stdout=subprocess.PIPE, text=True) for _ in range(3)]
+        time.sleep(0.1)
+        r = run_hostile(stage, daemon.socket, "token-reused", uid=INTRUDER_UID)[-1]
+        assert r["attached"] == "1" and r["first_still_reads"] == "1", r
+        dropped_ms = []
+        for p in silent:
+            out, _ = p.communicate(timeout=15)
+            line = [l for l in out.splitlines() if "dropped=" in l][-1]
+            assert "dropped=1" in line, line
+            dropped_ms.append(int(line.split("dropped_after_ms=")[1]))
+        deadline = time.time() + 3
+        while process_resources(pid)[0] > base_fds and time.time() < deadline:
+            time.sleep(0.05)
+        end_fds, _ = process_resources(pid)
+        ref.stop()
+    assert all(ATTACH_TIMEOUT_MS - 50 <= ms <= ATTACH_TIMEOUT_MS + 1000 for ms in dropped_ms), \
+        dropped_ms
+    assert end_fds <= base_fds, (base_fds, end_fds)
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    others = reader_summary(ref.result)
+    record("fd socket: connect and close without a token", 200, "dropped quietly", others)
+    record("fd socket: wrong token / unknown session / 10-byte / 45-byte request", 4,
+           "EACCES / ENOENT / hang-up / EINVAL; the owner attaches afterwards", others)
+    record("fd socket: 500 connections at once", 500,
+           "a real client attached meanwhile in %s ms" % fl["attach_ms"], others)
+    record("fd socket: peers that connect and never speak", 3,
+           "dropped after %d-%d ms (attach timeout %d ms); a real attach meanwhile OK" % (
+               min(dropped_ms), max(dropped_ms), ATTACH_TIMEOUT_MS), others)
+    record("daemon fds after all fd-socket abuse", 1,
+           "%d before, %d after" % (base_fds, end_fds), "-")
+
+
+def test_session_churn_does_not_leak(stage, daemon):
+    pid = daemon.proc.pid
+    n = 2000
+    with reference_reader(stage, daemon.socket) as ref:
+        run_hostile(stage, daemon.socket, "churn", uid=CHURN_UID, n=100)  # warm-up
+        time.sleep(0.3)
+        fds0, rss0 = process_resources(pid)
+        out = run_hostile(stage, daemon.socket, "churn", uid=CHURN_UID, n=n, timeout=120)[-1]
+        deadline = time.time() + 3
+        while process_resources(pid)[0] > fds0 and time.time() < deadline:
+            time.sleep(0.05)
+        fds1, rss1 = process_resources(pid)
+        ref.stop()
+    assert out["opened"] == str(n) and out["failures"] == "0", out
+    assert not sessions_of(daemon, CHURN_UID)
+    assert fds1 <= fds0, (fds0, fds1)
+    assert rss1 - rss0 < 16 * 1024, "VmRSS grew from %d to %d KiB" % (rss0, rss1)
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    record("%d sessions opened and closed (half CloseSession, half attach + hang up)" % n, n,
+           "all opened and freed in %s ms; daemon fds %d -> %d, VmRSS %d -> %d KiB" % (
+               out["elapsed_ms"], fds0, fds1, rss0, rss1), reader_summary(ref.result))
+
+
+def test_per_user_session_limit(stage, daemon):
+    tries = 3
+    with reference_reader(stage, daemon.socket) as ref:
+        for _ in range(tries):
+            out = run_hostile(stage, daemon.socket, "session-limit", uid=LIMIT_UID, n=100)[-1]
+            assert out["opened"] == str(MAX_SESSIONS), out
+            assert out["code"] == "RESOURCE_EXHAUSTED", out
+            assert out["after_close"] == "OK", out
+        ref.stop()
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    record("sessions beyond max_sessions_per_uid (%d)" % MAX_SESSIONS, tries,
+           "session %d refused RESOURCE_EXHAUSTED; a new one opens once they close" % (
+               MAX_SESSIONS + 1), reader_summary(ref.result))

@@ -1,0 +1,38 @@
+"""mydev_fuzzer: a libFuzzer target plus a test that replays its seed corpus.
+
+    mydev_fuzzer(
+        name = "bpf_program_fuzzer",          # srcs = ["bpf_program_fuzzer.cc"]
+        deps = [":bpf_program"],
+    )
+
+makes
+  :bpf_program_fuzzer              libFuzzer binary, tags manual+fuzz; build it with
+                                   `bazel build --config=fuzz` (clang -fsanitize=fuzzer,...)
+  :bpf_program_fuzzer_seeds_test   a cc_test running every file of
+                                   testdata/fuzz/bpf_program_fuzzer/ through the target
+                                   once (a crash found by fuzzing, saved there, stays a
+                                   regression test); runs in every `bazel test`.
+"""
+
+load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_test")
+
+def mydev_fuzzer(name, deps = [], linkopts = [], srcs = None, size = "small"):
+    srcs = srcs or [name + ".cc"]
+    corpus = "testdata/fuzz/" + name
+    cc_binary(
+        name = name,
+        srcs = srcs,
+        deps = deps,
+        linkopts = linkopts,
+        tags = ["manual", "fuzz"],
+    )
+    cc_test(
+        name = name + "_seeds_test",
+        size = size,
+        srcs = srcs,
+        deps = deps + ["//tools/fuzzing:seed_runner"],
+        linkopts = linkopts,
+        data = native.glob([corpus + "/**"]),
+        args = [native.package_name() + "/" + corpus],
+        tags = ["fuzz_seeds"],
+    )
