@@ -20,8 +20,6 @@ namespace {
 
 // How often attached connections are checked against closed sessions.
 constexpr absl::Duration kSweepPeriod = absl::Milliseconds(100);
-// A request that started arriving must finish within this.
-constexpr int kRequestReadMs = 200;
 
 int ErrnoFor(const absl::Status& s) {
   switch (s.code()) {
@@ -86,13 +84,15 @@ void FdServer::Accept() {
 
 bool FdServer::Handshake(Conn& c) {
   int fd = c.fd.get();
-  absl::StatusOr<shm::HandoffRequest> req = shm::ReadHandoffRequest(fd, kRequestReadMs);
-  if (!req.ok()) {
-    MYDEV_LOG(kDebug, "fd hand-off: bad request: %s", req.status().ToString());
-    if (req.status().code() == absl::StatusCode::kInvalidArgument)
+  absl::StatusOr<std::optional<shm::HandoffRequest>> got = c.request.ReadAvailable(fd);
+  if (!got.ok()) {
+    MYDEV_LOG(kDebug, "fd hand-off: bad request: %s", got.status().ToString());
+    if (got.status().code() == absl::StatusCode::kInvalidArgument)
       (void)shm::SendHandoffError(fd, EINVAL);
     return false;
   }
+  if (!got->has_value()) return true;  // incomplete: wait for the rest, until c.deadline
+  const shm::HandoffRequest* req = &**got;
   absl::StatusOr<Credentials> who = PeerCredentialsOf(fd);
   if (!who.ok()) return false;
   absl::string_view token(reinterpret_cast<const char*>(req->token.data()), req->token.size());
@@ -164,7 +164,7 @@ void FdServer::Run() {
       bool ok = true;
       if (!c.attached) {
         if (ev) ok = Handshake(c);
-        else if (now >= c.deadline) ok = false;  // never spoke
+        if (ok && !c.attached && now >= c.deadline) ok = false;  // never finished its request
       } else {
         if (ev) ok = WatchAttached(c);
         if (ok && sweep && !sessions_->Exists(c.session_id)) ok = false;

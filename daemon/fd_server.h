@@ -6,7 +6,8 @@
 //
 // Per connection (one poll loop, one thread):
 //   1. read the HandoffRequest {session_id, token} (shm/fd_passing.h) within
-//      the handshake timeout; SO_PEERCRED uid must own the session; the token
+//      the handshake timeout, without blocking (a peer that sends part of a
+//      request and stalls holds up nobody else); SO_PEERCRED uid must own the session; the token
 //      must match; a session is handed out once;
 //   2. SendFds, or SendHandoffError(ENOENT / EACCES / EALREADY / EINVAL);
 //   3. watch the connection: EOF/HUP frees the session; a session closed by
@@ -27,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "daemon/session_manager.h"
+#include "shm/fd_passing.h"
 #include "shm/unique_fd.h"
 
 namespace mydev::daemon {
@@ -46,13 +48,15 @@ class FdServer {
     shm::UniqueFd fd;
     bool attached = false;
     uint64_t session_id = 0;
-    absl::Time deadline;  // for the request, while not attached
+    absl::Time deadline;  // for the whole request, while not attached
+    shm::HandoffRequestReader request;  // the bytes so far: never blocks the loop
   };
 
   FdServer(std::string path, shm::UniqueFd listen_fd, shm::UniqueFd stop_fd,
            SessionManager* sessions, absl::Duration handshake_timeout);
   void Run();
   void Accept();
+  // Reads what has arrived of the request; once it is complete, answers it.
   // Returns false when the connection is to be closed.
   bool Handshake(Conn& c);
   bool WatchAttached(Conn& c);

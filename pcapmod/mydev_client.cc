@@ -285,9 +285,17 @@ int SetFilter(mydev_session* handle, const bpf_insn* insns, unsigned n, char* er
     // program (too long, an instruction or extension it does not run, its
     // own bpf_validate disagreeing). libpcap has already validated it with
     // install_bpf_program(), so the program is good for pcap_filter():
-    // return 1 and the module filters in userland. Any other code is an error.
-    if (gs.error_code() == grpc::StatusCode::INVALID_ARGUMENT) return 1;
-    return MapStatus(gs, s->path, "setting the filter", errbuf);
+    // the daemon's previous program is cleared (it would hide packets the
+    // new one selects), and return 1: the module filters in userland. Any
+    // other code is an error.
+    if (gs.error_code() != grpc::StatusCode::INVALID_ARGUMENT)
+      return MapStatus(gs, s->path, "setting the filter", errbuf);
+    pb::SetFilterRequest clear;
+    *clear.mutable_session() = s->ref;
+    grpc::ClientContext clear_ctx;
+    SetDeadline(clear_ctx, CallTimeoutMs());
+    gs = s->stub->SetFilter(&clear_ctx, clear, &resp);
+    return gs.ok() ? 1 : MapStatus(gs, s->path, "clearing the filter mydevd refused", errbuf);
   });
 }
 

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pcap-int.h"
@@ -223,6 +224,15 @@ mydev_arm_selectable(pcap_t *p)
 	}
 }
 
+static int64_t
+mydev_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int
 mydev_read_ring(pcap_t *p, int cnt, pcap_handler callback, u_char *user)
 {
@@ -230,7 +240,8 @@ mydev_read_ring(pcap_t *p, int cnt, pcap_handler callback, u_char *user)
 	struct mydev_ring_view *v = &pm->info.view;
 	const struct mydev_ring_record *r;
 	struct pcap_pkthdr h;
-	int n = 0, timed_out = 0, w;
+	int n = 0, timed_out = 0, w, wait_ms = -1;
+	int64_t deadline = -1;	/* of the buffer timeout, for this call */
 
 	mydev_ring_woke(v);	/* awake: the daemon need not write the eventfd */
 	for (;;) {
@@ -272,7 +283,18 @@ mydev_read_ring(pcap_t *p, int cnt, pcap_handler callback, u_char *user)
 			return PCAP_ERROR;
 		if (pm->nonblock || timed_out)
 			return 0;
-		w = mydev_wait(p, p->opt.timeout > 0 ? p->opt.timeout : -1);
+		/* The timeout counts from the start of this call: wakes for
+		 * records that were then filtered out here do not extend it. */
+		if (p->opt.timeout > 0) {
+			int64_t now = mydev_now_ms();
+
+			if (deadline < 0)
+				deadline = now + p->opt.timeout;
+			if (now >= deadline)
+				return 0;
+			wait_ms = (int)(deadline - now);
+		}
+		w = mydev_wait(p, wait_ms);
 		if (w < 0)
 			return PCAP_ERROR;
 		timed_out = (w == 0);
@@ -418,6 +440,11 @@ mydev_activate(pcap_t *p)
 	struct mydev_open_params params;
 	int status = PCAP_ERROR, i;
 
+	if (p->opt.rfmon) {
+		/* Monitor mode does not apply to mydev devices. */
+		mydev_cleanup(p);
+		return PCAP_ERROR_RFMON_NOTSUP;
+	}
 	pm->api = mydev_load_api(p->errbuf);
 	if (pm->api == NULL)
 		goto fail;

@@ -9,7 +9,8 @@
  * activate fails naming the socket and mydevd; only mydev<N> is claimed.
  * "live": pcap_next_ex data stays valid while the ring moves on, snaplen,
  * nanosecond stamps, non-blocking reads, pcap_breakloop from another thread
- * waking a blocked read, stats, and mydev devices never being the default.
+ * waking a blocked read, a blocking read returning after its timeout, stats,
+ * monitor mode refused, and mydev devices never being the default.
  * Prints "ok NAME" / "FAIL NAME: why" per check; exits 1 if any failed.
  */
 #include <pcap/pcap.h>
@@ -216,12 +217,52 @@ static void test_live(const char *dev) {
   snprintf(why, sizeof why, "rc %d after %.3f s", rc, took);
   check(rc == PCAP_ERROR_BREAK && took >= 0.25 && took < 0.6, "breakloop_wakes_blocked_read", why);
 
+  /* Blocking, 1 s timeout, nothing matches: pcap_dispatch returns 0 once the
+   * timeout has passed, also while non-matching packets keep waking the
+   * reader (5 instructions: the module filters when the daemon refuses it). */
+  rc = pcap_compile(p, &prog, "ether proto 0x88b5 or ether proto 0x88b6", 1,
+                    PCAP_NETMASK_UNKNOWN);
+  check(rc == 0 && pcap_setfilter(p, &prog) == 0, "setfilter_nothing", pcap_geterr(p));
+  pcap_freecode(&prog);
+  t0 = now_s();
+  rc = pcap_dispatch(p, -1, count_cb, (u_char *)&count);
+  took = now_s() - t0;
+  snprintf(why, sizeof why, "rc %d, count %d, after %.3f s", rc, count, took);
+  check(rc == 0 && count == 0 && took >= 0.9 && took < 1.8, "blocking_read_returns_after_timeout",
+        why);
+
+  /* A filter after one the daemon refused (or ran): the daemon's earlier
+   * program must not linger under the new one. */
+  rc = pcap_compile(p, &prog, "udp or tcp", 1, PCAP_NETMASK_UNKNOWN);
+  check(rc == 0 && pcap_setfilter(p, &prog) == 0, "setfilter_udp_or_tcp", pcap_geterr(p));
+  matched = wrong = 0;
+  for (int i = 0; i < 20; i++) {
+    if (pcap_next_ex(p, &h, &data) != 1) continue;
+    matched++;
+    if (!pcap_offline_filter(&prog, h, data)) wrong++;
+  }
+  pcap_freecode(&prog);
+  snprintf(why, sizeof why, "%d packets, %d not matching", matched, wrong);
+  check(matched >= 10 && wrong == 0, "filter_replaces_earlier_filter", why);
+
   struct pcap_stat st;
   rc = pcap_stats(p, &st);
   snprintf(why, sizeof why, "rc %d recv %u drop %u", rc, st.ps_recv, st.ps_drop);
   check(rc == 0 && st.ps_recv >= (u_int)got, "stats", why);
   pcap_close(p);
   check(maps_contain("libmydev-client") == 1, "client_loaded_on_open", "not mapped");
+
+  /* Monitor mode does not apply to mydev devices. */
+  p = pcap_create(dev, err);
+  if (p != NULL) {
+    pcap_set_rfmon(p, 1);
+    rc = pcap_activate(p);
+    snprintf(why, sizeof why, "rc %d \"%s\"", rc, pcap_geterr(p));
+    check(rc == PCAP_ERROR_RFMON_NOTSUP, "rfmon_not_supported", why);
+    pcap_close(p);
+  } else {
+    check(0, "rfmon_not_supported", err);
+  }
 }
 
 int main(int argc, char **argv) {

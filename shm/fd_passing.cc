@@ -179,22 +179,43 @@ absl::StatusOr<ReceivedFds> RequestFds(int sock, const HandoffRequest& req, int 
   return r;
 }
 
-absl::StatusOr<HandoffRequest> ReadHandoffRequest(int sock, int timeout_ms) {
-  uint8_t in[kRequestBytes];
-  // Fds a client might send are discarded (closed) by the kernel: no control buffer.
-  absl::Status s = RecvExactly(sock, in, sizeof in, nullptr, DeadlineFrom(timeout_ms),
-                               "waiting for the fd hand-off request");
-  if (!s.ok()) return s;
+absl::StatusOr<std::optional<HandoffRequest>> HandoffRequestReader::ReadAvailable(int sock) {
+  while (got_ < kRequestBytes) {
+    // Fds a client might send are discarded (closed) by the kernel: no control buffer.
+    ssize_t n = ::recv(sock, buf_.data() + got_, kRequestBytes - got_, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
+      return absl::ErrnoToStatus(errno, "recv while waiting for the fd hand-off request");
+    }
+    if (n == 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "peer closed the connection while waiting for the fd hand-off request (got ", got_,
+          " of ", kRequestBytes, " bytes)"));
+    }
+    got_ += static_cast<size_t>(n);
+  }
   uint8_t extra;
-  ssize_t n = ::recv(sock, &extra, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n > 0) {
+  if (::recv(sock, &extra, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("fd hand-off request longer than ", kRequestBytes, " bytes"));
   }
   HandoffRequest req;
-  for (int i = 0; i < 8; ++i) req.session_id |= static_cast<uint64_t>(in[i]) << (8 * i);
-  std::memcpy(req.token.data(), in + 8, kTokenBytes);
+  for (int i = 0; i < 8; ++i) req.session_id |= static_cast<uint64_t>(buf_[i]) << (8 * i);
+  std::memcpy(req.token.data(), buf_.data() + 8, kTokenBytes);
   return req;
+}
+
+absl::StatusOr<HandoffRequest> ReadHandoffRequest(int sock, int timeout_ms) {
+  const int64_t deadline = DeadlineFrom(timeout_ms);
+  HandoffRequestReader reader;
+  for (;;) {
+    absl::Status s = WaitFor(sock, POLLIN, deadline, "waiting for the fd hand-off request");
+    if (!s.ok()) return s;
+    absl::StatusOr<std::optional<HandoffRequest>> got = reader.ReadAvailable(sock);
+    if (!got.ok()) return got.status();
+    if (got->has_value()) return **got;
+  }
 }
 
 absl::Status SendFds(int sock, int ring_fd, int ctl_fd, int event_fd) {

@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -44,6 +45,24 @@ absl::StatusOr<ReceivedFds> RequestFds(int sock, const HandoffRequest& req, int 
 // Daemon: reads one request (waits up to timeout_ms; a peer that never
 // speaks gets DEADLINE_EXCEEDED).
 absl::StatusOr<HandoffRequest> ReadHandoffRequest(int sock, int timeout_ms);
+
+// Daemon, in a loop serving many clients: collects one request from
+// non-blocking reads, each when the socket is readable, so a peer that sends
+// part of a request and stalls never holds the loop up (the caller enforces
+// its own deadline). ReadHandoffRequest is this plus waiting.
+//   HandoffRequestReader r;                       // one per connection
+//   on POLLIN: auto got = r.ReadAvailable(fd);
+//     !got.ok(): hang up (INVALID_ARGUMENT: a malformed request; UNAVAILABLE:
+//                the peer closed); *got: the request; nullopt: wait for more.
+class HandoffRequestReader {
+ public:
+  static constexpr size_t kRequestBytes = 8 + kTokenBytes;  // 40
+  absl::StatusOr<std::optional<HandoffRequest>> ReadAvailable(int sock);
+
+ private:
+  std::array<uint8_t, kRequestBytes> buf_{};
+  size_t got_ = 0;
+};
 
 // Daemon: sends the ok reply with the three fds, or an error reply with none.
 absl::Status SendFds(int sock, int ring_fd, int ctl_fd, int event_fd);

@@ -17,9 +17,10 @@ bazel build --noshow_progress //daemon:mydevd //pcapmod:all //tools/stats:mydev-
 BIN="$(bazel info bazel-bin 2>/dev/null)"
 
 # put SRC DEST MODE: copy beside DEST, then rename over it.
+# Directories it creates are world-readable whatever the caller's umask.
 put() {
   local src=$1 dest=$2 mode=$3
-  mkdir -p "$(dirname "$dest")"
+  (umask 022 && mkdir -p "$(dirname "$dest")")
   chmod 755 "$(dirname "$dest")"
   install -m "$mode" "$src" "$dest.tmp.$$"
   mv -f "$dest.tmp.$$" "$dest"
