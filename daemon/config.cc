@@ -109,6 +109,9 @@ absl::Status ValidateConfig(const mydev::config::Config& config) {
     return absl::InvalidArgumentError("limits: default_ring_bytes exceeds max_ring_bytes");
   if (r.max_bpf_insns > 65535)
     return absl::InvalidArgumentError("limits: max_bpf_insns must be at most 65535");
+  if (r.max_watch_streams > 1024)
+    return absl::InvalidArgumentError(
+        "limits: max_watch_streams must be at most 1024 (each stream holds a thread)");
   if (r.max_message_bytes < 4096)
     return absl::InvalidArgumentError("limits: max_message_bytes must be at least 4096");
   if (absl::StatusOr<AccessPolicy> access = BuildAccessPolicy(config); !access.ok())
@@ -140,6 +143,9 @@ Limits ResolveLimits(const mydev::config::Limits& l) {
   if (l.max_message_bytes()) r.max_message_bytes = l.max_message_bytes();
   if (l.tick_ms()) r.tick = absl::Milliseconds(l.tick_ms());
   if (l.max_ring_bytes_per_uid()) r.max_ring_bytes_per_uid = l.max_ring_bytes_per_uid();
+  if (l.max_connections_per_uid()) r.max_connections_per_uid = l.max_connections_per_uid();
+  if (l.max_watch_streams()) r.max_watch_streams = l.max_watch_streams();
+  if (l.max_watch_streams_per_uid()) r.max_watch_streams_per_uid = l.max_watch_streams_per_uid();
   return r;
 }
 

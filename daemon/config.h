@@ -31,6 +31,9 @@ struct Limits {
   uint32_t max_message_bytes = 4u << 20;
   absl::Duration tick = absl::Milliseconds(10);
   uint64_t max_ring_bytes_per_uid = 1ull << 30;  // all of one uid's rings together
+  uint32_t max_connections_per_uid = 128;         // gRPC connections; root exempt
+  uint32_t max_watch_streams = 16;                // WatchStats streams in all
+  uint32_t max_watch_streams_per_uid = 4;         // root exempt
 };
 
 inline constexpr char kDefaultDeviceDescription[] = "mydev synthetic traffic generator";

@@ -1,10 +1,20 @@
 // daemon.cc — see daemon.h.
 #include "daemon/daemon.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <cstring>
 
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
@@ -31,7 +41,100 @@ absl::Status MakeParentDirs(const std::string& path) {
   return absl::OkStatus();
 }
 
+// The pid holding a flock on the file open as fd, from /proc/locks
+// ("1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"); 0 if not found.
+pid_t FlockHolder(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return 0;
+  std::ifstream locks("/proc/locks");
+  std::string line;
+  while (std::getline(locks, line)) {
+    if (line.find("FLOCK") == std::string::npos || line.find("->") != std::string::npos)
+      continue;
+    std::istringstream in(line);
+    std::string id, kind, mode, access, dev_ino;
+    long pid = 0;
+    if (!(in >> id >> kind >> mode >> access >> pid >> dev_ino)) continue;
+    unsigned major = 0, minor = 0;
+    unsigned long long ino = 0;
+    if (std::sscanf(dev_ino.c_str(), "%x:%x:%llu", &major, &minor, &ino) == 3 &&
+        ino == st.st_ino && major == major(st.st_dev) && minor == minor(st.st_dev))
+      return static_cast<pid_t>(pid);
+  }
+  return 0;
+}
+
+// flock(LOCK_EX|LOCK_NB) on path (created 0644 if missing; never unlinked:
+// unlinking races with a daemon that has it open). The winner writes its pid
+// into the file for people to read.
+absl::StatusOr<shm::UniqueFd> LockSocketPath(const std::string& path) {
+  shm::UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrCat("opening ", path));
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return absl::ErrnoToStatus(errno, absl::StrCat("flock ", path));
+    const pid_t holder = FlockHolder(fd.get());
+    return absl::AlreadyExistsError(absl::StrCat(
+        "another mydevd holds ", path, holder > 0 ? absl::StrCat(" (pid ", holder, ")") : "",
+        "; stop it first, or give this one another --socket"));
+  }
+  std::string pid = absl::StrCat(getpid(), "\n");
+  if (ftruncate(fd.get(), 0) != 0 || pwrite(fd.get(), pid.data(), pid.size(), 0) < 0)
+    MYDEV_LOG(kWarning, "writing the pid into %s: %s", path, strerror(errno));
+  return fd;
+}
+
+// The directory the socket files go in ("." for a bare name).
+std::string SocketDirectory(const std::string& socket_path) {
+  size_t slash = socket_path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : socket_path.substr(0, slash);
+}
+
+// Switches to options.run_as and drops the capabilities no device needs
+// (capabilities.h). The sockets are created after this, by the user, who
+// must be able to remove them at shutdown: a socket directory mydevd has
+// just made (dir_created), or the default /run/mydevd, is given to the user
+// first; any other must already be writable by the user.
+absl::Status DropDaemonPrivileges(const DaemonOptions& options, bool dir_created,
+                                  bool needs_net_raw) {
+  PrivilegeDrop drop;
+  drop.user = options.run_as;
+  drop.keep_net_raw = needs_net_raw;
+  const std::string dir = SocketDirectory(options.socket_path);
+  if (drop.user && drop.user->uid != geteuid() &&
+      (dir_created || dir == SocketDirectory(kDefaultSocketPath))) {
+    if (chown(dir.c_str(), drop.user->uid, drop.user->gid) != 0)
+      return absl::ErrnoToStatus(errno, absl::StrCat("giving the socket directory ", dir,
+                                                     " to user ", drop.user->name));
+  }
+  absl::StatusOr<bool> dropped = DropPrivileges(drop);
+  if (!dropped.ok()) return dropped.status();
+  if (!*dropped) return absl::OkStatus();
+  MYDEV_LOG(kInfo, "running as uid %d gid %d%s, capabilities: %s", getuid(), getgid(),
+            drop.user ? absl::StrCat(" (user ", drop.user->name, ")") : "",
+            needs_net_raw ? "CAP_NET_RAW only (afpacket devices)" : "none");
+  if (access(dir.c_str(), W_OK | X_OK) != 0)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "uid ", getuid(), " cannot create the sockets in ", dir, " (", strerror(errno),
+        "): give the directory to that user, or point --socket into a directory "
+        "mydevd creates itself"));
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<rlim_t> RaiseOpenFileLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return absl::ErrnoToStatus(errno, "getrlimit");
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0)
+      return absl::ErrnoToStatus(errno, "setrlimit(RLIMIT_NOFILE)");
+    rl = raised;
+  }
+  return rl.rlim_cur;
+}
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& options) {
   if (absl::Status s = ValidateConfig(options.config); !s.ok()) return s;
@@ -40,7 +143,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   std::unique_ptr<Daemon> d(new Daemon());
   d->socket_path_ = options.socket_path;
   d->fd_socket_path_ = options.socket_path + ".fds";
+  struct stat dir_stat;
+  const bool dir_created = stat(SocketDirectory(d->socket_path_).c_str(), &dir_stat) != 0;
   if (absl::Status s = MakeParentDirs(d->socket_path_); !s.ok()) return s;
+  // Before anything touches the sockets: two daemons started at the same
+  // instant on a stale socket could both find nobody listening.
+  absl::StatusOr<shm::UniqueFd> lock = LockSocketPath(d->socket_path_ + ".lock");
+  if (!lock.ok()) return lock.status();
+  d->lock_fd_ = std::move(*lock);
 
   std::vector<DeviceRuntime*> runtimes;
   for (const mydev::config::DeviceConfig& dc : options.config.device()) {
@@ -49,29 +159,43 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
     d->devices_.push_back(std::make_unique<DeviceRuntime>(std::move(*b), limits.tick));
     runtimes.push_back(d->devices_.back().get());
   }
-  // Devices are open and no thread runs yet: keep only CAP_NET_RAW (capabilities.h).
-  if (options.drop_capabilities) {
-    absl::StatusOr<bool> dropped = DropCapabilitiesExceptNetRaw();
-    if (!dropped.ok()) return dropped.status();
-    if (*dropped) MYDEV_LOG(kInfo, "dropped every capability except CAP_NET_RAW");
+  // Devices are open and no thread runs yet: become options.run_as and keep
+  // CAP_NET_RAW only for afpacket devices (capabilities.h).
+  if (options.drop_capabilities || options.run_as) {
+    const bool needs_net_raw =
+        std::any_of(d->devices_.begin(), d->devices_.end(),
+                    [](const auto& dev) { return dev->info().backend == "afpacket"; });
+    if (absl::Status s = DropDaemonPrivileges(options, dir_created, needs_net_raw); !s.ok())
+      return s;
   }
   absl::StatusOr<AccessPolicy> access = BuildAccessPolicy(options.config);
   if (!access.ok()) return access.status();
   d->sessions_ = std::make_unique<SessionManager>(limits, runtimes, std::move(*access));
   d->capture_ = std::make_unique<CaptureService>(d->sessions_.get(), &d->peers_,
                                                  d->fd_socket_path_);
-  d->stats_ = std::make_unique<StatsService>(d->sessions_.get(), &d->peers_);
+  d->stats_ = std::make_unique<StatsService>(
+      d->sessions_.get(), &d->peers_,
+      WatchLimits{limits.max_watch_streams, limits.max_watch_streams_per_uid});
 
   grpc::ServerBuilder builder;  // no listening ports: the acceptor feeds it fds
   builder.RegisterService(d->capture_.get());
   builder.RegisterService(d->stats_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(limits.max_message_bytes));
+  // A bounded sync-server pool: every WatchStats stream may hold a thread,
+  // and kThreadsForCalls more serve the short calls (OpenSession, ...). A
+  // call that finds no thread gets RESOURCE_EXHAUSTED, never a new thread.
+  grpc::ResourceQuota quota("mydevd");
+  quota.SetMaxThreads(static_cast<int>(limits.max_watch_streams) + kThreadsForCalls);
+  builder.SetResourceQuota(quota);
   d->server_ = builder.BuildAndStart();
   if (!d->server_) return absl::InternalError("gRPC server failed to start");
 
   // The gRPC socket first: it is what detects a second live daemon.
-  absl::StatusOr<std::unique_ptr<GrpcUnixAcceptor>> acceptor = GrpcUnixAcceptor::Start(
-      d->socket_path_, options.socket_mode, d->server_.get(), &d->peers_);
+  ConnectionLimits connection_limits;
+  connection_limits.max_per_uid = limits.max_connections_per_uid;
+  absl::StatusOr<std::unique_ptr<GrpcUnixAcceptor>> acceptor =
+      GrpcUnixAcceptor::Start(d->socket_path_, options.socket_mode, d->server_.get(),
+                              &d->peers_, connection_limits);
   if (!acceptor.ok()) return acceptor.status();  // ~Daemon shuts the rest down
   d->acceptor_ = std::move(*acceptor);
   absl::StatusOr<std::unique_ptr<FdServer>> fds = FdServer::Start(
@@ -102,6 +226,7 @@ void Daemon::Shutdown() {
   if (fd_server_) fd_server_->Stop();
   for (auto& dev : devices_) dev->Stop();
   if (acceptor_) MYDEV_LOG(kInfo, "stopped; removed %s", socket_path_);
+  lock_fd_.reset();  // the next daemon may start
 }
 
 }  // namespace mydev::daemon

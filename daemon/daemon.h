@@ -13,12 +13,15 @@
 #define MYDEV_DAEMON_DAEMON_H_
 
 #include <grpcpp/server.h>
+#include <sys/resource.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "daemon/capabilities.h"
 #include "daemon/capture_service.h"
 #include "daemon/fanout.h"
 #include "daemon/fd_server.h"
@@ -26,25 +29,38 @@
 #include "daemon/session_manager.h"
 #include "daemon/stats_service.h"
 #include "proto/config.pb.h"
+#include "shm/unique_fd.h"
 
 namespace mydev::daemon {
 
 inline constexpr char kDefaultSocketPath[] = "/run/mydevd/mydevd.sock";
 inline constexpr uint32_t kCloseReasonShutdown = 1;
+// gRPC sync-server threads beyond limits.max_watch_streams, for short calls.
+inline constexpr int kThreadsForCalls = 32;
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (mydevd calls it first
+// thing); returns the soft limit now in force.
+absl::StatusOr<rlim_t> RaiseOpenFileLimit();
 
 struct DaemonOptions {
   std::string socket_path = kDefaultSocketPath;
   mydev::config::Config config;  // validated by Start()
   int socket_mode = 0666;
-  // After opening the devices, drop every capability but CAP_NET_RAW
-  // (capabilities.h). mydevd sets it; in-process tests leave it off.
+  // After opening the devices, drop every capability but CAP_NET_RAW, and
+  // that too unless an afpacket device is configured (capabilities.h).
+  // mydevd sets it; in-process tests leave it off.
   bool drop_capabilities = false;
+  // Once the devices are open (and before any thread starts), switch to this
+  // user; implies drop_capabilities. A socket directory Start() creates is
+  // given to the user, who creates the sockets and removes them at Shutdown.
+  std::optional<UserIdentity> run_as;
 };
 
 class Daemon {
  public:
-  // Creates the socket directory (0755) if missing; ALREADY_EXISTS when
-  // another daemon is live on the socket.
+  // Creates the socket directory (0755) if missing, then takes an exclusive
+  // flock on `<socket>.lock` (kept, never removed; holds the owner's pid):
+  // ALREADY_EXISTS when another daemon holds it or is live on the socket.
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonOptions& options);
   ~Daemon();
 
@@ -70,6 +86,7 @@ class Daemon {
   std::unique_ptr<GrpcUnixAcceptor> acceptor_;
   std::unique_ptr<FdServer> fd_server_;
   bool shut_down_ = false;
+  shm::UniqueFd lock_fd_;  // flock on <socket>.lock, held until Shutdown()
 };
 
 }  // namespace mydev::daemon

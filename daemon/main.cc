@@ -1,13 +1,19 @@
 // main.cc — mydevd: the capture daemon. Runs in the foreground, logs to
 // stderr, stops cleanly (exit 0) on SIGTERM or SIGINT.
 //
-//   mydevd [--socket PATH] [--config FILE] [--log-level debug|info|warning|error]
+//   mydevd [--socket PATH] [--config FILE] [--user NAME]
+//          [--log-level debug|info|warning|error]
 //
 //   --socket  gRPC Unix socket (default /run/mydevd/mydevd.sock); the fd
 //             hand-off socket is PATH.fds. Both are created 0666.
 //   --config  text-format mydev.config.Config (proto/config.proto); without
 //             it, one synthetic device mydev0.
+//   --user    once the devices are open, run as this user (needs root);
+//             as root without it: the user `mydevd` if it exists (tools/install.sh
+//             creates it), else mydevd stays root and warns. `--user root`
+//             stays root on purpose. See daemon/capabilities.h.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -19,8 +25,12 @@
 
 namespace {
 
+// The account mydevd switches to when started as root without --user.
+constexpr char kDefaultUser[] = "mydevd";
+
 constexpr char kUsage[] =
-    "usage: mydevd [--socket PATH] [--config FILE] [--log-level debug|info|warning|error]\n";
+    "usage: mydevd [--socket PATH] [--config FILE] [--user NAME]\n"
+    "              [--log-level debug|info|warning|error]\n";
 
 // Accepts "--flag value" and "--flag=value". Returns false on a missing value.
 bool TakeFlag(int argc, char** argv, int* i, const char* name, std::string* out) {
@@ -44,11 +54,12 @@ bool TakeFlag(int argc, char** argv, int* i, const char* name, std::string* out)
 
 int main(int argc, char** argv) {
   using namespace mydev::daemon;
-  std::string socket_path = kDefaultSocketPath, config_path, log_level;
+  std::string socket_path = kDefaultSocketPath, config_path, log_level, user_name;
   for (int i = 1; i < argc; ++i) {
     if (TakeFlag(argc, argv, &i, "--socket", &socket_path) ||
         TakeFlag(argc, argv, &i, "--config", &config_path) ||
-        TakeFlag(argc, argv, &i, "--log-level", &log_level))
+        TakeFlag(argc, argv, &i, "--log-level", &log_level) ||
+        TakeFlag(argc, argv, &i, "--user", &user_name))
       continue;
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::fputs(kUsage, stdout);
@@ -69,6 +80,25 @@ int main(int argc, char** argv) {
   DaemonOptions options;
   options.socket_path = socket_path;
   options.drop_capabilities = true;
+  if (!user_name.empty()) {
+    absl::StatusOr<UserIdentity> user = LookUpUser(user_name);
+    if (!user.ok()) {
+      std::fprintf(stderr, "mydevd: --user: %s\n", std::string(user.status().message()).c_str());
+      return 2;
+    }
+    options.run_as = *user;
+  } else if (geteuid() == 0) {
+    absl::StatusOr<UserIdentity> user = LookUpUser(kDefaultUser);
+    if (user.ok()) {
+      options.run_as = *user;
+    } else {
+      MYDEV_LOG(kWarning,
+                "running as root: there is no user '%s' to switch to (%s). Create it "
+                "(useradd --system --no-create-home --shell /usr/sbin/nologin %s; "
+                "tools/install.sh does) or pass --user NAME",
+                kDefaultUser, user.status().message(), kDefaultUser);
+    }
+  }
   if (config_path.empty()) {
     options.config = DefaultConfig();
   } else {
@@ -88,6 +118,13 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // Every gRPC connection and session costs descriptors: use all we may.
+  absl::StatusOr<rlim_t> nofile = RaiseOpenFileLimit();
+  if (nofile.ok())
+    MYDEV_LOG(kInfo, "open file limit (RLIMIT_NOFILE) %d", static_cast<uint64_t>(*nofile));
+  else
+    MYDEV_LOG(kWarning, "keeping the open file limit: %s", nofile.status().ToString());
 
   absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(options);
   if (!daemon.ok()) {

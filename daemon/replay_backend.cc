@@ -1,12 +1,15 @@
 // replay_backend.cc — reading the file with libpcap and the paced replay thread.
 #include "daemon/replay_backend.h"
 
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -30,16 +33,39 @@ struct PcapCloser {
 };
 using PcapHandle = std::unique_ptr<pcap_t, PcapCloser>;
 
-absl::StatusOr<PcapHandle> OpenFile(const std::string& path) {
+// A pcap_t reading the open file `fd` from its start (through a dup, which
+// pcap_close closes; the dup shares the file offset, hence the rewind).
+absl::StatusOr<PcapHandle> ReadFromStart(int fd, const std::string& path) {
+  if (lseek(fd, 0, SEEK_SET) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("rewinding replay file '", path, "'"));
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return absl::ErrnoToStatus(errno, absl::StrCat("dup of replay file '", path, "'"));
+  FILE* f = fdopen(copy, "rb");
+  if (f == nullptr) {
+    int e = errno;
+    close(copy);
+    return absl::ErrnoToStatus(e, absl::StrCat("fdopen of replay file '", path, "'"));
+  }
   char errbuf[PCAP_ERRBUF_SIZE] = "";
-  pcap_t* p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO,
-                                                      errbuf);
-  if (p != nullptr) return PcapHandle(p);
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0 && errno == ENOENT)
-    return absl::NotFoundError(absl::StrCat("replay file '", path, "' does not exist"));
+  pcap_t* p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (p != nullptr) return PcapHandle(p);  // pcap_close fcloses f
+  std::fclose(f);
   return absl::InvalidArgumentError(
       absl::StrCat("cannot read replay file '", path, "' as pcap or pcapng: ", errbuf));
+}
+
+absl::StatusOr<shm::UniqueFd> OpenFile(const std::string& path) {
+  shm::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT)
+      return absl::NotFoundError(absl::StrCat("replay file '", path, "' does not exist"));
+    return absl::ErrnoToStatus(errno, absl::StrCat("opening replay file '", path, "'"));
+  }
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+    return absl::InvalidArgumentError(
+        absl::StrCat("replay file '", path, "' is not a regular file"));
+  return fd;
 }
 
 }  // namespace
@@ -49,16 +75,20 @@ absl::StatusOr<std::unique_ptr<ReplayBackend>> ReplayBackend::Open(DeviceInfo in
   if (!(options.speed >= 0))  // also NaN
     return absl::InvalidArgumentError(
         absl::StrCat("replay speed ", options.speed, " must be 0 or positive"));
-  absl::StatusOr<PcapHandle> file = OpenFile(options.path);
+  absl::StatusOr<shm::UniqueFd> fd = OpenFile(options.path);
+  if (!fd.ok()) return fd.status();
+  absl::StatusOr<PcapHandle> file = ReadFromStart(fd->get(), options.path);
   if (!file.ok()) return file.status();
   const int dlt = pcap_datalink(file->get());
   info.dlts = {dlt};
   if (info.description.empty()) info.description = "replay of " + options.path;
-  return std::unique_ptr<ReplayBackend>(new ReplayBackend(std::move(info), options, dlt));
+  return std::unique_ptr<ReplayBackend>(
+      new ReplayBackend(std::move(info), options, dlt, std::move(*fd)));
 }
 
-ReplayBackend::ReplayBackend(DeviceInfo info, const ReplayOptions& options, int dlt)
-    : info_(std::move(info)), options_(options), dlt_(dlt) {}
+ReplayBackend::ReplayBackend(DeviceInfo info, const ReplayOptions& options, int dlt,
+                             shm::UniqueFd file)
+    : info_(std::move(info)), options_(options), dlt_(dlt), file_(std::move(file)) {}
 
 ReplayBackend::~ReplayBackend() { Stop(); }
 
@@ -120,7 +150,7 @@ void ReplayBackend::Run(PacketSink sink) {
   };
 
   for (;;) {
-    absl::StatusOr<PcapHandle> file = OpenFile(options_.path);
+    absl::StatusOr<PcapHandle> file = ReadFromStart(file_.get(), options_.path);
     if (!file.ok()) {
       MYDEV_LOG(kWarning, "%s: replay stopped: %s", info_.name, file.status().ToString());
       break;

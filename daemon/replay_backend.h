@@ -12,8 +12,12 @@
 // client sees "live" traffic with the file's relative timing, not the
 // recorded absolute dates. A timestamp that goes backwards in the file is
 // held at the previous one (offsets never decrease). With loop, each pass
-// starts where the previous one ended (the file is reopened); without, the
+// starts where the previous one ended (the open file is rewound); without, the
 // device goes idle after the last packet and stays listed.
+// The file is opened once, by Open() (mydevd does that as root, before it
+// switches users: capabilities.h), and every pass reads that open file, so
+// a file only root may read can be replayed; replacing the file (a new
+// inode) does not change what is replayed, rewriting it in place does.
 // A read error mid-file (truncated capture) ends the pass as if at end of file
 // and is logged; a pass without a single packet ends the replay (no busy loop).
 //
@@ -34,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "daemon/backend.h"
+#include "shm/unique_fd.h"
 
 namespace mydev::daemon {
 
@@ -63,7 +68,7 @@ class ReplayBackend : public Backend {
   bool finished() const { return finished_.load(std::memory_order_acquire); }
 
  private:
-  ReplayBackend(DeviceInfo info, const ReplayOptions& options, int dlt);
+  ReplayBackend(DeviceInfo info, const ReplayOptions& options, int dlt, shm::UniqueFd file);
   void Run(PacketSink sink);
   // Sleeps until deadline_ns (CLOCK_MONOTONIC) or Stop(); false when stopping.
   bool SleepUntil(int64_t deadline_ns);
@@ -72,6 +77,7 @@ class ReplayBackend : public Backend {
   DeviceInfo info_;
   const ReplayOptions options_;
   const int dlt_;
+  const shm::UniqueFd file_;  // opened by Open(); each pass reads a dup, rewound
   std::atomic<uint64_t> replayed_{0};
   std::atomic<uint64_t> passes_{0};
   std::atomic<bool> finished_{false};

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -229,6 +230,23 @@ TEST(ReplayBackendTest, LoopsUntilStopped) {
   for (size_t i = 0; i < p.size(); ++i) EXPECT_EQ(p[i].bytes, Frame(static_cast<int>(i % 10)));
   for (size_t i = 1; i < p.size(); ++i) EXPECT_GE(p[i].ts_ns, p[i - 1].ts_ns);
   unlink(path.c_str());
+}
+
+// The file is opened once, by Open() (as root, in mydevd): removing it, or
+// taking away every permission, does not stop a looping replay.
+TEST(ReplayBackendTest, LoopsOverTheFileOpenedAtStart) {
+  std::string path = WritePcap(std::vector<int64_t>(4, 1000));
+  std::unique_ptr<ReplayBackend> dev = OpenOrDie(path, 0, true);
+  ASSERT_NE(dev, nullptr);
+  ASSERT_EQ(chmod(path.c_str(), 0), 0);
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  Collector got;
+  ASSERT_TRUE(dev->Start(got.Sink()).ok());
+  ASSERT_TRUE(WaitFor([&] { return dev->passes_completed() >= 3; }));
+  dev->Stop();
+  std::vector<Recorded> p = got.packets();
+  ASSERT_GE(p.size(), 15u);
+  for (size_t i = 0; i < p.size(); ++i) EXPECT_EQ(p[i].bytes, Frame(static_cast<int>(i % 5)));
 }
 
 TEST(ReplayBackendTest, LoopingPacedKeepsTimeGoingForward) {

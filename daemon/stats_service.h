@@ -7,12 +7,19 @@
 // caller whose credentials are unknown (no peers table, or not a connection
 // the acceptor recorded) sees no owner at all.
 //
-//   StatsService stats(&manager, &peers);
+// Each WatchStats stream holds a sync-server thread for its whole life, so
+// streams are capped: max_total in all and max_per_uid per uid (root exempt;
+// callers of unknown uid share one count). One more is RESOURCE_EXHAUSTED.
+//
+//   StatsService stats(&manager, &peers, WatchLimits{16, 4});
 //   builder.RegisterService(&stats);
 //   ...
 //   stats.Shutdown();        // ends every WatchStats stream, then server->Shutdown()
 #ifndef MYDEV_DAEMON_STATS_SERVICE_H_
 #define MYDEV_DAEMON_STATS_SERVICE_H_
+
+#include <cstdint>
+#include <map>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -22,10 +29,16 @@
 
 namespace mydev::daemon {
 
+struct WatchLimits {
+  uint32_t max_total = 16;
+  uint32_t max_per_uid = 4;
+};
+
 class StatsService final : public mydev::v1::Stats::Service {
  public:
-  StatsService(const SessionManager* sessions, const PeerCredentialsTable* peers)
-      : sessions_(sessions), peers_(peers) {}
+  StatsService(const SessionManager* sessions, const PeerCredentialsTable* peers,
+               const WatchLimits& watch_limits = {})
+      : sessions_(sessions), peers_(peers), watch_limits_(watch_limits) {}
 
   grpc::Status GetStats(grpc::ServerContext* ctx, const mydev::v1::GetStatsRequest* req,
                         mydev::v1::StatsSnapshot* resp) override;
@@ -40,10 +53,17 @@ class StatsService final : public mydev::v1::Stats::Service {
   // The snapshot as this caller may see it (owners hidden as documented).
   void TakeSnapshotFor(grpc::ServerContext* ctx, mydev::v1::StatsSnapshot* out) const;
 
+  // Counts a new stream of this caller, or says why it may not open.
+  grpc::Status AdmitWatch(grpc::ServerContext* ctx, int64_t* uid_key);
+  void EndWatch(int64_t uid_key);
+
   const SessionManager* const sessions_;
   const PeerCredentialsTable* const peers_;  // may be null: owners hidden
+  const WatchLimits watch_limits_;
   absl::Mutex mu_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  uint32_t watches_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<int64_t, uint32_t> watches_by_uid_ ABSL_GUARDED_BY(mu_);  // -1: unknown uid
 };
 
 }  // namespace mydev::daemon

@@ -7,6 +7,10 @@ set -euo pipefail
 rf="${RUNFILES_DIR:-$TEST_SRCDIR}/mydev"
 # /tmp, not TEST_TMPDIR: a Unix socket path must fit in 107 bytes.
 tmp="$(mktemp -d /tmp/pcap_mydev_test.XXXXXX)"
+# Started as root, mydevd switches to its own user (mydevd) when that user
+# exists: it must reach $tmp and creates run/ itself, owned by that user.
+chmod 755 "$tmp"
+sock="$tmp/run/mydevd.sock"
 daemon_pid=""
 cleanup() {
   [[ -n "$daemon_pid" ]] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" || true
@@ -23,16 +27,16 @@ MYDEV_SOCKET="$tmp/absent.sock" "$test_bin" down
 # live CONFIG: runs the "live" checks against a fresh mydevd with CONFIG.
 live() {
   echo "$1" > "$tmp/mydevd.conf"
-  rm -f "$tmp/mydevd.sock"
-  "$rf/daemon/mydevd" --socket "$tmp/mydevd.sock" --config "$tmp/mydevd.conf" \
+  rm -rf "$tmp/run"
+  "$rf/daemon/mydevd" --socket "$sock" --config "$tmp/mydevd.conf" \
     > "$tmp/mydevd.log" 2>&1 &
   daemon_pid=$!
   for _ in $(seq 200); do
-    [[ -S "$tmp/mydevd.sock" ]] && break
+    [[ -S "$sock" ]] && break
     kill -0 "$daemon_pid" 2>/dev/null || { echo "mydevd exited:"; cat "$tmp/mydevd.log"; exit 1; }
     sleep 0.05
   done
-  if ! MYDEV_SOCKET="$tmp/mydevd.sock" "$test_bin" live mydev0; then
+  if ! MYDEV_SOCKET="$sock" "$test_bin" live mydev0; then
     echo "== mydevd log"; cat "$tmp/mydevd.log"; exit 1
   fi
   kill -TERM "$daemon_pid" && wait "$daemon_pid" || true

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from e2e_lib import (FOREIGN_MAC, Stage, VethPair, afpacket_config, build_frames,
-                     kernel_rx_timestamps, mac_text, marker_of, pcap_linktype, read_pcap,
-                     read_pcap_partial, signal_child, tagged, wait_for_line, wait_until)
+from e2e_lib import (CAP_NET_RAW_MASK, DAEMON_USER, FOREIGN_MAC, Stage, VethPair,
+                     afpacket_config, assert_privileges, build_frames, kernel_rx_timestamps,
+                     mac_text, marker_of, pcap_linktype, read_pcap, read_pcap_partial,
+                     signal_child, tagged, wait_for_line, wait_until)
 
 DLT_LINUX_SLL2 = 276
 ARPHRD_ETHER = 1
@@ -314,3 +315,27 @@ def test_linux_sll2_link_type(stage, veth, daemon):
             assert data[12:18] == mac, "the link-layer source address"
             assert data[20:] == frame[14:], "the network-layer packet follows the header"
             assert caplen == length == len(frame) - 14 + 20
+
+
+def test_runs_as_mydevd_keeping_only_cap_net_raw(stage, veth):
+    """Started as root with an afpacket device, every thread of mydevd runs
+    as the user mydevd with CAP_NET_RAW only (effective, permitted, bounding
+    set); its sockets belong to that user, captures work, and SIGTERM still
+    removes the socket files."""
+    with stage.daemon(config=afpacket_config(veth.near)) as d:
+        assert d.user == DAEMON_USER
+        assert assert_privileges(d.proc.pid, DAEMON_USER, CAP_NET_RAW_MASK) > 1
+        import pwd
+        uid = pwd.getpwnam(DAEMON_USER).pw_uid
+        for path in (os.path.dirname(d.socket), d.socket, d.socket + ".fds"):
+            assert os.stat(path).st_uid == uid, path
+        f = stage.out("priv.pcap")
+        p = start_capture(stage, d, ["-i", "mydev1", "-U", "-w", f])
+        try:
+            frames = build_frames(b"PRIV!", 10, veth.far_mac)
+            veth.send_from_far(frames)
+            assert wait_tagged(f, b"PRIV!", 10)
+        finally:
+            stop(p)
+    assert d.proc.returncode == 0, d.log_text()
+    assert not os.path.exists(d.socket) and not os.path.exists(d.socket + ".fds"), d.log_text()

@@ -19,6 +19,9 @@ import time
 
 WORKSPACE = "mydev"
 SEQ_MAGIC = b"MYDEVSEQ"
+# The unprivileged user mydevd switches to when the tests run it as root, as
+# in production (tools/install.sh creates the same user).
+DAEMON_USER = "mydevd"
 
 # Runfile path -> path under the staged install tree (the install.sh layout).
 STAGED = {
@@ -36,6 +39,21 @@ def runfile(path):
     return os.path.join(base, WORKSPACE, path)
 
 
+def ensure_daemon_user():
+    """Creates the system user DAEMON_USER if missing (as tools/install.sh
+    does); safe when several tests race to do it."""
+    import pwd
+    for _ in range(50):
+        try:
+            return pwd.getpwnam(DAEMON_USER)
+        except KeyError:
+            pass
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", DAEMON_USER], capture_output=True, timeout=30)
+        time.sleep(0.1)  # another useradd may hold /etc/passwd's lock
+    raise AssertionError("could not create the user %s" % DAEMON_USER)
+
+
 class Daemon:
     _instances = 0
 
@@ -49,11 +67,17 @@ class Daemon:
             f.write(config_text or "")
         self.log_path = os.path.join(stage.root, "mydevd%d.log" % n)
         self.proc = None
+        # As root: `mydevd --user DAEMON_USER` (None: no --user flag at all).
+        self.user = DAEMON_USER if os.geteuid() == 0 else None
 
     def start(self):
         args = [self.stage.bin("mydevd"), "--socket", self.socket]
         if os.path.getsize(self.config):
             args += ["--config", self.config]
+        if self.user:
+            if self.user == DAEMON_USER:
+                ensure_daemon_user()
+            args += ["--user", self.user]
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
@@ -126,8 +150,11 @@ class Stage:
             p = os.path.join(self.root, d)
             if os.path.isdir(p):
                 os.chmod(p, 0o755)
+        # As root, mydevd makes run/ itself and gives it to the user it
+        # switches to (who creates and removes the sockets in it).
         self.run_dir = os.path.join(self.root, "run")
-        os.makedirs(self.run_dir, mode=0o755)
+        if os.geteuid() != 0:
+            os.makedirs(self.run_dir, mode=0o755)
         self.out_dir = os.path.join(self.root, "out")
         os.makedirs(self.out_dir, mode=0o777)
         os.chmod(self.out_dir, 0o777)
@@ -627,3 +654,42 @@ def process_resources(pid):
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
     return fds, rss
+
+
+# ---------------------------------------------------------------------------
+# Privileges: what the kernel says a running mydevd may do.
+
+CAP_NET_RAW_MASK = 1 << 13
+
+
+def process_status(pid, tid=None):
+    """/proc/PID/status (or a thread's, /proc/PID/task/TID/status) as a dict."""
+    path = "/proc/%d/status" % pid if tid is None else "/proc/%d/task/%d/status" % (pid, tid)
+    out = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def assert_privileges(pid, user, caps):
+    """Every thread of pid runs as `user` (real, effective, saved and fs
+    ids; its groups only) with exactly `caps` permitted, effective and in the
+    bounding set, and nothing inheritable or ambient."""
+    import grp
+    import pwd
+    pw = pwd.getpwnam(user)
+    groups = sorted({pw.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem})
+    tids = [int(t) for t in os.listdir("/proc/%d/task" % pid)]
+    assert tids
+    for tid in tids:
+        st = process_status(pid, tid)
+        where = "mydevd thread %d (%s): %r" % (tid, st.get("Name"), st)
+        assert st["Uid"].split() == [str(pw.pw_uid)] * 4, where
+        assert st["Gid"].split() == [str(pw.pw_gid)] * 4, where
+        assert sorted(int(g) for g in st["Groups"].split()) == groups, where
+        for field in ("CapEff", "CapPrm", "CapBnd"):
+            assert int(st[field], 16) == caps, "%s %s: %s" % (field, st[field], where)
+        assert int(st["CapInh"], 16) == 0 and int(st["CapAmb"], 16) == 0, where
+    return len(tids)

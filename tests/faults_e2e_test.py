@@ -166,7 +166,7 @@ def test_daemon_killed_clients_exit_and_a_new_daemon_starts(stage):
         second = subprocess.run([stage.bin("mydevd"), "--socket", d2.socket, "--config",
                                  d2.config], capture_output=True, text=True, timeout=10)
         assert second.returncode != 0
-        assert "another process is listening" in second.stderr, second.stderr
+        assert "another mydevd holds " + d2.socket + ".lock" in second.stderr, second.stderr
         assert os.path.exists(d2.socket) and os.path.exists(d2.socket + ".fds")
         r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-c", "50", "-w", f], d2.socket)
         assert r.returncode == 0, r.stderr
@@ -513,3 +513,185 @@ def test_per_user_session_limit(stage, daemon):
     record("sessions beyond max_sessions_per_uid (%d)" % MAX_SESSIONS, tries,
            "session %d refused RESOURCE_EXHAUSTED; a new one opens once they close" % (
                MAX_SESSIONS + 1), reader_summary(ref.result))
+
+
+# ------------------------------------------------------------------ gRPC socket floods
+
+FLOOD_UIDS = (40011, 40012, 40013, 40014, 40015)
+OTHER_UID = 40020
+DEFAULT_MAX_CONNECTIONS_PER_UID = 128
+DEFAULT_MAX_WATCH_STREAMS, DEFAULT_MAX_WATCH_STREAMS_PER_UID = 16, 4
+
+
+def daemon_threads(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
+def open_timed(stage, d, uid=OTHER_UID):
+    out = run_hostile(stage, d.socket, "open-timed", uid=uid)[-1]
+    return out
+
+
+def test_connection_flood_capped_per_uid(stage, daemon):
+    pid = daemon.proc.pid
+    with reference_reader(stage, daemon.socket) as ref:
+        base_fds, _ = process_resources(pid)
+        with HostileProcess(stage, daemon.socket, "conn-flood", uid=FLOOD_UIDS[0], n=1100) as fl:
+            held, refused = int(fl.ready["held"]), int(fl.ready["refused"])
+            flood_fds, _ = process_resources(pid)
+            other = open_timed(stage, daemon)
+            result = fl.stop()
+        deadline = time.time() + 3
+        while process_resources(pid)[0] > base_fds and time.time() < deadline:
+            time.sleep(0.05)
+        end_fds, _ = process_resources(pid)
+        ref.stop()
+    assert held == DEFAULT_MAX_CONNECTIONS_PER_UID and refused == 1100 - held, fl.ready
+    assert other["code"] == "OK" and other["attached"] == "1", other
+    assert int(other["open_attach_ms"]) < 1000, other
+    assert result["own_call"] == "UNAVAILABLE" and int(result["own_call_ms"]) < 1000, result
+    assert result["still_held"] == str(held), result  # accepted ones are not dropped
+    assert end_fds <= base_fds, (base_fds, end_fds)
+    log = daemon.log_text()
+    assert log.count("refusing connections on %s: uid %d" % (daemon.socket, FLOOD_UIDS[0])) == 1, \
+        "one log line per burst"
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    record("1100 idle connections to the gRPC socket from one uid", 1100,
+           "%d held (max_connections_per_uid %d), %d closed at accept (logged once); daemon "
+           "fds %d -> %d during, %d after; the flooder's own call UNAVAILABLE in %s ms" % (
+               held, DEFAULT_MAX_CONNECTIONS_PER_UID, refused, base_fds, flood_fds, end_fds,
+               result["own_call_ms"]),
+           "another uid opened and attached in %s ms; %s" % (
+               other["open_attach_ms"], reader_summary(ref.result)))
+
+
+class LowFdDaemon(Daemon):
+    """mydevd under a hard RLIMIT_NOFILE of 1024 (the usual soft limit)."""
+
+    def start(self):
+        wrapper = os.path.join(self.stage.root, "bin", "mydevd-nofile1024")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\nexec prlimit --nofile=1024:1024 %s "$@"\n' %
+                    self.stage.bin("mydevd"))
+        os.chmod(wrapper, 0o755)
+        real_bin = self.stage.bin
+        self.stage.bin = lambda name: wrapper if name == "mydevd" else real_bin(name)
+        try:
+            return super().start()
+        finally:
+            del self.stage.bin
+
+
+def test_connection_flood_from_many_uids_keeps_fd_headroom(stage):
+    d = LowFdDaemon(stage, CONFIG).start()
+    pid = d.proc.pid
+    try:
+        with reference_reader(stage, d.socket) as ref:
+            floods = [HostileProcess(stage, d.socket, "conn-flood", uid=u, n=300).start()
+                      for u in FLOOD_UIDS]
+            held = sum(int(f.ready["held"]) for f in floods)
+            peak_fds, _ = process_resources(pid)
+            during = open_timed(stage, d)
+            for f in floods:
+                f.stop()
+            t0 = time.time()
+            after = open_timed(stage, d)
+            while after["code"] != "OK" and time.time() - t0 < 3:
+                after = open_timed(stage, d)
+            after_s = time.time() - t0
+            ref.stop()
+        # 1024 - 256 headroom, 2 fds per connection: the daemon stopped well short.
+        assert peak_fds <= 1024 - 256 + 4, peak_fds
+        assert held < 5 * DEFAULT_MAX_CONNECTIONS_PER_UID, held
+        # Refused quickly (no 10 s hang), and served again once the flood ends.
+        assert during["code"] in ("OK", "UNAVAILABLE"), during
+        assert int(during["open_attach_ms"]) < 2000, during
+        assert after["code"] == "OK" and after["attached"] == "1", after
+        assert "descriptors (RLIMIT_NOFILE) would remain free" in d.log_text()
+        assert_clean_reader(ref.result)
+        assert_daemon_answers(d)
+    finally:
+        d.stop()
+    record("5 uids x 300 idle connections, mydevd at RLIMIT_NOFILE 1024", 1500,
+           "%d held, the rest closed at accept once 256 fds were left (peak %d fds); a new "
+           "user meanwhile: %s in %s ms; OpenSession OK %.2f s after the flood" % (
+               held, peak_fds, during["code"], during["open_attach_ms"], after_s),
+           reader_summary(ref.result))
+
+
+def test_watch_stream_flood_capped(stage, daemon):
+    pid = daemon.proc.pid
+    n = 10
+    with reference_reader(stage, daemon.socket) as ref:
+        threads0 = daemon_threads(pid)
+        floods = [HostileProcess(stage, daemon.socket, "watch-flood", uid=u, n=n).start()
+                  for u in FLOOD_UIDS]
+        per_uid = [f.ready for f in floods[:4]]
+        last = floods[4].ready
+        threads = daemon_threads(pid)
+        other = open_timed(stage, daemon)
+        devices, _ = daemon.stats()  # GetStats still served
+        for f in floods:
+            f.stop()
+        time.sleep(0.5)
+        again = HostileProcess(stage, daemon.socket, "watch-flood", uid=OTHER_UID, n=1).start()
+        again_open = again.ready["open"]
+        again.stop()
+        ref.stop()
+    for r in per_uid:
+        assert r["open"] == str(DEFAULT_MAX_WATCH_STREAMS_PER_UID), r
+        assert r["code"] == "RESOURCE_EXHAUSTED" and "max_watch_streams_per_uid" in r["message"], r
+    assert last["open"] == "0" and last["refused"] == str(n), last
+    assert last["code"] == "RESOURCE_EXHAUSTED" and "max_watch_streams " in last["message"], last
+    assert other["code"] == "OK" and int(other["open_attach_ms"]) < 1000, other
+    assert "mydev0" in devices
+    assert again_open == "1", "a stream opens once the flood is gone"
+    # 16 streams hold 16 threads; the pool is bounded at 16 + 32.
+    assert threads <= threads0 + DEFAULT_MAX_WATCH_STREAMS + 4, (threads0, threads)
+    assert_clean_reader(ref.result)
+    assert_daemon_answers(daemon)
+    record("WatchStats streams: 5 uids x %d (never read past the first snapshot)" % n, 5 * n,
+           "%d open (4 per uid, max_watch_streams 16), the rest RESOURCE_EXHAUSTED; daemon "
+           "threads %d -> %d" % (DEFAULT_MAX_WATCH_STREAMS, threads0, threads),
+           "another uid opened and attached in %s ms, GetStats answered; %s" % (
+               other["open_attach_ms"], reader_summary(ref.result)))
+
+
+def test_two_daemons_started_at_once_exactly_one_wins(stage):
+    d = Daemon(stage, CONFIG)  # for its paths and config
+    wins = []
+    for i in range(10):
+        # A stale socket file: bound once, its listener gone.
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(d.socket)
+        procs = [subprocess.Popen([stage.bin("mydevd"), "--socket", d.socket, "--config",
+                                   d.config], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+        deadline = time.time() + 5
+        while time.time() < deadline and all(p.poll() is None for p in procs):
+            time.sleep(0.02)
+        time.sleep(0.3)
+        alive = [p for p in procs if p.poll() is None]
+        dead = [p for p in procs if p.poll() is not None]
+        assert len(alive) == 1 and len(dead) == 1, [p.poll() for p in procs]
+        _, err = dead[0].communicate(timeout=5)
+        assert dead[0].returncode == 1, err
+        assert "another mydevd holds " + d.socket + ".lock (pid %d)" % alive[0].pid in err, err
+        # The winner serves.
+        r = run_hostile(stage, d.socket, "open-timed", uid=OTHER_UID)[-1]
+        assert r["code"] == "OK" and r["attached"] == "1", r
+        alive[0].send_signal(signal.SIGTERM)
+        alive[0].communicate(timeout=10)
+        assert alive[0].returncode == 0
+        assert os.path.exists(d.socket + ".lock"), "the lock file is kept"
+        wins.append(procs.index(alive[0]))
+        os.unlink(d.socket) if os.path.exists(d.socket) else None
+    record("two mydevd started at the same instant on a stale socket", 10,
+           "exactly one won each time (first/second started: %d/%d); the other exited 1: "
+           "'another mydevd holds <socket>.lock (pid N)'" % (wins.count(0), wins.count(1)),
+           "n/a")

@@ -12,12 +12,14 @@
 // Attacks: reader idle owner intruder bpf-* open-* set-datalink-unknown
 // oversized-message token-forged token-stale token-reused ring-scribble
 // fd-no-token fd-wrong-token fd-flood fd-silent churn session-limit
+// conn-flood watch-flood open-timed
 // (see kAttacks below for what each one does).
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -850,6 +852,111 @@ int SessionLimit(Capture::Stub* stub) {
   return 0;
 }
 
+// ------------------------------------------------------------ gRPC socket floods
+
+// Opens --n idle connections to the gRPC socket (no HTTP/2 preface, never
+// speaks), notes how many the daemon closed at once, prints
+// "ready=1 ... held=H refused=R", then holds the rest until SIGTERM or
+// --seconds; before letting go, tries one OpenSession of its own.
+int ConnFlood(Capture::Stub* stub) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  const int n = static_cast<int>(IntFlag("n", 1100));
+  std::vector<shm::UniqueFd> conns;
+  int connect_errors = 0;
+  for (int i = 0; i < n; ++i) {
+    absl::StatusOr<shm::UniqueFd> s = shm::ConnectUnix(Socket());
+    if (s.ok()) conns.push_back(std::move(*s));
+    else ++connect_errors;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(IntFlag("settle_ms", 500)));
+  int refused = 0, held = 0;
+  for (auto& c : conns) {
+    pollfd p = {c.get(), POLLRDHUP, 0};
+    if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP))) {
+      ++refused;
+      c.reset();
+    } else {
+      ++held;
+    }
+  }
+  Print("ready=1 attack=conn-flood tried=" + std::to_string(n) + " connect_errors=" +
+        std::to_string(connect_errors) + " held=" + std::to_string(held) +
+        " refused=" + std::to_string(refused));
+  SleepUntilStopped(std::stod(Flag("seconds", "3600")));
+  // Its own new connection is over the cap too.
+  mydev::v1::ListDevicesRequest req;
+  mydev::v1::ListDevicesResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  const int64_t t0 = NowMs();
+  grpc::Status own = stub->ListDevices(&ctx, req, &resp);
+  int still_held = 0;
+  for (auto& c : conns) {
+    if (!c.valid()) continue;
+    pollfd p = {c.get(), POLLRDHUP, 0};
+    if (poll(&p, 1, 0) == 0) ++still_held;
+  }
+  Print("own_call=" + std::string(CodeName(own.error_code())) +
+        " own_call_ms=" + std::to_string(NowMs() - t0) +
+        " still_held=" + std::to_string(still_held));
+  return 0;
+}
+
+// Opens --n WatchStats streams (interval 100 ms) and never reads past the
+// first snapshot; prints "ready=1 ... open=O refused=R code=... message=...",
+// holds them until SIGTERM or --seconds.
+int WatchFlood() {
+  const int n = static_cast<int>(IntFlag("n", 50));
+  auto stats = mydev::v1::Stats::NewStub(
+      grpc::CreateChannel("unix:" + Socket(), grpc::InsecureChannelCredentials()));
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<std::unique_ptr<grpc::ClientReader<mydev::v1::StatsSnapshot>>> streams;
+  int open = 0, refused = 0;
+  grpc::Status last_refusal;
+  mydev::v1::WatchStatsRequest req;
+  req.set_interval_ms(100);
+  for (int i = 0; i < n; ++i) {
+    ctxs.push_back(std::make_unique<grpc::ClientContext>());
+    streams.push_back(stats->WatchStats(ctxs.back().get(), req));
+    mydev::v1::StatsSnapshot snap;
+    if (streams.back()->Read(&snap)) {
+      ++open;
+    } else {
+      last_refusal = streams.back()->Finish();
+      ++refused;
+    }
+  }
+  Print("ready=1 attack=watch-flood tried=" + std::to_string(n) + " open=" +
+        std::to_string(open) + " refused=" + std::to_string(refused) +
+        " code=" + CodeName(last_refusal.error_code()) +
+        " message=" + Quote(last_refusal.error_message()));
+  SleepUntilStopped(std::stod(Flag("seconds", "3600")));
+  for (auto& c : ctxs) c->TryCancel();
+  Print("released=" + std::to_string(open));
+  std::fflush(stdout);
+  _exit(0);  // the cancelled streams are not finished one by one
+}
+
+// One OpenSession + fd hand-off, timed (a well-behaved user during a flood).
+int OpenTimed(Capture::Stub* stub) {
+  const int64_t t0 = NowMs();
+  mydev::v1::OpenSessionResponse o;
+  grpc::Status st = Open(stub, DefaultOpen(), &o);
+  std::string err;
+  std::optional<Attached> a;
+  if (st.ok()) a = Attach(o, &err);
+  const int64_t ms = NowMs() - t0;
+  Print("attack=open-timed code=" + std::string(CodeName(st.error_code())) + " attached=" +
+        std::to_string(a.has_value()) + " open_attach_ms=" + std::to_string(ms) +
+        " message=" + Quote(st.error_message() + err));
+  if (st.ok()) CloseSession(stub, Ref(o));
+  return 0;
+}
+
 using Insn = std::array<uint32_t, 4>;
 // BPF opcodes (linux/filter.h values, spelled out for clarity).
 constexpr uint32_t kLdImm = 0x00, kLdMem = 0x60, kAluDivK = 0x34, kAluModK = 0x94,
@@ -905,6 +1012,9 @@ int Run(const std::string& attack) {
   if (attack == "fd-silent") return FdSilent();
   if (attack == "churn") return Churn(s);
   if (attack == "session-limit") return SessionLimit(s);
+  if (attack == "conn-flood") return ConnFlood(s);
+  if (attack == "watch-flood") return WatchFlood();
+  if (attack == "open-timed") return OpenTimed(s);
   std::fprintf(stderr, "hostile_client: unknown attack '%s'\n", attack.c_str());
   return 2;
 }

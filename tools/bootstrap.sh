@@ -12,7 +12,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   libpcap-dev libgtest-dev
   clang libclang-rt-14-dev
-  dpkg-dev flex bison
+  dpkg-dev flex bison cmake
   tcpdump tshark iproute2 util-linux procps python3 python3-pytest strace bc
 )
 

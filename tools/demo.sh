@@ -15,7 +15,9 @@ cd "$ROOT"
 
 RUN_DIR="$(mktemp -d /tmp/mydev-demo.XXXXXX)"
 chmod 755 "$RUN_DIR"
-export MYDEV_SOCKET="$RUN_DIR/mydevd.sock"
+# run/ is made by mydevd itself and given to the user it switches to (mydevd,
+# created by install.sh), who can then create and remove the sockets.
+export MYDEV_SOCKET="$RUN_DIR/run/mydevd.sock"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

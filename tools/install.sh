@@ -5,6 +5,9 @@
 #
 #   PREFIX/bin/mydevd, PREFIX/bin/mydev-run, PREFIX/bin/mydev-stats
 #   PREFIX/lib/mydev/libpcap.so.0.8, PREFIX/lib/mydev/libmydev-client.so
+#   the system user `mydevd` (created if missing, when run as root): mydevd,
+#   started as root, switches to it once its devices are open
+#   (daemon/capabilities.h).
 #
 # Usage: tools/install.sh [PREFIX]
 set -euo pipefail
@@ -31,4 +34,9 @@ put "$BIN/tools/stats/mydev-stats" "$PREFIX/bin/mydev-stats" 0755
 put "$ROOT/tools/mydev-run" "$PREFIX/bin/mydev-run" 0755
 put "$BIN/pcapmod/libpcap.so.0.8" "$PREFIX/lib/mydev/libpcap.so.0.8" 0644
 put "$BIN/pcapmod/libmydev-client.so" "$PREFIX/lib/mydev/libmydev-client.so" 0644
+# The unprivileged account mydevd runs as (mydevd --user; default `mydevd`).
+if [[ $(id -u) -eq 0 ]] && ! getent passwd mydevd >/dev/null; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin mydevd
+  echo "created the system user mydevd (mydevd switches to it after start-up)"
+fi
 echo "installed mydev into $PREFIX (run programs on it with $PREFIX/bin/mydev-run)"

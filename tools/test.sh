@@ -1,8 +1,10 @@
 #!/bin/bash
 # test.sh — builds everything and runs every test (unit, integration,
 # end-to-end), then the ring/session/fan-out tests and fuzz seed replays again
-# under ASan+UBSan (--config=asan-ubsan), then prints one closing line:
-# "N passed, N failed" (both runs' test cases).
+# under ASan+UBSan (--config=asan-ubsan), the ring/session/fan-out/backend
+# tests under ThreadSanitizer (--config=tsan; builds the instrumented Abseil
+# once with tools/build-absl-tsan.sh), then prints one closing line:
+# "N passed, N failed" (all runs' test cases).
 # Usage: ./tools/test.sh [extra bazel test args, e.g. a target pattern]
 set -uo pipefail
 
@@ -26,26 +28,44 @@ if [[ $bazel_rc -ne 0 && $failed -eq 0 ]]; then
   failed=1
 fi
 
+# Runs `bazel test --config=$1` on the remaining arguments and adds their test
+# cases to passed/failed.
+run_sanitizer() {
+  local config=$1; shift
+  echo "--- sanitizers: bazel test --config=$config $*"
+  bazel test --config="$config" --keep_going "$@"
+  local rc=$? san_passed san_failed
+  read -r san_passed san_failed < <(
+    bazel query --noshow_progress "tests(set($*))" 2>/dev/null |
+    python3 "$ROOT/tools/test_summary.py" "$(bazel info --config="$config" bazel-testlogs 2>/dev/null)")
+  if [[ $rc -ne 0 && $san_failed -eq 0 ]]; then
+    echo "bazel test --config=$config failed before running some tests (exit $rc)"
+    san_failed=1
+  fi
+  echo "sanitizers ($config): ${san_passed} passed, ${san_failed} failed"
+  passed=$((passed + san_passed))
+  failed=$((failed + san_failed))
+}
+
+# Only on a full run; MYDEV_SKIP_SANITIZERS=1 skips them. Each config has its
+# own output tree (clang).
 # The ring, session and fan-out tests and the fuzzers' seed replays again,
-# under ASan + LeakSanitizer + UBSan (clang; its own output tree). Only on a
-# full run; MYDEV_SKIP_SANITIZERS=1 skips it.
+# under ASan + LeakSanitizer + UBSan.
 SANITIZER_TARGETS=(//shm/... //daemon:session_manager_test //daemon:fanout_test
   //daemon:bpf_program_test //daemon:bpf_program_fuzzer_seeds_test
   //daemon:config_fuzzer_seeds_test //daemon:capture_service_fuzzer_seeds_test)
+# The threaded code under ThreadSanitizer: gRPC-free targets only (Debian's
+# gRPC brings its own uninstrumented libabsl; see tools/bazel/deps.bzl).
+TSAN_TARGETS=(//shm/... //daemon:session_manager_test //daemon:fanout_test
+  //daemon:synthetic_backend_test //daemon:replay_backend_test)
 if [[ $# -eq 0 && "${MYDEV_SKIP_SANITIZERS:-0}" != 1 ]]; then
-  echo "--- sanitizers: bazel test --config=asan-ubsan ${SANITIZER_TARGETS[*]}"
-  bazel test --config=asan-ubsan --keep_going "${SANITIZER_TARGETS[@]}"
-  san_rc=$?
-  read -r san_passed san_failed < <(
-    bazel query --noshow_progress "tests(set(${SANITIZER_TARGETS[*]}))" 2>/dev/null |
-    python3 "$ROOT/tools/test_summary.py" "$(bazel info --config=asan-ubsan bazel-testlogs 2>/dev/null)")
-  if [[ $san_rc -ne 0 && $san_failed -eq 0 ]]; then
-    echo "bazel test --config=asan-ubsan failed before running some tests (exit $san_rc)"
-    san_failed=1
+  run_sanitizer asan-ubsan "${SANITIZER_TARGETS[@]}"
+  if ./tools/build-absl-tsan.sh; then
+    run_sanitizer tsan "${TSAN_TARGETS[@]}"
+  else
+    echo "sanitizers (tsan): tools/build-absl-tsan.sh failed; counted as 1 failure"
+    failed=$((failed + 1))
   fi
-  echo "sanitizers: ${san_passed} passed, ${san_failed} failed"
-  passed=$((passed + san_passed))
-  failed=$((failed + san_failed))
 fi
 echo "${passed} passed, ${failed} failed"
 [[ $failed -eq 0 ]]

@@ -1,6 +1,16 @@
-"""Link flags for Debian 12's system libraries (Bazel cannot download them)."""
+"""Link flags for Debian 12's system libraries (Bazel cannot download them).
 
-ABSL_LINKOPTS = [
+Under --config=tsan (--define=absl=tsan) Abseil is not Debian's uninstrumented
+libabsl_*.so but build/absl-tsan/lib/libabsl_tsan.a (same version, built with
+-fsanitize=thread by tools/build-absl-tsan.sh), so
+ThreadSanitizer sees absl::Mutex. Debian's gRPC links the system libabsl itself,
+so a binary that needs gRPC cannot be built under --config=tsan (two copies of
+absl): its link fails on purpose, naming the reason.
+"""
+
+load("@absl_tsan//:archive.bzl", "ABSL_TSAN_ARCHIVE")
+
+_SYSTEM_ABSL_LINKOPTS = [
     "-labsl_statusor",
     "-labsl_status",
     "-labsl_cord",
@@ -38,13 +48,20 @@ ABSL_LINKOPTS = [
     "-lpthread",
 ]
 
+ABSL_LINKOPTS = select({
+    "//tools/bazel:absl_tsan": [ABSL_TSAN_ARCHIVE, "-lpthread"],
+    "//conditions:default": _SYSTEM_ABSL_LINKOPTS,
+})
+
 PROTOBUF_LINKOPTS = ["-lprotobuf"] + ABSL_LINKOPTS
 
-GRPC_LINKOPTS = [
-    "-lgrpc++",
-    "-lgrpc",
-    "-lgpr",
-] + PROTOBUF_LINKOPTS
+GRPC_LINKOPTS = select({
+    "//tools/bazel:absl_tsan": [
+        # Fails the link: "cannot find -lgrpc_..._under_config_tsan".
+        "-lgrpc_links_system_absl_so_it_cannot_link_under_config_tsan",
+    ],
+    "//conditions:default": ["-lgrpc++", "-lgrpc", "-lgpr", "-lprotobuf"] + _SYSTEM_ABSL_LINKOPTS,
+})
 
 PCAP_LINKOPTS = ["-lpcap"]
 

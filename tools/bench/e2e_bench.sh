@@ -17,7 +17,7 @@ cd "$ROOT"
 WORK="$(mktemp -d /tmp/mydev-bench.XXXXXX)"
 chmod 755 "$WORK"
 ./tools/install.sh "$WORK/prefix" >/dev/null
-export MYDEV_SOCKET="$WORK/mydevd.sock"
+export MYDEV_SOCKET="$WORK/run/mydevd.sock"   # mydevd creates run/ for its own user
 echo 'device { name: "mydev0" synthetic { rate_pps: 0 } }' > "$WORK/mydevd.conf"
 "$WORK/prefix/bin/mydevd" --socket "$MYDEV_SOCKET" --config "$WORK/mydevd.conf" 2>"$WORK/mydevd.log" &
 daemon=$!
