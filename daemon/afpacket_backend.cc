@@ -72,34 +72,55 @@ absl::StatusOr<InterfaceState> QueryUpInterface(const std::string& name) {
   return st;
 }
 
+// Only Ethernet and loopback: DrainBlocks and SLL2 assume their framing.
+absl::Status CheckLinkType(const std::string& name, uint16_t hatype) {
+  if (hatype == ARPHRD_ETHER || hatype == ARPHRD_LOOPBACK) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("interface ", name, " has link type ARPHRD ", hatype,
+                   "; only Ethernet and loopback interfaces are supported"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AfpacketBackend>> AfpacketBackend::Create(
     DeviceInfo info, const AfpacketOptions& options) {
   absl::StatusOr<InterfaceState> st = QueryInterface(options.interface);
-  if (!st.ok())
+  // Missing or down: the device starts gone instead of failing the daemon.
+  const bool absent = absl::IsNotFound(st.status());
+  if (!st.ok() && !absent)
     return absl::Status(st.status().code(), absl::StrCat("device '", info.name, "': ",
                                                          st.status().message()));
-  if (st->hatype != ARPHRD_ETHER && st->hatype != ARPHRD_LOOPBACK)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "device '", info.name, "': interface ", options.interface, " has link type ARPHRD ",
-        st->hatype, "; only Ethernet and loopback interfaces are supported"));
-  if (!(st->flags & IFF_UP))
-    return absl::FailedPreconditionError(absl::StrCat("device '", info.name, "': interface ",
-                                                      options.interface,
-                                                      " is down; bring it up first"));
+  if (st.ok()) {
+    if (absl::Status s = CheckLinkType(options.interface, st->hatype); !s.ok())
+      return absl::Status(s.code(), absl::StrCat("device '", info.name, "': ", s.message()));
+  }
+  const bool up = st.ok() && (st->flags & IFF_UP);
   info.backend = "afpacket";
   if (info.description.empty()) info.description = "Linux interface " + options.interface;
   info.dlts = {kDltEn10mb, kDltLinuxSll2};
   info.can_inject = true;
-  info.pcap_flags = ((st->flags & IFF_LOOPBACK) ? kPcapIfLoopback : 0) | kPcapIfUp |
-                    ((st->flags & IFF_RUNNING) ? kPcapIfRunning | kPcapIfConnected
-                                               : kPcapIfDisconnected);
+  // As the interface is at start-up (PCAP_IF_DISCONNECTED when missing or down).
+  info.pcap_flags = (st.ok() && (st->flags & IFF_LOOPBACK)) ? kPcapIfLoopback : 0;
+  if (!up) {
+    info.pcap_flags |= kPcapIfDisconnected;
+  } else {
+    info.pcap_flags |= kPcapIfUp | ((st->flags & IFF_RUNNING) ? kPcapIfRunning | kPcapIfConnected
+                                                              : kPcapIfDisconnected);
+  }
   shm::UniqueFd stop(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop.valid()) return absl::ErrnoToStatus(errno, "eventfd");
   std::unique_ptr<AfpacketBackend> b(new AfpacketBackend(std::move(info), options,
                                                          std::move(stop)));
   absl::MutexLock lock(&b->mu_);
+  if (!up) {
+    const absl::Status why =
+        absent ? st.status()
+               : absl::UnavailableError(absl::StrCat("interface ", options.interface, " is down"));
+    b->health_ = b->GoneStatus(why);
+    MYDEV_LOG(kWarning, "%s: %s; starting without it (serving once it is present and up)",
+              b->info_.name, why.message());
+    return b;
+  }
   if (absl::Status s = b->OpenSocket(); !s.ok())
     return absl::Status(s.code(), absl::StrCat("device '", b->info_.name, "' on ",
                                                options.interface, ": ", s.message()));
@@ -120,6 +141,7 @@ AfpacketBackend::~AfpacketBackend() {
 absl::Status AfpacketBackend::OpenSocket() {
   absl::StatusOr<InterfaceState> st = QueryUpInterface(options_.interface);
   if (!st.ok()) return st.status();
+  if (absl::Status s = CheckLinkType(options_.interface, st->hatype); !s.ok()) return s;
   // Protocol 0: nothing arrives until Bind() names ETH_P_ALL and the interface.
   shm::UniqueFd fd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
   if (!fd.valid()) {
@@ -278,6 +300,11 @@ void AfpacketBackend::DrainBlocks(const PacketSink& sink) {
   }
 }
 
+absl::Status AfpacketBackend::GoneStatus(const absl::Status& why) const {
+  return absl::UnavailableError(absl::StrCat(why.message(), "; the device serves again when ",
+                                             options_.interface, " is present and up"));
+}
+
 void AfpacketBackend::GoAway(const absl::Status& why) {
   {
     absl::MutexLock lock(&mu_);
@@ -285,8 +312,7 @@ void AfpacketBackend::GoAway(const absl::Status& why) {
     ring_.reset();
     fd_.reset();
     bound_ = promisc_on_ = false;
-    health_ = absl::UnavailableError(absl::StrCat(
-        why.message(), "; the device serves again when ", options_.interface, " is back up"));
+    health_ = GoneStatus(why);
   }
   MYDEV_LOG(kWarning, "%s: %s; waiting for it to come back", info_.name, why.message());
   if (gone_) gone_(why);
@@ -300,10 +326,13 @@ void AfpacketBackend::TryReopen() {
   if (!s.ok()) {
     ring_.reset();
     fd_.reset();
-    MYDEV_LOG(kWarning, "%s: %s is back but cannot be opened: %s", info_.name,
-              options_.interface, s.ToString());
+    if (s.ToString() != reopen_error_)  // once per distinct error, not every recheck
+      MYDEV_LOG(kWarning, "%s: %s is back but cannot be opened: %s", info_.name,
+                options_.interface, s.ToString());
+    reopen_error_ = s.ToString();
     return;
   }
+  reopen_error_.clear();
   health_ = absl::OkStatus();
   MYDEV_LOG(kInfo, "%s: %s is back (ifindex %d); serving again", info_.name, options_.interface,
             ifindex_);

@@ -21,6 +21,10 @@
 // turns UNAVAILABLE and the DeviceGoneHandler runs (sessions end). The thread
 // then looks for the interface by name every `recheck` and reopens the socket
 // when it is back and up; Health() turns OK and new sessions can open.
+// An interface missing or down when the backend is created is not an error:
+// the device starts in that gone state (a warning is logged) and serves once
+// the interface is present and up. Its DeviceInfo (pcap_flags) describes the
+// interface as it was at creation.
 //
 //   AfpacketOptions o;
 //   o.interface = "veth0";
@@ -58,9 +62,10 @@ struct AfpacketOptions {
 
 class AfpacketBackend : public Backend {
  public:
-  // Checks the interface (exists, up, Ethernet or loopback), fills in the
-  // device's link types, flags and description, and opens the packet socket
-  // and its ring (not yet bound: nothing is captured before Start()).
+  // Checks the interface (Ethernet or loopback), fills in the device's link
+  // types, flags and description, and opens the packet socket and its ring
+  // (not yet bound: nothing is captured before Start()). A missing or down
+  // interface gives a backend that starts gone (Health() UNAVAILABLE).
   static absl::StatusOr<std::unique_ptr<AfpacketBackend>> Create(DeviceInfo info,
                                                                  const AfpacketOptions& options);
   ~AfpacketBackend() override;
@@ -89,6 +94,8 @@ class AfpacketBackend : public Backend {
   void Run(PacketSink sink);
   // Hands every retired block to the sink and returns it to the kernel.
   void DrainBlocks(const PacketSink& sink);
+  // What Health() says while the device is gone for `why`.
+  absl::Status GoneStatus(const absl::Status& why) const;
   // Closes the socket, marks the device unavailable and tells the handler.
   void GoAway(const absl::Status& why);
   // Reopens the socket if the interface is back and up.
@@ -109,6 +116,7 @@ class AfpacketBackend : public Backend {
   bool promisc_wanted_ ABSL_GUARDED_BY(mu_) = false;
   bool promisc_on_ ABSL_GUARDED_BY(mu_) = false;  // membership on the current socket
   absl::Status health_ ABSL_GUARDED_BY(mu_);
+  std::string reopen_error_ ABSL_GUARDED_BY(mu_);  // last TryReopen() failure logged
 
   // Per-block scratch of the backend thread.
   std::vector<Packet> batch_;

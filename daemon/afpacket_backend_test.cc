@@ -43,6 +43,8 @@ constexpr char kNear[] = "veth0";  // the backend's interface
 constexpr char kFar[] = "veth1";   // where the test sends from
 
 bool Run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
+// Run() for TEST_F bodies, where Run names ::testing::Test::Run.
+bool Shell(const std::string& cmd) { return Run(cmd); }
 
 // A network namespace for the whole test program; the main thread (and every
 // thread started afterwards) lives in it.
@@ -510,15 +512,88 @@ TEST_F(AfpacketTest, InjectedFrameArrivesAtTheFarEnd) {
   b->Stop();
 }
 
-TEST_F(AfpacketTest, MissingInterfaceIsAClearError) {
+TEST_F(AfpacketTest, BadInterfaceNameIsAClearError) {
   DeviceInfo info;
   info.name = "mydev9";
   AfpacketOptions o;
-  o.interface = "nosuchif0";
+  o.interface = "averyveryverylongifname";  // >= IFNAMSIZ
   absl::StatusOr<std::unique_ptr<AfpacketBackend>> b = AfpacketBackend::Create(info, o);
   ASSERT_FALSE(b.ok());
-  EXPECT_TRUE(absl::IsNotFound(b.status())) << b.status();
-  EXPECT_NE(b.status().message().find("nosuchif0"), std::string::npos);
+  EXPECT_TRUE(absl::IsInvalidArgument(b.status())) << b.status();
+  EXPECT_NE(b.status().message().find("averyveryverylongifname"), std::string::npos);
+}
+
+// Missing at creation: the device exists, starts gone and refuses sessions
+// with the same UNAVAILABLE as when its interface vanishes; the interface
+// appearing down keeps it gone; up, it serves.
+TEST_F(AfpacketTest, MissingInterfaceStartsGoneAndServesWhenItAppears) {
+  constexpr char kLate[] = "late0", kLateFar[] = "late1";
+  Shell(std::string("ip link del ") + kLate);
+  DeviceInfo info;
+  info.name = "mydev9";
+  AfpacketOptions o;
+  o.interface = kLate;
+  o.ring.retire_timeout_ms = 5;
+  o.recheck = absl::Milliseconds(50);
+  absl::StatusOr<std::unique_ptr<AfpacketBackend>> b = AfpacketBackend::Create(info, o);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)->info().backend, "afpacket");
+  EXPECT_EQ((*b)->info().dlts, (std::vector<int>{kDltEn10mb, kDltLinuxSll2}));
+  EXPECT_EQ((*b)->info().pcap_flags & 0x2, 0u) << "not PCAP_IF_UP";
+  const absl::Status health = (*b)->Health();
+  EXPECT_TRUE(absl::IsUnavailable(health)) << health;
+  EXPECT_EQ(health.message(),
+            "interface late0 does not exist; the device serves again when late0 is present and up");
+  DeviceRuntime dev(std::move(*b), absl::Milliseconds(5));
+  ASSERT_TRUE(dev.Start().ok());
+  absl::Status refused = dev.AddSession(NewSession(1, false));
+  EXPECT_EQ(refused, health);
+  EXPECT_FALSE(dev.backend().Inject(std::vector<uint8_t>(60)).ok());
+
+  ASSERT_TRUE(Shell(std::string("ip link add ") + kLate + " type veth peer name " + kLateFar +
+                  " && ip link set " + kLateFar + " up"));
+  absl::SleepFor(absl::Milliseconds(300));  // several rechecks: still down
+  EXPECT_TRUE(absl::IsUnavailable(dev.backend().Health())) << dev.backend().Health();
+  EXPECT_TRUE(absl::IsUnavailable(dev.AddSession(NewSession(2, false))));
+
+  ASSERT_TRUE(Shell(std::string("ip link set ") + kLate + " up"));
+  ASSERT_TRUE(Eventually([&] { return dev.backend().Health().ok(); }, absl::Seconds(2)));
+  auto s = NewSession(3, false);
+  ASSERT_TRUE(dev.AddSession(s).ok());
+  RawSocket far(kLateFar);
+  std::vector<uint8_t> frame = TestFrame(Mac(kLate), Mac(kLateFar), 5, 64);
+  bool seen = false;
+  EXPECT_TRUE(Eventually([&] {
+    for (auto& r : DrainRing(*s)) seen |= r == frame;
+    if (!seen) far.Send(frame);
+    return seen;
+  }));
+  dev.Stop();
+  Shell(std::string("ip link del ") + kLate);
+}
+
+// Present but down at creation: gone too, serving once it is up.
+TEST_F(AfpacketTest, DownInterfaceStartsGoneAndServesWhenUp) {
+  ASSERT_TRUE(Shell(std::string("ip link set ") + kNear + " down"));
+  auto b = NewBackend();
+  ASSERT_NE(b, nullptr);
+  const absl::Status health = b->Health();
+  EXPECT_TRUE(absl::IsUnavailable(health)) << health;
+  EXPECT_NE(health.message().find("veth0 is down"), std::string::npos) << health;
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  ASSERT_TRUE(Shell(std::string("ip link set ") + kNear + " up"));
+  ASSERT_TRUE(Eventually([&] { return b->Health().ok(); }, absl::Seconds(2)));
+  RawSocket far(kFar);
+  std::vector<uint8_t> frame = TestFrame(near_mac_, far_mac_, 11, 80);
+  EXPECT_TRUE(Eventually([&] {
+    if (c.WaitFor(0).empty()) far.Send(frame);
+    return !c.WaitFor(0).empty();
+  }));
+  b->Stop();
+  std::vector<Captured> got = c.WaitFor(0);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got[0].bytes, frame);
 }
 
 }  // namespace

@@ -78,8 +78,8 @@ grpc::Status StatsService::WatchStats(grpc::ServerContext* ctx,
   const uint32_t ms = req->interval_ms() == 0 ? 1000 : std::clamp(req->interval_ms(), 100u, 60000u);
   const absl::Duration interval = absl::Milliseconds(ms);
   // Cancellation has no callback in the sync API: re-check it at least this often.
-  const absl::Duration slice = absl::Milliseconds(50);
-  absl::Time next = absl::Now();
+  const absl::Duration slice = clock_.recheck;
+  absl::Time next = clock_.now();
   for (;;) {
     mydev::v1::StatsSnapshot snap;
     TakeSnapshotFor(ctx, &snap);
@@ -87,13 +87,18 @@ grpc::Status StatsService::WatchStats(grpc::ServerContext* ctx,
     next += interval;
     for (;;) {
       if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
-      absl::Time now = absl::Now();
+      absl::Time now = clock_.now();
       if (now >= next) break;
       absl::MutexLock lock(&mu_);
       if (mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), std::min(slice, next - now)))
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "mydevd is shutting down");
     }
   }
+}
+
+uint32_t StatsService::watch_streams() const {
+  absl::MutexLock lock(&mu_);
+  return watches_;
 }
 
 void StatsService::Shutdown() {

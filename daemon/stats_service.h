@@ -15,14 +15,22 @@
 //   builder.RegisterService(&stats);
 //   ...
 //   stats.Shutdown();        // ends every WatchStats stream, then server->Shutdown()
+//
+// WatchClock paces WatchStats: the real clock by default; a fuzzer or test
+// passes its own now() (e.g. a manual clock) and a short recheck, so a 60 s
+// interval costs no real time.
 #ifndef MYDEV_DAEMON_STATS_SERVICE_H_
 #define MYDEV_DAEMON_STATS_SERVICE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "daemon/peer_acceptor.h"
 #include "daemon/session_manager.h"
 #include "proto/mydev.grpc.pb.h"
@@ -34,11 +42,18 @@ struct WatchLimits {
   uint32_t max_per_uid = 4;
 };
 
+struct WatchClock {
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+  // Longest real wait between checks for a cancelled client (the sync API
+  // has no cancellation callback) or a due snapshot by now().
+  absl::Duration recheck = absl::Milliseconds(50);
+};
+
 class StatsService final : public mydev::v1::Stats::Service {
  public:
   StatsService(const SessionManager* sessions, const PeerCredentialsTable* peers,
-               const WatchLimits& watch_limits = {})
-      : sessions_(sessions), peers_(peers), watch_limits_(watch_limits) {}
+               const WatchLimits& watch_limits = {}, WatchClock clock = {})
+      : sessions_(sessions), peers_(peers), watch_limits_(watch_limits), clock_(std::move(clock)) {}
 
   grpc::Status GetStats(grpc::ServerContext* ctx, const mydev::v1::GetStatsRequest* req,
                         mydev::v1::StatsSnapshot* resp) override;
@@ -48,6 +63,9 @@ class StatsService final : public mydev::v1::Stats::Service {
                           grpc::ServerWriter<mydev::v1::StatsSnapshot>* writer) override;
 
   void Shutdown();
+
+  // WatchStats streams admitted and not yet ended.
+  uint32_t watch_streams() const;
 
  private:
   // The snapshot as this caller may see it (owners hidden as documented).
@@ -60,7 +78,8 @@ class StatsService final : public mydev::v1::Stats::Service {
   const SessionManager* const sessions_;
   const PeerCredentialsTable* const peers_;  // may be null: owners hidden
   const WatchLimits watch_limits_;
-  absl::Mutex mu_;
+  const WatchClock clock_;
+  mutable absl::Mutex mu_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   uint32_t watches_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<int64_t, uint32_t> watches_by_uid_ ABSL_GUARDED_BY(mu_);  // -1: unknown uid

@@ -447,7 +447,8 @@ def build_frames(tag, count, src_mac, kinds=("ipv4", "ipv6", "vlan")):
     frames = []
     for seq in range(count):
         kind = kinds[seq % len(kinds)]
-        lo = 79 if kind == "ipv6" else 60  # the smallest that holds the marker
+        # the smallest that holds the marker (VLAN: 4 more bytes than IPv4)
+        lo = {"ipv6": 79, "vlan": 63}.get(kind, 60)
         size = 1514 if seq == count - 1 else lo + (seq * 997) % (1514 - lo + 1)
         frames.append(build_frame(kind, size, tag, seq, src_mac))
     return frames

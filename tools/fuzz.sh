@@ -20,6 +20,7 @@ shift || true
 OUT="${FUZZ_OUT:-/tmp/mydev-fuzz}"
 
 ALL=(daemon:bpf_program_fuzzer daemon:config_fuzzer daemon:capture_service_fuzzer
+     daemon:stats_service_fuzzer
      shm:ring_reader_fuzzer shm:fd_handoff_fuzzer)
 targets=()
 for t in "${ALL[@]}"; do

@@ -184,6 +184,32 @@ def service_seeds():
         out("daemon", "capture_service_fuzzer", name, data)
 
 
+def stats_seeds():
+    # Ops of 3 bytes [op][a][b] (see daemon/stats_service_fuzzer.cc):
+    # 0 GetStats(caller a), 1 WatchStats(caller a, interval #b), 2 read(stream a, b%4+1),
+    # 3 cancel(stream a), 4 advance(step #b), 5 toggle 3rd session, 6 probe(stream a).
+    # Callers: 0 root, 1 owner A, 2 owner B, 3 viewer, 4 stranger, 5 unknown.
+    # Intervals: 0 -> 0 (=1000), 1 -> 1 ms, 4 -> 100, 7 -> 1000, 9 -> 60000, 11 -> 2^32-1.
+    # Steps: 0 1 ms, 3 100 ms, 6 1 s, 7 60 s, 9 1 h.
+    ops = lambda *t: b"".join(bytes(x) for x in t)
+    seeds = {
+        "get_every_caller": ops(*[(0, c, 0) for c in range(6)]),
+        "get_third_session": ops((5, 0, 0), (0, 4, 0), (0, 1, 0), (0, 5, 0), (5, 0, 0), (0, 3, 0)),
+        "watch_default_interval": ops((1, 3, 0), (4, 0, 6), (2, 0, 3), (4, 0, 5), (6, 0, 0)),
+        "watch_tiny_interval": ops((1, 4, 1), (4, 0, 3), (2, 0, 0), (4, 0, 1), (6, 0, 0)),
+        "watch_huge_interval": ops((1, 0, 11), (4, 0, 7), (6, 0, 0), (1, 0, 11), (4, 0, 9),
+                                   (2, 0, 3), (3, 0, 0)),
+        "watch_per_uid_cap": ops((1, 1, 4), (1, 1, 4), (1, 1, 4), (3, 0, 0), (1, 1, 4),
+                                 (1, 5, 7), (1, 5, 7), (1, 5, 7)),
+        "watch_total_cap": ops((1, 0, 4), (1, 0, 4), (1, 0, 4), (1, 1, 4), (1, 2, 4),
+                               (1, 3, 4), (3, 4, 0), (1, 3, 4)),
+        "watch_mixed": ops((1, 4, 4), (1, 2, 9), (5, 0, 0), (4, 0, 3), (2, 0, 1), (2, 1, 1),
+                           (0, 4, 0), (5, 0, 0), (4, 0, 7), (2, 1, 3), (3, 0, 0), (6, 0, 0)),
+    }
+    for name, data in seeds.items():
+        out("daemon", "stats_service_fuzzer", name, data)
+
+
 # ---------------------------------------------------------------- ring
 def record(caplen, wire, flags=0x2, ts=1, payload=None):
     payload = payload if payload is not None else bytes(range(caplen % 256)) * (caplen // 256 + 1)
@@ -239,6 +265,7 @@ if __name__ == "__main__":
     bpf_seeds()
     config_seeds()
     service_seeds()
+    stats_seeds()
     ring_seeds()
     handoff_seeds()
     print("seeds written", file=sys.stderr)
