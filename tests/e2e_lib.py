@@ -203,6 +203,17 @@ def signal_child(proc, sig):
     raise AssertionError("no child of runuser pid %d" % proc.pid)
 
 
+def wait_listening(proc, timeout=10):
+    """Waits for tcpdump's 'listening on' line (the session is open)."""
+    deadline = time.time() + timeout
+    line = b""
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        if b"listening on" in line or not line:
+            break
+    assert b"listening on" in line, "tcpdump did not start: %r" % line
+
+
 def read_pcap(path):
     """Returns (nanosecond_file, [(ts_ns, caplen, orig_len, data)])."""
     with open(path, "rb") as f:

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from e2e_lib import (Daemon, HostileProcess, Stage, assert_clean_reader, process_resources,
-                     reference_reader, run_hostile, signal_child)
+                     reference_reader, run_hostile, signal_child, wait_listening)
 
 RATE_PPS = 2000
 ATTACH_TIMEOUT_MS = 1000
@@ -75,17 +75,6 @@ def assert_daemon_answers(d):
     assert d.proc.poll() is None, "mydevd died:\n" + d.log_text()
     devices, _ = d.stats()
     assert "mydev0" in devices
-
-
-def wait_listening(proc, timeout=10):
-    """Waits for tcpdump's 'listening on' line (the session is open)."""
-    deadline = time.time() + timeout
-    line = b""
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if b"listening on" in line or not line:
-            break
-    assert b"listening on" in line, "tcpdump did not start: %r" % line
 
 
 def tcpdump(stage, socket_path, *args):

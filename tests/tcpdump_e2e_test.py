@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from e2e_lib import Stage, read_pcap, seq_of, signal_child, system_tcpdump_filter
+from e2e_lib import (Stage, read_pcap, seq_of, signal_child, system_tcpdump_filter,
+                     wait_listening)
 
 
 @pytest.fixture(scope="module")
@@ -21,17 +22,6 @@ def stage():
 def daemon(stage):
     with stage.daemon(rate_pps=2000) as d:
         yield d
-
-
-def wait_listening(proc, timeout=10):
-    """Waits for tcpdump's 'listening on' line (the session is open)."""
-    deadline = time.time() + timeout
-    line = b""
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        if b"listening on" in line or not line:
-            break
-    assert b"listening on" in line, "tcpdump did not start: %r" % line
 
 
 def test_concurrent_sessions_get_exactly_their_filtered_packets(stage, daemon):
