@@ -10,7 +10,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -35,11 +34,7 @@ struct InterfaceState {
   uint16_t hatype = 0;  // ARPHRD_*
 };
 
-int64_t MonotonicMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
+int64_t MonotonicMs() { return ClockNs(CLOCK_MONOTONIC) / 1'000'000; }
 
 // The interface as the kernel sees it now (in this thread's network namespace).
 absl::StatusOr<InterfaceState> QueryInterface(const std::string& name) {

@@ -14,6 +14,8 @@
 #ifndef MYDEV_DAEMON_BACKEND_H_
 #define MYDEV_DAEMON_BACKEND_H_
 
+#include <time.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -52,6 +54,14 @@ struct Packet {
   const uint8_t* data = nullptr;
   const LinkLayerInfo* link = nullptr;  // set by backends that offer DLT_LINUX_SLL2
 };
+
+// Nanoseconds on clock: CLOCK_REALTIME for Packet::ts_ns, CLOCK_MONOTONIC
+// for pacing and the rings' wake timeouts.
+inline int64_t ClockNs(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 // Called from the backend's thread with one batch at a time.
 using PacketSink = std::function<void(absl::Span<const Packet> batch)>;

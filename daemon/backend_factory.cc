@@ -8,6 +8,13 @@
 #include "daemon/synthetic_backend.h"
 
 namespace mydev::daemon {
+namespace {
+
+// PCAP_IF_UP | PCAP_IF_RUNNING | PCAP_IF_CONNECTION_STATUS_NOT_APPLICABLE:
+// a device with no link of its own (synthetic, replay) is always up.
+constexpr uint32_t kAlwaysUpPcapFlags = 0x2 | 0x4 | 0x30;
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const mydev::config::DeviceConfig& d) {
   DeviceInfo info;
@@ -17,8 +24,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const mydev::config::Devi
     case mydev::config::DeviceConfig::kSynthetic: {
       info.backend = "synthetic";
       info.description = d.description().empty() ? kDefaultDeviceDescription : d.description();
-      // PCAP_IF_UP | PCAP_IF_RUNNING | PCAP_IF_CONNECTION_STATUS_NOT_APPLICABLE
-      info.pcap_flags = 0x2 | 0x4 | 0x30;
+      info.pcap_flags = kAlwaysUpPcapFlags;
       SyntheticOptions o;
       if (d.synthetic().has_rate_pps()) o.rate_pps = d.synthetic().rate_pps();  // else 1000
       o.seed = d.synthetic().seed();
@@ -28,7 +34,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const mydev::config::Devi
     case mydev::config::DeviceConfig::kReplay: {
       info.backend = "replay";
       info.description = d.description();  // empty: "replay of <path>"
-      info.pcap_flags = 0x2 | 0x4 | 0x30;
+      info.pcap_flags = kAlwaysUpPcapFlags;
       ReplayOptions o;
       o.path = d.replay().path();
       o.speed = d.replay().has_speed() ? d.replay().speed() : 1.0;

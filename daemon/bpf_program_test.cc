@@ -2,9 +2,10 @@
 #include "daemon/bpf_program.h"
 
 #include <gtest/gtest.h>
-#include <pcap/pcap.h>
 
 #include <vector>
+
+#include "daemon/test_util.h"
 
 namespace mydev::daemon {
 namespace {
@@ -24,18 +25,8 @@ google::protobuf::RepeatedPtrField<mydev::v1::BpfInsn> ToProto(const std::vector
   return out;
 }
 
-std::vector<bpf_insn> Compile(const char* expr) {
-  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
-  bpf_program prog;
-  EXPECT_EQ(pcap_compile(dead, &prog, expr, 1, PCAP_NETMASK_UNKNOWN), 0) << pcap_geterr(dead);
-  std::vector<bpf_insn> v(prog.bf_insns, prog.bf_insns + prog.bf_len);
-  pcap_freecode(&prog);
-  pcap_close(dead);
-  return v;
-}
-
 TEST(BpfProgramTest, AcceptsCompiledProgramAndFilters) {
-  absl::StatusOr<BpfProgram> p = BpfProgram::FromProto(ToProto(Compile("udp")), 4096);
+  absl::StatusOr<BpfProgram> p = BpfProgram::FromProto(ToProto(CompileFilter("udp")), 4096);
   ASSERT_TRUE(p.ok()) << p.status();
   uint8_t udp[64] = {};
   udp[12] = 0x08, udp[13] = 0x00, udp[14] = 0x45, udp[23] = 17;

@@ -16,9 +16,10 @@ CaptureService::CaptureService(SessionManager* sessions, const PeerCredentialsTa
     : sessions_(sessions), peers_(peers), fd_socket_path_(std::move(fd_socket_path)) {}
 
 absl::StatusOr<std::shared_ptr<Session>> CaptureService::Find(
-    grpc::ServerContext* ctx, const mydev::v1::SessionRef& ref) const {
+    grpc::ServerContext* ctx, const mydev::v1::SessionRef& ref, Credentials* caller) const {
   absl::StatusOr<Credentials> who = peers_->ForPeer(ctx->peer());
   if (!who.ok()) return who.status();
+  if (caller != nullptr) *caller = *who;
   return sessions_->Lookup(ref.session_id(), ref.token(), who->uid);
 }
 
@@ -103,15 +104,14 @@ grpc::Status CaptureService::SetDataLink(grpc::ServerContext* ctx,
 grpc::Status CaptureService::Inject(grpc::ServerContext* ctx,
                                     const mydev::v1::InjectRequest* req,
                                     mydev::v1::InjectResponse* resp) {
-  absl::StatusOr<std::shared_ptr<Session>> s = Find(ctx, req->session());
+  Credentials who;
+  absl::StatusOr<std::shared_ptr<Session>> s = Find(ctx, req->session(), &who);
   if (!s.ok()) return ToGrpcStatus(s.status());
   DeviceRuntime* d = sessions_->FindDevice((*s)->params().device);
   if (d == nullptr) return ToGrpcStatus(absl::NotFoundError("the session's device is gone"));
   // The device's inject rule, for the caller (the session's owner uid).
-  absl::StatusOr<Credentials> who = peers_->ForPeer(ctx->peer());
-  if (!who.ok()) return ToGrpcStatus(who.status());
   if (absl::Status allowed =
-          sessions_->access().CheckInject(LookUpCaller(who->uid, who->gid), d->info().name);
+          sessions_->access().CheckInject(LookUpCaller(who.uid, who.gid), d->info().name);
       !allowed.ok())
     return ToGrpcStatus(allowed);
   if (req->packet().empty() || req->packet().size() > kMaxSnaplen)

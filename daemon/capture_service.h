@@ -41,9 +41,11 @@ class CaptureService final : public mydev::v1::Capture::Service {
                             mydev::v1::CloseSessionResponse* resp) override;
 
  private:
-  // The caller's session, checked against its uid and the token.
+  // The caller's session, checked against its uid and the token. The
+  // caller's credentials go to *caller when it is not null.
   absl::StatusOr<std::shared_ptr<Session>> Find(grpc::ServerContext* ctx,
-                                                const mydev::v1::SessionRef& ref) const;
+                                                const mydev::v1::SessionRef& ref,
+                                                Credentials* caller = nullptr) const;
 
   SessionManager* const sessions_;
   const PeerCredentialsTable* const peers_;

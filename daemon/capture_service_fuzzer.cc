@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <type_traits>
 
 #include "daemon/capture_service.h"
 #include "daemon/config.h"
@@ -117,6 +118,22 @@ void PointAt(mydev::v1::SessionRef* ref, const mydev::v1::OpenSessionResponse& o
   }
 }
 
+// Decodes the op's request from data, points its SessionRef (if it has one)
+// per flags, and sends it; OK without a call if the bytes do not decode.
+template <typename Request, typename Response>
+grpc::Status Send(grpc::Status (mydev::v1::Capture::Stub::*rpc)(grpc::ClientContext*,
+                                                                  const Request&, Response*),
+                  const uint8_t* data, size_t size, const mydev::v1::OpenSessionResponse& open,
+                  uint8_t flags) {
+  Request req;
+  Response resp;
+  if (!Decode(data, size, &req)) return grpc::Status::OK;
+  if constexpr (!std::is_same_v<Request, mydev::v1::ListDevicesRequest>)
+    PointAt(req.mutable_session(), open, flags);
+  Call c;
+  return (TheHarness().stub.get()->*rpc)(&c.ctx, req, &resp);
+}
+
 }  // namespace
 }  // namespace mydev::daemon
 
@@ -147,66 +164,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::abort();
   }
 
-  Call c;
   grpc::Status s;
   switch (op) {
-    case 0: {
-      v1::ListDevicesRequest req;
-      v1::ListDevicesResponse resp;
-      if (!Decode(rest, rest_len, &req)) break;
-      s = h.stub->ListDevices(&c.ctx, req, &resp);
-      break;
-    }
-    case 1: {
-      v1::SetFilterRequest req;
-      v1::SetFilterResponse resp;
-      if (!Decode(rest, rest_len, &req)) break;
-      PointAt(req.mutable_session(), open, flags);
-      s = h.stub->SetFilter(&c.ctx, req, &resp);
-      break;
-    }
-    case 2: {
-      v1::SetDirectionRequest req;
-      v1::SetDirectionResponse resp;
-      if (!Decode(rest, rest_len, &req)) break;
-      PointAt(req.mutable_session(), open, flags);
-      s = h.stub->SetDirection(&c.ctx, req, &resp);
-      break;
-    }
-    case 3: {
-      v1::SetDataLinkRequest req;
-      v1::SetDataLinkResponse resp;
-      if (!Decode(rest, rest_len, &req)) break;
-      PointAt(req.mutable_session(), open, flags);
-      s = h.stub->SetDataLink(&c.ctx, req, &resp);
-      break;
-    }
-    case 4: {
-      v1::InjectRequest req;
-      v1::InjectResponse resp;
-      if (!Decode(rest, rest_len, &req)) break;
-      PointAt(req.mutable_session(), open, flags);
-      s = h.stub->Inject(&c.ctx, req, &resp);
-      break;
-    }
-    case 5: {
-      v1::GetSessionStatsRequest req;
-      v1::SessionStats resp;
-      if (!Decode(rest, rest_len, &req)) break;
-      PointAt(req.mutable_session(), open, flags);
-      s = h.stub->GetSessionStats(&c.ctx, req, &resp);
-      break;
-    }
-    case 6: {
-      v1::CloseSessionRequest req;
-      v1::CloseSessionResponse resp;
-      if (!Decode(rest, rest_len, &req)) break;
-      PointAt(req.mutable_session(), open, flags);
-      s = h.stub->CloseSession(&c.ctx, req, &resp);
-      break;
-    }
-    default:
-      break;
+    case 0: s = Send(&v1::Capture::Stub::ListDevices, rest, rest_len, open, flags); break;
+    case 1: s = Send(&v1::Capture::Stub::SetFilter, rest, rest_len, open, flags); break;
+    case 2: s = Send(&v1::Capture::Stub::SetDirection, rest, rest_len, open, flags); break;
+    case 3: s = Send(&v1::Capture::Stub::SetDataLink, rest, rest_len, open, flags); break;
+    case 4: s = Send(&v1::Capture::Stub::Inject, rest, rest_len, open, flags); break;
+    case 5: s = Send(&v1::Capture::Stub::GetSessionStats, rest, rest_len, open, flags); break;
+    case 6: s = Send(&v1::Capture::Stub::CloseSession, rest, rest_len, open, flags); break;
+    default: break;
   }
   Check(s, "request");
 

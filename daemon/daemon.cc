@@ -18,7 +18,6 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "daemon/backend_factory.h"
 #include "daemon/capabilities.h"
 #include "daemon/config.h"

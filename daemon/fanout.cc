@@ -1,23 +1,11 @@
 // fanout.cc — see fanout.h.
 #include "daemon/fanout.h"
 
-#include <time.h>
-
 #include <utility>
 
 #include "daemon/log.h"
 
 namespace mydev::daemon {
-namespace {
-
-// The clock the rings' wake timeouts are measured in.
-int64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-}  // namespace
 
 DeviceRuntime::DeviceRuntime(std::unique_ptr<Backend> backend, absl::Duration tick)
     : backend_(std::move(backend)), tick_(tick), sessions_(std::make_shared<SessionList>()) {
@@ -117,13 +105,13 @@ void DeviceRuntime::OnBatch(absl::Span<const Packet> batch) {
   bytes_seen_.fetch_add(bytes, std::memory_order_relaxed);
   std::shared_ptr<const SessionList> sessions = Snapshot();
   if (sessions->empty()) return;
-  const int64_t now = MonotonicNs();
+  const int64_t now = ClockNs(CLOCK_MONOTONIC);
   for (const auto& s : *sessions) s->Deliver(batch, now);
 }
 
 void DeviceRuntime::TickAll() {
   std::shared_ptr<const SessionList> sessions = Snapshot();
-  const int64_t now = MonotonicNs();
+  const int64_t now = ClockNs(CLOCK_MONOTONIC);
   for (const auto& s : *sessions) s->Tick(now);
 }
 

@@ -3,33 +3,19 @@
 #include "daemon/fanout.h"
 
 #include <gtest/gtest.h>
-#include <pcap/pcap.h>
 #include <poll.h>
 
 #include <vector>
 
 #include "daemon/synthetic_backend.h"
+#include "daemon/test_util.h"
 #include "shm/ring_consumer.h"
 
 namespace mydev::daemon {
 namespace {
 
-DeviceInfo TestInfo() {
-  DeviceInfo info;
-  info.name = "mydev0";
-  info.backend = "synthetic";
-  info.dlts = {kDltEn10mb};
-  return info;
-}
-
 BpfProgram Compile(const char* expr) {
-  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
-  bpf_program prog;
-  EXPECT_EQ(pcap_compile(dead, &prog, expr, 1, PCAP_NETMASK_UNKNOWN), 0) << pcap_geterr(dead);
-  std::vector<bpf_insn> v(prog.bf_insns, prog.bf_insns + prog.bf_len);
-  pcap_freecode(&prog);
-  pcap_close(dead);
-  absl::StatusOr<BpfProgram> p = BpfProgram::FromInsns(std::move(v), 4096);
+  absl::StatusOr<BpfProgram> p = BpfProgram::FromInsns(CompileFilter(expr), 4096);
   EXPECT_TRUE(p.ok()) << p.status();
   return *std::move(p);
 }
@@ -89,7 +75,7 @@ struct Traffic {
 };
 
 TEST(FanoutTest, EachSessionGetsExactlyItsPackets) {
-  DeviceRuntime dev(std::make_unique<SyntheticBackend>(TestInfo(), SyntheticOptions{}),
+  DeviceRuntime dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
                     absl::Milliseconds(10));
   SessionParams pa;
   pa.ring_bytes = 8 << 20;
@@ -151,7 +137,7 @@ TEST(FanoutTest, EachSessionGetsExactlyItsPackets) {
 }
 
 TEST(FanoutTest, FullRingDropsForThatSessionOnly) {
-  DeviceRuntime dev(std::make_unique<SyntheticBackend>(TestInfo(), SyntheticOptions{}),
+  DeviceRuntime dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
                     absl::Milliseconds(10));
   SessionParams small;
   small.ring_bytes = shm::RingProducer::kMinDataBytes;
@@ -172,7 +158,7 @@ TEST(FanoutTest, FullRingDropsForThatSessionOnly) {
 }
 
 TEST(FanoutTest, RemovedSessionGetsNothingMore) {
-  DeviceRuntime dev(std::make_unique<SyntheticBackend>(TestInfo(), SyntheticOptions{}),
+  DeviceRuntime dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
                     absl::Milliseconds(10));
   auto s = NewSession(1, SessionParams{});
   ASSERT_TRUE(dev.AddSession(s).ok());
@@ -188,7 +174,7 @@ TEST(FanoutTest, TickerWakesTheReaderAfterItsTimeout) {
   SyntheticOptions o;
   o.count = 5;  // then the device goes quiet
   o.rate_pps = 0;
-  DeviceRuntime dev(std::make_unique<SyntheticBackend>(TestInfo(), o), absl::Milliseconds(5));
+  DeviceRuntime dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), o), absl::Milliseconds(5));
   SessionParams p;
   p.timeout_ms = 40;  // not immediate; 5 packets never reach the wake threshold
   auto s = NewSession(1, p);

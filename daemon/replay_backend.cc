@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <pcap/pcap.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,12 +20,6 @@ namespace {
 
 // Offsets are clamped here (about 36 years) so deadlines never overflow.
 constexpr int64_t kMaxOffsetNs = int64_t{1} << 60;
-
-int64_t ClockNs(clockid_t clock) {
-  timespec ts;
-  clock_gettime(clock, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 struct PcapCloser {
   void operator()(pcap_t* p) const { pcap_close(p); }

@@ -110,8 +110,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Open(
   absl::Status added = s.ok() ? device->AddSession(*s) : absl::OkStatus();
   absl::MutexLock lock(&mu_);
   if (!s.ok() || !added.ok()) {
-    if (--sessions_per_uid_[peer.uid] == 0) sessions_per_uid_.erase(peer.uid);
-    if ((ring_bytes_per_uid_[peer.uid] -= p.ring_bytes) == 0) ring_bytes_per_uid_.erase(peer.uid);
+    ReleaseQuota(peer.uid, p.ring_bytes);
     if (!added.ok())
       return absl::Status(added.code(), absl::StrCat("device '", p.device, "': ", added.message()));
     return absl::ResourceExhaustedError(
@@ -168,14 +167,18 @@ std::shared_ptr<Session> SessionManager::Remove(uint64_t id) {
   if (it == sessions_.end()) return nullptr;
   std::shared_ptr<Session> s = std::move(it->second);
   sessions_.erase(it);
-  auto n = sessions_per_uid_.find(s->owner().uid);
+  ReleaseQuota(s->owner().uid, s->params().ring_bytes);
+  return s;
+}
+
+void SessionManager::ReleaseQuota(uint32_t uid, uint64_t ring_bytes) {
+  auto n = sessions_per_uid_.find(uid);
   if (n != sessions_per_uid_.end() && --n->second == 0) sessions_per_uid_.erase(n);
-  auto b = ring_bytes_per_uid_.find(s->owner().uid);
+  auto b = ring_bytes_per_uid_.find(uid);
   if (b != ring_bytes_per_uid_.end()) {
-    b->second -= std::min(b->second, s->params().ring_bytes);
+    b->second -= std::min(b->second, ring_bytes);
     if (b->second == 0) ring_bytes_per_uid_.erase(b);
   }
-  return s;
 }
 
 void SessionManager::Detach(const std::shared_ptr<Session>& s, absl::string_view why) {

@@ -77,6 +77,8 @@ class SessionManager {
 
  private:
   std::shared_ptr<Session> Remove(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives back one session and its ring bytes reserved by Open().
+  void ReleaseQuota(uint32_t uid, uint64_t ring_bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Detach(const std::shared_ptr<Session>& s, absl::string_view why);
   void RunReaper();
 

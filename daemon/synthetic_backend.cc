@@ -1,7 +1,6 @@
 // synthetic_backend.cc — frame building and the paced generator thread.
 #include "daemon/synthetic_backend.h"
 
-#include <time.h>
 
 #include <algorithm>
 #include <cstring>
@@ -22,12 +21,6 @@ constexpr size_t kArpBody = 28;
 constexpr size_t kSeqBytes = 16;  // magic + u64
 constexpr size_t kTemplateAlign = 64;  // a cache line: each template starts on one
 constexpr size_t kPrefetchAhead = 64;  // frames
-
-int64_t ClockNs(clockid_t clock) {
-  timespec ts;
-  clock_gettime(clock, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 void Put16(uint8_t* p, uint16_t v) {
   p[0] = v >> 8;

@@ -12,6 +12,8 @@
 #include <map>
 #include <thread>
 
+#include "daemon/test_util.h"
+
 namespace mydev::daemon {
 namespace {
 
@@ -158,18 +160,10 @@ TEST(FindSequenceTest, RejectsTruncatedAndForeignFrames) {
   EXPECT_FALSE(FindSequence(junk.data(), junk.size()).has_value());
 }
 
-DeviceInfo TestInfo() {
-  DeviceInfo info;
-  info.name = "mydev0";
-  info.backend = "synthetic";
-  info.dlts = {kDltEn10mb};
-  return info;
-}
-
 TEST(SyntheticBackendTest, RateIsHonoured) {
   SyntheticOptions o;
   o.rate_pps = 2000;
-  SyntheticBackend b(TestInfo(), o);
+  SyntheticBackend b(TestDeviceInfo(), o);
   std::atomic<uint64_t> got{0};
   std::atomic<uint64_t> next_seq{0};
   std::atomic<bool> in_order{true};
@@ -197,7 +191,7 @@ TEST(SyntheticBackendTest, CountStopsAndUnpacedIsFast) {
   SyntheticOptions o;
   o.rate_pps = 0;
   o.count = 10000;
-  SyntheticBackend b(TestInfo(), o);
+  SyntheticBackend b(TestDeviceInfo(), o);
   std::atomic<uint64_t> got{0};
   uint64_t last_ts = 0;
   bool ts_ok = true;
@@ -225,7 +219,7 @@ TEST(SyntheticBackendTest, HugeBatchesStillCarryTheirOwnFrames) {
   o.rate_pps = 0;
   o.count = 3 * SyntheticFrameGenerator::kDefaultPoolSize + 7;
   o.max_batch = 1u << 20;
-  SyntheticBackend b(TestInfo(), o);
+  SyntheticBackend b(TestDeviceInfo(), o);
   std::atomic<uint64_t> got{0};
   std::atomic<bool> ok{true};
   std::atomic<size_t> largest{0};
@@ -249,7 +243,7 @@ TEST(SyntheticBackendTest, HugeBatchesStillCarryTheirOwnFrames) {
 TEST(SyntheticBackendTest, StopIsPromptWhilePacedSlowly) {
   SyntheticOptions o;
   o.rate_pps = 1;  // one packet a second
-  SyntheticBackend b(TestInfo(), o);
+  SyntheticBackend b(TestDeviceInfo(), o);
   ASSERT_TRUE(b.Start([](absl::Span<const Packet>) {}).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   auto t0 = std::chrono::steady_clock::now();

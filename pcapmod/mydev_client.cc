@@ -201,9 +201,8 @@ mydev_session* Open(const mydev_open_params* p, mydev_session_info* info, char* 
     SetDeadline(ctx, CallTimeoutMs());
     grpc::Status gs = s->stub->OpenSession(&ctx, req, &resp);
     if (!gs.ok()) {
-      std::string what = absl::StrCat(req.device());
       s->stub.reset();  // nothing to close
-      return MapStatus(gs, path, what.c_str(), errbuf);
+      return MapStatus(gs, path, req.device().c_str(), errbuf);
     }
     s->ref.set_session_id(resp.session_id());
     s->ref.set_token(resp.token());
@@ -250,14 +249,20 @@ mydev_session* Open(const mydev_open_params* p, mydev_session_info* info, char* 
   return reinterpret_cast<mydev_session*>(s.release());
 }
 
+// Runs one RPC of the session: req carries its ref, the call its deadline.
+template <typename Req, typename Resp, typename Call>
+grpc::Status CallForSession(Session& s, Req& req, Resp* resp, Call call) {
+  *req.mutable_session() = s.ref;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, CallTimeoutMs());
+  return call(*s.stub, &ctx, req, resp);
+}
+
 template <typename Req, typename Resp, typename Call>
 int SessionCall(mydev_session* handle, Req& req, Resp* resp, const char* what, char* errbuf,
                 Call call) {
   auto* s = reinterpret_cast<Session*>(handle);
-  *req.mutable_session() = s->ref;
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, CallTimeoutMs());
-  grpc::Status gs = call(*s->stub, &ctx, req, resp);
+  grpc::Status gs = CallForSession(*s, req, resp, call);
   return gs.ok() ? 0 : MapStatus(gs, s->path, what, errbuf);
 }
 
@@ -276,10 +281,9 @@ int SetFilter(mydev_session* handle, const bpf_insn* insns, unsigned n, char* er
     }
     pb::SetFilterResponse resp;
     auto* s = reinterpret_cast<Session*>(handle);
-    *req.mutable_session() = s->ref;
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, CallTimeoutMs());
-    grpc::Status gs = s->stub->SetFilter(&ctx, req, &resp);
+    auto set_filter = [](pb::Capture::Stub& st, grpc::ClientContext* c, const auto& q,
+                         auto* r) { return st.SetFilter(c, q, r); };
+    grpc::Status gs = CallForSession(*s, req, &resp, set_filter);
     if (gs.ok()) return 0;
     // INVALID_ARGUMENT on SetFilter means the daemon's validator refused the
     // program (too long, an instruction or extension it does not run, its
@@ -291,10 +295,7 @@ int SetFilter(mydev_session* handle, const bpf_insn* insns, unsigned n, char* er
     if (gs.error_code() != grpc::StatusCode::INVALID_ARGUMENT)
       return MapStatus(gs, s->path, "setting the filter", errbuf);
     pb::SetFilterRequest clear;
-    *clear.mutable_session() = s->ref;
-    grpc::ClientContext clear_ctx;
-    SetDeadline(clear_ctx, CallTimeoutMs());
-    gs = s->stub->SetFilter(&clear_ctx, clear, &resp);
+    gs = CallForSession(*s, clear, &resp, set_filter);
     return gs.ok() ? 1 : MapStatus(gs, s->path, "clearing the filter mydevd refused", errbuf);
   });
 }

@@ -19,7 +19,7 @@
 namespace mydev::shm {
 namespace {
 
-constexpr size_t kRequestBytes = 8 + kTokenBytes;  // 40
+constexpr size_t kRequestBytes = HandoffRequestReader::kRequestBytes;
 constexpr size_t kReplyBytes = 4;
 constexpr int kFdsPerSession = 3;
 // SendFds/SendHandoffError take no timeout: a 4-byte reply on a fresh socket

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from e2e_lib import (CAP_NET_RAW_MASK, DAEMON_USER, FOREIGN_MAC, Stage, VethPair,
+from e2e_lib import (CAP_NET_RAW_MASK, DAEMON_USER, FOREIGN_MAC, VethPair,
                      afpacket_config, assert_privileges, build_frames, kernel_rx_timestamps,
                      mac_text, marker_of, pcap_linktype, read_pcap, read_pcap_partial,
                      signal_child, tagged, wait_for_line, wait_until)
@@ -19,12 +19,6 @@ from e2e_lib import (CAP_NET_RAW_MASK, DAEMON_USER, FOREIGN_MAC, Stage, VethPair
 DLT_LINUX_SLL2 = 276
 ARPHRD_ETHER = 1
 PACKET_OTHERHOST, PACKET_OUTGOING = 3, 4
-
-
-@pytest.fixture(scope="module")
-def stage():
-    with Stage() as s:
-        yield s
 
 
 @pytest.fixture
@@ -37,7 +31,7 @@ def veth():
 def daemon(stage, veth):
     with stage.daemon(config=afpacket_config(veth.near)) as d:
         yield d
-        assert d.proc.poll() is None, "mydevd died:\n" + d.log_text()
+        d.assert_alive()
 
 
 def start_capture(stage, daemon, argv):
@@ -49,6 +43,21 @@ def start_capture(stage, daemon, argv):
         stop(p)
         raise
     return p
+
+
+def start_capture_once_served(stage, daemon, argv, deadline, pause, failure):
+    """start_capture, retried every `pause` seconds while mydev1 refuses
+    (its interface is not back yet) until time.time() passes `deadline`;
+    then fails with `failure` and the daemon's log."""
+    while True:
+        q = stage.popen_as_nobody(["tcpdump"] + argv, daemon.socket)
+        try:
+            wait_for_line(q.stderr, b"listening on", timeout=5)
+            return q
+        except AssertionError:  # refused: tcpdump has ended or is ending
+            q.communicate(timeout=10)
+            assert time.time() < deadline, failure + daemon.log_text()
+            time.sleep(pause)
 
 
 def stop(proc, runuser=True):
@@ -185,7 +194,7 @@ def test_interface_deleted_mid_capture(stage, veth, daemon):
     assert p.returncode != 0, err
     assert elapsed < 2.0, "tcpdump took %.2fs to notice" % elapsed
     assert "mydev1: the device went away" in err, err
-    assert daemon.proc.poll() is None, "mydevd died:\n" + daemon.log_text()
+    daemon.assert_alive()
 
     f = stage.out("gone-mydev0.pcap")
     r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-c", "20", "-w", f], daemon.socket)
@@ -199,17 +208,9 @@ def test_interface_deleted_mid_capture(stage, veth, daemon):
 
     veth.create_link()
     back = stage.out("back.pcap")
-    p = None
-    deadline = time.time() + 5
-    while p is None:  # the backend looks for the interface every 500 ms
-        q = stage.popen_as_nobody(["tcpdump", "-i", "mydev1", "-U", "-w", back], daemon.socket)
-        try:
-            wait_for_line(q.stderr, b"listening on", timeout=5)
-            p = q
-        except AssertionError:  # refused: tcpdump has ended or is ending
-            q.communicate(timeout=10)
-            assert time.time() < deadline, "mydev1 did not come back:\n" + daemon.log_text()
-            time.sleep(0.2)
+    # the backend looks for the interface every 500 ms
+    p = start_capture_once_served(stage, daemon, ["-i", "mydev1", "-U", "-w", back],
+                                  time.time() + 5, 0.2, "mydev1 did not come back:\n")
     try:
         frames = build_frames(b"BACK!", 20, veth.far_mac)
         veth.send_from_far(frames)
@@ -370,16 +371,8 @@ def test_interface_missing_at_start(stage):
             veth.__enter__()
             t0 = time.time()
             back = stage.out("late-mydev1.pcap")
-            p = None
-            while p is None:
-                q = stage.popen_as_nobody(["tcpdump", "-i", "mydev1", "-U", "-w", back], d.socket)
-                try:
-                    wait_for_line(q.stderr, b"listening on", timeout=5)
-                    p = q
-                except AssertionError:  # refused: tcpdump has ended or is ending
-                    q.communicate(timeout=10)
-                    assert time.time() - t0 < 3, "mydev1 did not come up:\n" + d.log_text()
-                    time.sleep(0.05)
+            p = start_capture_once_served(stage, d, ["-i", "mydev1", "-U", "-w", back],
+                                          t0 + 3, 0.05, "mydev1 did not come up:\n")
             serving = time.time() - t0
             try:
                 frames = build_frames(b"LATE!", 20, veth.far_mac)

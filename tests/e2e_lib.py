@@ -31,6 +31,8 @@ STAGED = {
     "pcapmod/libpcap.so.0.8": "lib/mydev/libpcap.so.0.8",
     "pcapmod/libmydev-client.so": "lib/mydev/libmydev-client.so",
     "tests/pcap_api_probe": "bin/pcap_api_probe",
+    "tests/pcap_inject_probe": "bin/pcap_inject_probe",
+    "tests/hostile_client": "bin/hostile_client",
 }
 
 
@@ -56,6 +58,8 @@ def ensure_daemon_user():
 
 class Daemon:
     _instances = 0
+    # argv run in front of mydevd (a subclass may set a wrapper, e.g. prlimit).
+    LAUNCHER = []
 
     def __init__(self, stage, config_text):
         Daemon._instances += 1
@@ -71,7 +75,7 @@ class Daemon:
         self.user = DAEMON_USER if os.geteuid() == 0 else None
 
     def start(self):
-        args = [self.stage.bin("mydevd"), "--socket", self.socket]
+        args = self.LAUNCHER + [self.stage.bin("mydevd"), "--socket", self.socket]
         if os.path.getsize(self.config):
             args += ["--config", self.config]
         if self.user:
@@ -105,6 +109,9 @@ class Daemon:
         if self.proc:
             self.log.close()
         return self.proc.returncode if self.proc else None
+
+    def assert_alive(self):
+        assert self.proc.poll() is None, "mydevd died:\n" + self.log_text()
 
     def log_text(self):
         with open(self.log_path, "rb") as f:
@@ -244,10 +251,11 @@ def seq_of(data):
     return struct.unpack_from(">Q", data, i + 8)[0]
 
 
-def system_tcpdump_filter(src, dst, expr):
-    """Applies a filter with Debian's own tcpdump/libpcap, as the reference."""
-    subprocess.run(["/usr/bin/tcpdump", "-r", src, "-w", dst, expr], check=True,
-                   capture_output=True, timeout=60)
+def system_tcpdump_filter(src, dst, expr=None):
+    """Applies a filter (none: copies every record) with Debian's own
+    tcpdump/libpcap, as the reference; src may be pcap or pcapng, dst is pcap."""
+    subprocess.run(["/usr/bin/tcpdump", "-r", src, "-w", dst] + ([expr] if expr else []),
+                   check=True, capture_output=True, timeout=60)
     return read_pcap(dst)[1]
 
 
@@ -540,9 +548,6 @@ def kernel_rx_timestamps():
         s.close()
 
 
-STAGED["tests/pcap_inject_probe"] = "bin/pcap_inject_probe"
-
-
 def afpacket_config(interface, device="mydev1", access_text="", rate_pps=2000):
     """mydev0 (synthetic) plus `device` on a real interface, optionally with
     an `access { ... }` body."""
@@ -566,9 +571,6 @@ def mac_text(mac):
 #         out = run_hostile(stage, d.socket, "bpf-div-zero", uid=40002)
 #     assert out[-1]["code"] == "INVALID_ARGUMENT"
 #     assert ref.result["gaps"] == "0" and ref.result["stats_dropped"] == "0"
-
-STAGED["tests/hostile_client"] = "bin/hostile_client"
-
 
 def as_uid(uid):
     """argv prefix running a command as a bare uid/gid (no passwd entry needed)."""
@@ -616,7 +618,7 @@ class HostileProcess:
         self.ready = {}
         self.result = {}
 
-    def start(self, timeout=10):
+    def start(self):
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
         line = self.proc.stdout.readline()

@@ -18,8 +18,9 @@ import time
 
 import pytest
 
-from e2e_lib import (Daemon, HostileProcess, Stage, assert_clean_reader, process_resources,
-                     reference_reader, run_hostile, signal_child, wait_listening)
+from e2e_lib import (Daemon, HostileProcess, Stage, assert_clean_reader, hostile_cmd,
+                     process_resources, process_status, reference_reader, run_hostile,
+                     signal_child, wait_listening)
 
 RATE_PPS = 2000
 ATTACH_TIMEOUT_MS = 1000
@@ -68,11 +69,11 @@ def stage():
 def daemon(stage):
     with stage.daemon(config=CONFIG) as d:
         yield d
-        assert d.proc.poll() is None, "mydevd died:\n" + d.log_text()
+        d.assert_alive()
 
 
 def assert_daemon_answers(d):
-    assert d.proc.poll() is None, "mydevd died:\n" + d.log_text()
+    d.assert_alive()
     devices, _ = d.stats()
     assert "mydev0" in devices
 
@@ -82,6 +83,19 @@ def tcpdump(stage, socket_path, *args):
                               socket_path)
     wait_listening(p)
     return p
+
+
+def exit_times(procs, message):
+    """Waits for each tcpdump to exit non-zero with `message` (bytes) on
+    stderr; returns the seconds from the call to each exit."""
+    t0 = time.time()
+    exits = []
+    for p in procs:
+        _, err = p.communicate(timeout=10)
+        exits.append(time.time() - t0)
+        assert p.returncode != 0, err
+        assert message in err, err
+    return exits
 
 
 def sessions_of(d, uid):
@@ -123,13 +137,7 @@ def test_daemon_killed_clients_exit_and_a_new_daemon_starts(stage):
     d = stage.daemon(config=CONFIG).start()
     procs = [tcpdump(stage, d.socket) for _ in range(3)]
     d.proc.kill()
-    t0 = time.time()
-    exits = []
-    for p in procs:
-        _, err = p.communicate(timeout=10)
-        exits.append(time.time() - t0)
-        assert p.returncode != 0, err
-        assert b"mydevd went away" in err, err
+    exits = exit_times(procs, b"mydevd went away")
     d.proc.wait()
     d.stop()
     assert max(exits) < 2.0, exits
@@ -174,13 +182,7 @@ def test_sigterm_tells_every_session(stage):
     ref = reference_reader(stage, d.socket).start()
     time.sleep(0.5)
     d.proc.send_signal(signal.SIGTERM)
-    t0 = time.time()
-    exits = []
-    for p in procs:
-        _, err = p.communicate(timeout=10)
-        exits.append(time.time() - t0)
-        assert p.returncode != 0, err
-        assert b"mydevd shut down" in err, err
+    exits = exit_times(procs, b"mydevd shut down")
     result = ref.stop()
     assert d.stop() == 0, d.log_text()
     assert max(exits) < 2.0, exits
@@ -426,9 +428,8 @@ def test_fd_socket_abuse(stage, daemon):
             c.close()
         assert sr["attached"] == "1" and sr["first_still_reads"] == "1", sr
         assert slow_attach_ms < ATTACH_TIMEOUT_MS / 2, slow_attach_ms
-        silent = [subprocess.Popen(
-            [stage.bin("hostile_client"), "--socket", daemon.socket, "--attack", "fd-silent"],
-            stdout=subprocess.PIPE, text=True) for _ in range(3)]
+        silent = [subprocess.Popen(hostile_cmd(stage, daemon.socket, "fd-silent"),
+                                   stdout=subprocess.PIPE, text=True) for _ in range(3)]
         time.sleep(0.1)
         r = run_hostile(stage, daemon.socket, "token-reused", uid=INTRUDER_UID)[-1]
         assert r["attached"] == "1" and r["first_still_reads"] == "1", r
@@ -513,16 +514,11 @@ DEFAULT_MAX_WATCH_STREAMS, DEFAULT_MAX_WATCH_STREAMS_PER_UID = 16, 4
 
 
 def daemon_threads(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    return 0
+    return int(process_status(pid)["Threads"])
 
 
 def open_timed(stage, d, uid=OTHER_UID):
-    out = run_hostile(stage, d.socket, "open-timed", uid=uid)[-1]
-    return out
+    return run_hostile(stage, d.socket, "open-timed", uid=uid)[-1]
 
 
 def test_connection_flood_capped_per_uid(stage, daemon):
@@ -562,18 +558,7 @@ def test_connection_flood_capped_per_uid(stage, daemon):
 class LowFdDaemon(Daemon):
     """mydevd under a hard RLIMIT_NOFILE of 1024 (the usual soft limit)."""
 
-    def start(self):
-        wrapper = os.path.join(self.stage.root, "bin", "mydevd-nofile1024")
-        with open(wrapper, "w") as f:
-            f.write('#!/bin/sh\nexec prlimit --nofile=1024:1024 %s "$@"\n' %
-                    self.stage.bin("mydevd"))
-        os.chmod(wrapper, 0o755)
-        real_bin = self.stage.bin
-        self.stage.bin = lambda name: wrapper if name == "mydevd" else real_bin(name)
-        try:
-            return super().start()
-        finally:
-            del self.stage.bin
+    LAUNCHER = ["prlimit", "--nofile=1024:1024"]
 
 
 def test_connection_flood_from_many_uids_keeps_fd_headroom(stage):
@@ -672,14 +657,15 @@ def test_two_daemons_started_at_once_exactly_one_wins(stage):
         assert dead[0].returncode == 1, err
         assert "another mydevd holds " + d.socket + ".lock (pid %d)" % alive[0].pid in err, err
         # The winner serves.
-        r = run_hostile(stage, d.socket, "open-timed", uid=OTHER_UID)[-1]
+        r = open_timed(stage, d)
         assert r["code"] == "OK" and r["attached"] == "1", r
         alive[0].send_signal(signal.SIGTERM)
         alive[0].communicate(timeout=10)
         assert alive[0].returncode == 0
         assert os.path.exists(d.socket + ".lock"), "the lock file is kept"
         wins.append(procs.index(alive[0]))
-        os.unlink(d.socket) if os.path.exists(d.socket) else None
+        if os.path.exists(d.socket):
+            os.unlink(d.socket)
     record("two mydevd started at the same instant on a stale socket", 10,
            "exactly one won each time (first/second started: %d/%d); the other exited 1: "
            "'another mydevd holds <socket>.lock (pid N)'" % (wins.count(0), wins.count(1)),

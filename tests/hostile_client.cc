@@ -13,7 +13,7 @@
 // oversized-message token-forged token-stale token-reused ring-scribble
 // fd-no-token fd-wrong-token fd-flood fd-silent churn session-limit
 // conn-flood watch-flood open-timed
-// (see kAttacks below for what each one does).
+// (see Run() below for what each one does).
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <poll.h>
@@ -382,18 +382,11 @@ int Reader(Capture::Stub* stub) {
   return 0;
 }
 
-// Opens and attaches, then never reads: its ring fills up.
-int Idle(Capture::Stub* stub) {
-  auto s = OpenAttached(stub);
-  if (!s) return 1;
-  SleepUntilStopped(std::stod(Flag("seconds", "3600")));
-  PrintFinalStats(stub, s->first, s->second);
-  return 0;
-}
-
-// Opens and attaches, prints its id and token for an intruder, waits; at the
-// end checks the session survived.
-int Owner(Capture::Stub* stub) {
+// Opens and attaches (printing its id and token, for an intruder), then never
+// reads until stopped; at the end prints its session's stats. The roles
+// `idle` (its ring fills up) and `owner` (the session must survive an
+// intruder) both run this.
+int HoldSession(Capture::Stub* stub) {
   auto s = OpenAttached(stub);
   if (!s) return 1;
   SleepUntilStopped(std::stod(Flag("seconds", "3600")));
@@ -966,8 +959,7 @@ int Run(const std::string& attack) {
   std::unique_ptr<Capture::Stub> stub = NewStub();
   Capture::Stub* s = stub.get();
   if (attack == "reader") return Reader(s);
-  if (attack == "idle") return Idle(s);
-  if (attack == "owner") return Owner(s);
+  if (attack == "idle" || attack == "owner") return HoldSession(s);
   if (attack == "intruder") return Intruder(s);
   if (attack == "bpf-jump-out-of-range")
     return BadFilter(s, attack, {{kJa, 0, 0, 5}, {kRetK, 0, 0, 65535}});

@@ -70,7 +70,7 @@ def paced(stage):
               replay_device("mydev3", stage.raw_file, "1.0"))
     with stage.daemon(config=config) as d:
         yield d
-        assert d.proc.poll() is None, "mydevd died:\n" + d.log_text()
+        d.assert_alive()
 
 
 def capture(stage, daemon, device, count, name):

@@ -3,19 +3,11 @@ mydev-run and the module-enabled libpcap, capturing from mydevd's synthetic
 mydev0 — several sessions at once, each with its own filter and options."""
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
-from e2e_lib import (Stage, read_pcap, seq_of, signal_child, system_tcpdump_filter,
-                     wait_listening)
-
-
-@pytest.fixture(scope="module")
-def stage():
-    with Stage() as s:
-        yield s
+from e2e_lib import read_pcap, seq_of, signal_child, system_tcpdump_filter, wait_listening
 
 
 @pytest.fixture(scope="module")

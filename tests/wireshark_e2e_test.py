@@ -8,20 +8,14 @@ import subprocess
 
 import pytest
 
-from e2e_lib import Stage, read_pcap, seq_of
-
-
-@pytest.fixture(scope="module")
-def stage():
-    with Stage() as s:
-        yield s
+from e2e_lib import seq_of, system_tcpdump_filter
 
 
 @pytest.fixture(scope="module")
 def daemon(stage):
     with stage.daemon(rate_pps=2000) as d:
         yield d
-        assert d.proc.poll() is None, "mydevd died:\n" + d.log_text()
+        d.assert_alive()
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +34,7 @@ def wireshark_tool(stage, daemon, home, argv, timeout=60):
 def packets_of(path):
     """Records of a pcap or pcapng file, rewritten as pcap by Debian's own
     tcpdump (system libpcap) so e2e_lib.read_pcap can read them."""
-    as_pcap = path + ".pcap"
-    subprocess.run(["/usr/bin/tcpdump", "-r", path, "-w", as_pcap], check=True,
-                   capture_output=True, timeout=60)
-    return read_pcap(as_pcap)[1]
+    return system_tcpdump_filter(path, path + ".pcap")
 
 
 def test_dumpcap_lists_mydev0(stage, daemon, home):
@@ -60,10 +51,8 @@ def test_dumpcap_filter_and_count(stage, daemon, home):
     assert r.returncode == 0, r.stderr
     pkts = packets_of(f)
     assert len(pkts) == 50
-    udp_only = subprocess.run(["/usr/bin/tcpdump", "-r", f, "-w", f + ".udp", "udp"],
-                              capture_output=True, timeout=60)
-    assert udp_only.returncode == 0, udp_only.stderr
-    assert [p[3] for p in read_pcap(f + ".udp")[1]] == [p[3] for p in pkts], "all UDP"
+    udp_only = system_tcpdump_filter(f, f + ".udp", "udp")
+    assert [p[3] for p in udp_only] == [p[3] for p in pkts], "all UDP"
     seqs = [seq_of(p[3]) for p in pkts]
     assert None not in seqs and seqs == sorted(seqs), "synthetic frames, in order"
     t = subprocess.run(["tshark", "-r", f, "-Y", "udp", "-T", "fields", "-e", "frame.number"],
