@@ -17,8 +17,8 @@
 #include <cstring>
 #include <thread>
 
-#include "daemon/access_rules.h"
-#include "daemon/config.h"
+#include "daemon/control/access_policy.h"
+#include "daemon/control/config.h"
 #include "daemon/daemon.h"
 #include "proto/mydev.grpc.pb.h"
 

@@ -18,10 +18,10 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/backend_factory.h"
-#include "daemon/capabilities.h"
-#include "daemon/config.h"
-#include "daemon/log.h"
+#include "daemon/backends/backend_factory.h"
+#include "daemon/control/capabilities.h"
+#include "daemon/control/config.h"
+#include "base/log.h"
 
 namespace mydev::daemon {
 namespace {
@@ -66,8 +66,8 @@ pid_t FlockHolder(int fd) {
 // flock(LOCK_EX|LOCK_NB) on path (created 0644 if missing; never unlinked:
 // unlinking races with a daemon that has it open). The winner writes its pid
 // into the file for people to read.
-absl::StatusOr<shm::UniqueFd> LockSocketPath(const std::string& path) {
-  shm::UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+absl::StatusOr<UniqueFd> LockSocketPath(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrCat("opening ", path));
   if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) return absl::ErrnoToStatus(errno, absl::StrCat("flock ", path));
@@ -147,15 +147,15 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   if (absl::Status s = MakeParentDirs(d->socket_path_); !s.ok()) return s;
   // Before anything touches the sockets: two daemons started at the same
   // instant on a stale socket could both find nobody listening.
-  absl::StatusOr<shm::UniqueFd> lock = LockSocketPath(d->socket_path_ + ".lock");
+  absl::StatusOr<UniqueFd> lock = LockSocketPath(d->socket_path_ + ".lock");
   if (!lock.ok()) return lock.status();
   d->lock_fd_ = std::move(*lock);
 
-  std::vector<DeviceRuntime*> runtimes;
+  std::vector<DeviceFanout*> runtimes;
   for (const mydev::config::DeviceConfig& dc : options.config.device()) {
     absl::StatusOr<std::unique_ptr<Backend>> b = CreateBackend(dc);
     if (!b.ok()) return b.status();
-    d->devices_.push_back(std::make_unique<DeviceRuntime>(std::move(*b), limits.tick));
+    d->devices_.push_back(std::make_unique<DeviceFanout>(std::move(*b), limits.tick));
     runtimes.push_back(d->devices_.back().get());
   }
   // Devices are open and no thread runs yet: become options.run_as and keep

@@ -21,15 +21,15 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "daemon/capabilities.h"
-#include "daemon/capture_service.h"
-#include "daemon/fanout.h"
-#include "daemon/fd_server.h"
-#include "daemon/peer_acceptor.h"
-#include "daemon/session_manager.h"
-#include "daemon/stats_service.h"
+#include "daemon/control/capabilities.h"
+#include "daemon/rpc/capture_service.h"
+#include "daemon/datapath/device_fanout.h"
+#include "daemon/rpc/fd_server.h"
+#include "daemon/rpc/grpc_unix_acceptor.h"
+#include "daemon/control/session_manager.h"
+#include "daemon/rpc/stats_service.h"
 #include "proto/config.pb.h"
-#include "shm/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace mydev::daemon {
 
@@ -77,7 +77,7 @@ class Daemon {
 
   std::string socket_path_;
   std::string fd_socket_path_;
-  std::vector<std::unique_ptr<DeviceRuntime>> devices_;
+  std::vector<std::unique_ptr<DeviceFanout>> devices_;
   std::unique_ptr<SessionManager> sessions_;
   PeerCredentialsTable peers_;
   std::unique_ptr<CaptureService> capture_;
@@ -86,7 +86,7 @@ class Daemon {
   std::unique_ptr<GrpcUnixAcceptor> acceptor_;
   std::unique_ptr<FdServer> fd_server_;
   bool shut_down_ = false;
-  shm::UniqueFd lock_fd_;  // flock on <socket>.lock, held until Shutdown()
+  UniqueFd lock_fd_;  // flock on <socket>.lock, held until Shutdown()
 };
 
 }  // namespace mydev::daemon

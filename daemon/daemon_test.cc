@@ -13,9 +13,10 @@
 #include <chrono>
 #include <thread>
 
-#include "daemon/config.h"
-#include "daemon/synthetic_backend.h"
+#include "daemon/control/config.h"
 #include "proto/mydev.grpc.pb.h"
+#include "base/unix_socket.h"
+#include "daemon/backends/synthetic/synthetic_frame_generator.h"
 #include "shm/fd_passing.h"
 #include "shm/ring_consumer.h"
 
@@ -136,7 +137,7 @@ TEST_F(DaemonTest, CaptureEndToEnd) {
   EXPECT_EQ(st.uid(), getuid());
   EXPECT_EQ(st.pid(), static_cast<uint32_t>(getpid()));
 
-  absl::StatusOr<shm::UniqueFd> sock = shm::ConnectUnix(opened.fd_socket());
+  absl::StatusOr<UniqueFd> sock = ConnectUnix(opened.fd_socket());
   ASSERT_TRUE(sock.ok()) << sock.status();
   absl::StatusOr<shm::ReceivedFds> fds = shm::RequestFds(sock->get(), HandoffFor(opened), 2000);
   ASSERT_TRUE(fds.ok()) << fds.status();
@@ -145,7 +146,7 @@ TEST_F(DaemonTest, CaptureEndToEnd) {
 
   // A second hand-off of the same session is refused.
   {
-    absl::StatusOr<shm::UniqueFd> again = shm::ConnectUnix(opened.fd_socket());
+    absl::StatusOr<UniqueFd> again = ConnectUnix(opened.fd_socket());
     ASSERT_TRUE(again.ok());
     EXPECT_FALSE(shm::RequestFds(again->get(), HandoffFor(opened), 2000).ok());
   }
@@ -277,7 +278,7 @@ TEST_F(DaemonTest, ErrorCodes) {
               grpc::StatusCode::INVALID_ARGUMENT);
   }
   // The fd hand-off with a wrong token is refused and the session survives.
-  absl::StatusOr<shm::UniqueFd> sock = shm::ConnectUnix(opened.fd_socket());
+  absl::StatusOr<UniqueFd> sock = ConnectUnix(opened.fd_socket());
   ASSERT_TRUE(sock.ok());
   shm::HandoffRequest bad = HandoffFor(opened);
   bad.token[5] ^= 1;
@@ -287,7 +288,7 @@ TEST_F(DaemonTest, ErrorCodes) {
 
 TEST_F(DaemonTest, ClosingTheFdSocketFreesTheSession) {
   mydev::v1::OpenSessionResponse opened = Open();
-  absl::StatusOr<shm::UniqueFd> sock = shm::ConnectUnix(opened.fd_socket());
+  absl::StatusOr<UniqueFd> sock = ConnectUnix(opened.fd_socket());
   ASSERT_TRUE(sock.ok());
   absl::StatusOr<shm::ReceivedFds> fds = shm::RequestFds(sock->get(), HandoffFor(opened), 2000);
   ASSERT_TRUE(fds.ok()) << fds.status();
@@ -301,7 +302,7 @@ TEST_F(DaemonTest, ClosingTheFdSocketFreesTheSession) {
 
 TEST_F(DaemonTest, ShutdownClosesRingsAndRemovesSockets) {
   mydev::v1::OpenSessionResponse opened = Open();
-  absl::StatusOr<shm::UniqueFd> sock = shm::ConnectUnix(opened.fd_socket());
+  absl::StatusOr<UniqueFd> sock = ConnectUnix(opened.fd_socket());
   ASSERT_TRUE(sock.ok());
   absl::StatusOr<shm::ReceivedFds> fds = shm::RequestFds(sock->get(), HandoffFor(opened), 2000);
   ASSERT_TRUE(fds.ok()) << fds.status();

@@ -2,83 +2,63 @@
 // stderr, stops cleanly (exit 0) on SIGTERM or SIGINT.
 //
 //   mydevd [--socket PATH] [--config FILE] [--user NAME]
-//          [--log-level debug|info|warning|error]
+//          [--log_level debug|info|warning|error]      (--help lists them)
 //
-//   --socket  gRPC Unix socket (default /run/mydevd/mydevd.sock); the fd
-//             hand-off socket is PATH.fds. Both are created 0666.
-//   --config  text-format mydev.config.Config (proto/config.proto); without
-//             it, one synthetic device mydev0.
-//   --user    once the devices are open, run as this user (needs root);
-//             as root without it: the user `mydevd` if it exists (tools/install.sh
-//             creates it), else mydevd stays root and warns. `--user root`
-//             stays root on purpose. See daemon/capabilities.h.
+// Flags (absl/flags) are defined below, each with its help text.
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
 #include <string>
+#include <vector>
 
-#include "daemon/config.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "base/log.h"
+#include "daemon/control/config.h"
 #include "daemon/daemon.h"
-#include "daemon/log.h"
+
+ABSL_FLAG(std::string, socket, mydev::daemon::kDefaultSocketPath,
+          "gRPC Unix socket; the fd hand-off socket is PATH.fds. Both are created 0666.");
+ABSL_FLAG(std::string, config, "",
+          "text-format mydev.config.Config (proto/config.proto); empty: one synthetic "
+          "device mydev0");
+ABSL_FLAG(std::string, user, "",
+          "once the devices are open, run as this user (needs root); as root without it: "
+          "the user `mydevd` if it exists (tools/install.sh creates it), else mydevd stays "
+          "root and warns. `--user root` stays root on purpose (daemon/control/capabilities.h)");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
 
 // The account mydevd switches to when started as root without --user.
 constexpr char kDefaultUser[] = "mydevd";
 
-constexpr char kUsage[] =
-    "usage: mydevd [--socket PATH] [--config FILE] [--user NAME]\n"
-    "              [--log-level debug|info|warning|error]\n";
-
-// Accepts "--flag value" and "--flag=value". Returns false on a missing value.
-bool TakeFlag(int argc, char** argv, int* i, const char* name, std::string* out) {
-  const char* arg = argv[*i];
-  size_t n = std::strlen(name);
-  if (std::strncmp(arg, name, n) != 0) return false;
-  if (arg[n] == '=') {
-    *out = arg + n + 1;
-    return true;
-  }
-  if (arg[n] != '\0') return false;
-  if (*i + 1 >= argc) {
-    std::fprintf(stderr, "mydevd: %s needs a value\n%s", name, kUsage);
-    std::exit(2);
-  }
-  *out = argv[++*i];
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace mydev::daemon;
-  std::string socket_path = kDefaultSocketPath, config_path, log_level, user_name;
-  for (int i = 1; i < argc; ++i) {
-    if (TakeFlag(argc, argv, &i, "--socket", &socket_path) ||
-        TakeFlag(argc, argv, &i, "--config", &config_path) ||
-        TakeFlag(argc, argv, &i, "--log-level", &log_level) ||
-        TakeFlag(argc, argv, &i, "--user", &user_name))
-      continue;
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    std::fprintf(stderr, "mydevd: unknown argument '%s'\n%s", argv[i], kUsage);
+  absl::SetProgramUsageMessage(
+      "the mydev capture daemon.\n"
+      "usage: mydevd [--socket PATH] [--config FILE] [--user NAME] [--log_level LEVEL]");
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    std::fprintf(stderr, "mydevd: unexpected argument '%s' (see --help)\n", rest[1]);
     return 2;
   }
-  if (!log_level.empty()) {
-    LogLevel level;
-    if (!ParseLogLevel(log_level, &level)) {
-      std::fprintf(stderr, "mydevd: bad --log-level '%s'\n%s", log_level.c_str(), kUsage);
-      return 2;
-    }
-    SetLogLevel(level);
+  mydev::LogLevel level;
+  if (!mydev::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    std::fprintf(stderr, "mydevd: bad --log_level '%s': debug, info, warning or error\n",
+                 absl::GetFlag(FLAGS_log_level).c_str());
+    return 2;
   }
+  mydev::SetLogLevel(level);
+  const std::string user_name = absl::GetFlag(FLAGS_user);
+  const std::string config_path = absl::GetFlag(FLAGS_config);
 
   DaemonOptions options;
-  options.socket_path = socket_path;
+  options.socket_path = absl::GetFlag(FLAGS_socket);
   options.drop_capabilities = true;
   if (!user_name.empty()) {
     absl::StatusOr<UserIdentity> user = LookUpUser(user_name);

@@ -23,9 +23,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "proto/mydev.grpc.pb.h"
+#include "base/unix_socket.h"
 #include "shm/fd_passing.h"
 #include "shm/ring_consumer.h"
-#include "shm/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace mydev::client {
 namespace {
@@ -59,7 +60,7 @@ std::string Unreachable(const std::string& path) {
 }
 
 // True when something accepts connections on path (no gRPC involved).
-bool DaemonListening(const std::string& path) { return shm::ConnectUnix(path).ok(); }
+bool DaemonListening(const std::string& path) { return ConnectUnix(path).ok(); }
 
 void SetDeadline(grpc::ClientContext& ctx, int ms) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
@@ -108,8 +109,8 @@ struct Session {
   std::string path;
   std::unique_ptr<pb::Capture::Stub> stub;
   pb::SessionRef ref;
-  shm::UniqueFd fd_socket;  // liveness: closing it ends the session
-  shm::UniqueFd event;
+  UniqueFd fd_socket;  // liveness: closing it ends the session
+  UniqueFd event;
   shm::MappedRing ring;
 };
 
@@ -213,7 +214,7 @@ mydev_session* Open(const mydev_open_params* p, mydev_session_info* info, char* 
     }
 
     // Fetch the ring fds; this connection then stays open as the liveness fd.
-    absl::StatusOr<shm::UniqueFd> sock = shm::ConnectUnix(resp.fd_socket());
+    absl::StatusOr<UniqueFd> sock = ConnectUnix(resp.fd_socket());
     if (!sock.ok()) return MapAbslStatus(sock.status(), "connecting to mydevd's fd socket", errbuf);
     shm::HandoffRequest hreq;
     hreq.session_id = resp.session_id();

@@ -6,8 +6,8 @@
  *   	{ mydev_findalldevs, mydev_create },
  *   #endif
  */
-#ifndef MYDEV_PCAP_MYDEV_H_
-#define MYDEV_PCAP_MYDEV_H_
+#ifndef MYDEV_PCAPMOD_PCAP_MYDEV_H_
+#define MYDEV_PCAPMOD_PCAP_MYDEV_H_
 
 int mydev_findalldevs(pcap_if_list_t *devlistp, char *errbuf);
 pcap_t *mydev_create(const char *device, char *errbuf, int *is_ours);

@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) std::abort();
   {
-    mydev::shm::UniqueFd daemon_end(sv[0]);
+    mydev::UniqueFd daemon_end(sv[0]);
     int passed = (flags & 1) ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
     const size_t first = (flags & 2) ? size / 2 : size;
     if (size > 0) {

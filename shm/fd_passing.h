@@ -22,7 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "shm/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace mydev::shm {
 
@@ -68,9 +68,6 @@ class HandoffRequestReader {
 absl::Status SendFds(int sock, int ring_fd, int ctl_fd, int event_fd);
 absl::Status SendHandoffError(int sock, int32_t status);
 
-// Both: a Unix stream socket helper.
-absl::StatusOr<UniqueFd> ConnectUnix(const std::string& path);
-absl::StatusOr<UniqueFd> ListenUnix(const std::string& path, int mode);
 
 }  // namespace mydev::shm
 

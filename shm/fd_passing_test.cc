@@ -1,5 +1,6 @@
 // fd_passing_test.cc — the SCM_RIGHTS hand-off over socketpairs and real
 // Unix sockets: fds arrive, errors and timeouts are reported, bad sizes rejected.
+#include "base/unix_socket.h"
 #include "shm/fd_passing.h"
 
 #include <fcntl.h>

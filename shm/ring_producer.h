@@ -19,7 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "shm/ring_abi.h"
-#include "shm/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace mydev::shm {
 

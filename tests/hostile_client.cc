@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "proto/mydev.grpc.pb.h"
+#include "base/unix_socket.h"
 #include "shm/fd_passing.h"
 #include "shm/ring_consumer.h"
 
@@ -47,6 +48,8 @@ namespace {
 
 using mydev::v1::Capture;
 namespace shm = mydev::shm;
+using mydev::ConnectUnix;
+using mydev::UniqueFd;
 
 std::atomic<bool> g_stop{false};
 void OnStopSignal(int) { g_stop.store(true); }
@@ -187,14 +190,14 @@ grpc::Status ListDevices(Capture::Stub* stub) {
 
 // An attached session: its fd socket (kept open = session alive) and ring.
 struct Attached {
-  shm::UniqueFd sock;
-  shm::UniqueFd event;
-  shm::UniqueFd ring_fd;
+  UniqueFd sock;
+  UniqueFd event;
+  UniqueFd ring_fd;
   shm::MappedRing ring;
 };
 
 std::optional<Attached> Attach(const mydev::v1::OpenSessionResponse& o, std::string* error) {
-  absl::StatusOr<shm::UniqueFd> sock = shm::ConnectUnix(o.fd_socket());
+  absl::StatusOr<UniqueFd> sock = ConnectUnix(o.fd_socket());
   if (!sock.ok()) {
     *error = sock.status().ToString();
     return std::nullopt;
@@ -248,7 +251,7 @@ ssize_t RecvWithTimeout(int fd, void* buf, size_t n, int timeout_ms) {
 // status word (0 = ok and fds came), or -1 when the daemon hung up without a
 // reply, -2 on timeout.
 int RawHandoff(const std::string& path, const std::string& request) {
-  absl::StatusOr<shm::UniqueFd> sock = shm::ConnectUnix(path);
+  absl::StatusOr<UniqueFd> sock = ConnectUnix(path);
   if (!sock.ok()) return -3;
   if (send(sock->get(), request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size()))
@@ -716,7 +719,7 @@ int FdNoToken() {
   const int n = static_cast<int>(IntFlag("n", 200));
   int connected = 0;
   for (int i = 0; i < n; ++i) {
-    absl::StatusOr<shm::UniqueFd> s = shm::ConnectUnix(FdSocket());
+    absl::StatusOr<UniqueFd> s = ConnectUnix(FdSocket());
     if (s.ok()) ++connected;
   }
   Print("attack=fd-no-token tries=" + std::to_string(n) + " connected=" + std::to_string(connected));
@@ -747,9 +750,9 @@ int FdWrongToken(Capture::Stub* stub) {
 // garbage and all close.
 int FdFlood(Capture::Stub* stub) {
   const int n = static_cast<int>(IntFlag("n", 500));
-  std::vector<shm::UniqueFd> conns;
+  std::vector<UniqueFd> conns;
   for (int i = 0; i < n; ++i) {
-    absl::StatusOr<shm::UniqueFd> s = shm::ConnectUnix(FdSocket());
+    absl::StatusOr<UniqueFd> s = ConnectUnix(FdSocket());
     if (s.ok()) conns.push_back(std::move(*s));
   }
   const int64_t t0 = NowMs();
@@ -773,7 +776,7 @@ int FdFlood(Capture::Stub* stub) {
 
 // Connects and never speaks: how long until the daemon hangs up?
 int FdSilent() {
-  absl::StatusOr<shm::UniqueFd> s = shm::ConnectUnix(FdSocket());
+  absl::StatusOr<UniqueFd> s = ConnectUnix(FdSocket());
   if (!s.ok()) return 1;
   const int64_t t0 = NowMs();
   char b;
@@ -858,10 +861,10 @@ int ConnFlood(Capture::Stub* stub) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   const int n = static_cast<int>(IntFlag("n", 1100));
-  std::vector<shm::UniqueFd> conns;
+  std::vector<UniqueFd> conns;
   int connect_errors = 0;
   for (int i = 0; i < n; ++i) {
-    absl::StatusOr<shm::UniqueFd> s = shm::ConnectUnix(Socket());
+    absl::StatusOr<UniqueFd> s = ConnectUnix(Socket());
     if (s.ok()) conns.push_back(std::move(*s));
     else ++connect_errors;
   }

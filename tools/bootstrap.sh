@@ -11,7 +11,7 @@ PACKAGES=(
   bazel-bootstrap bazel-rules-java g++ pkg-config
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   libpcap-dev libgtest-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   dpkg-dev flex bison cmake
   tcpdump tshark iproute2 util-linux procps python3 python3-pytest strace bc
 )

@@ -17,7 +17,7 @@ VERSION="$(dpkg-query -W -f='${Version}' libabsl-dev 2>/dev/null)" || {
   echo "build-absl-tsan: libabsl-dev is not installed (run tools/bootstrap.sh)" >&2; exit 1; }
 STAMP="$OUT/lib/VERSION"
 
-# The absl CMake targets behind deps.bzl's ABSL_LINKOPTS (their own
+# The absl CMake targets behind //third_party/debian:absl's link flags (their own
 # dependencies are built too; every library built goes into the archive).
 TARGETS=(statusor status cord str_format_internal
   synchronization time strings hash raw_hash_set

@@ -19,8 +19,8 @@ SECONDS_EACH="${1:-30}"
 shift || true
 OUT="${FUZZ_OUT:-/tmp/mydev-fuzz}"
 
-ALL=(daemon:bpf_program_fuzzer daemon:config_fuzzer daemon:capture_service_fuzzer
-     daemon:stats_service_fuzzer
+ALL=(daemon/datapath:bpf_program_fuzzer daemon/control:config_fuzzer
+     daemon/rpc:capture_service_fuzzer daemon/rpc:stats_service_fuzzer
      shm:ring_reader_fuzzer shm:fd_handoff_fuzzer)
 targets=()
 for t in "${ALL[@]}"; do

@@ -7,7 +7,7 @@
 #   PREFIX/lib/mydev/libpcap.so.0.8, PREFIX/lib/mydev/libmydev-client.so
 #   the system user `mydevd` (created if missing, when run as root): mydevd,
 #   started as root, switches to it once its devices are open
-#   (daemon/capabilities.h).
+#   (daemon/control/capabilities.h).
 #
 # Usage: tools/install.sh [PREFIX]
 set -euo pipefail

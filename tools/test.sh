@@ -1,6 +1,8 @@
 #!/bin/bash
-# test.sh — builds everything and runs every test (unit, integration,
-# end-to-end), then the ring/session/fan-out tests and fuzz seed replays again
+# test.sh — builds everything with every warning an error (--config=ci) and
+# runs every test (unit, integration, end-to-end), then compiles every C/C++
+# target again with clang -Wthread-safety (--config=thread-safety: a field
+# ABSL_GUARDED_BY a mutex touched without it is a build error), then the ring/session/fan-out tests and fuzz seed replays again
 # under ASan+UBSan (--config=asan-ubsan), the ring/session/fan-out/backend
 # tests under ThreadSanitizer (--config=tsan; builds the instrumented Abseil
 # once with tools/build-absl-tsan.sh), then prints one closing line:
@@ -15,7 +17,7 @@ cd "$ROOT"
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=(//...)
 
-bazel test --keep_going "${targets[@]}"
+bazel test --config=ci --keep_going "${targets[@]}"
 bazel_rc=$?
 
 # Count test cases from every test.xml (gtest/pytest write one case per test;
@@ -33,7 +35,7 @@ fi
 run_sanitizer() {
   local config=$1; shift
   echo "--- sanitizers: bazel test --config=$config $*"
-  bazel test --config="$config" --keep_going "$@"
+  bazel test --config="$config" --config=ci --keep_going "$@"
   local rc=$? san_passed san_failed
   read -r san_passed san_failed < <(
     bazel query --noshow_progress "tests(set($*))" 2>/dev/null |
@@ -51,14 +53,29 @@ run_sanitizer() {
 # own output tree (clang).
 # The ring, session and fan-out tests and the fuzzers' seed replays again,
 # under ASan + LeakSanitizer + UBSan.
-SANITIZER_TARGETS=(//shm/... //daemon:session_manager_test //daemon:fanout_test
-  //daemon:bpf_program_test //daemon:bpf_program_fuzzer_seeds_test
-  //daemon:config_fuzzer_seeds_test //daemon:capture_service_fuzzer_seeds_test)
+SANITIZER_TARGETS=(//shm/... //daemon/control:session_manager_test
+  //daemon/datapath:device_fanout_test //daemon/datapath:bpf_program_test
+  //daemon/datapath:bpf_program_fuzzer_seeds_test //daemon/control:config_fuzzer_seeds_test
+  //daemon/rpc:capture_service_fuzzer_seeds_test)
 # The threaded code under ThreadSanitizer: gRPC-free targets only (Debian's
-# gRPC brings its own uninstrumented libabsl; see tools/bazel/deps.bzl).
-TSAN_TARGETS=(//shm/... //daemon:session_manager_test //daemon:fanout_test
-  //daemon:synthetic_backend_test //daemon:replay_backend_test)
+# gRPC brings its own uninstrumented libabsl; see third_party/debian/BUILD).
+TSAN_TARGETS=(//shm/... //daemon/control:session_manager_test
+  //daemon/datapath:device_fanout_test //daemon/backends/synthetic:synthetic_backend_test
+  //daemon/backends/replay:replay_backend_test)
 if [[ $# -eq 0 && "${MYDEV_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  # Every C/C++ target but the libFuzzer ones (tagged manual; --config=fuzz
+  # builds them), compiled by clang with -Wthread-safety -Werror: one check.
+  echo "--- thread safety: bazel build --config=thread-safety --config=ci (every cc target)"
+  mapfile -t cc_targets < <(bazel query --noshow_progress \
+    'kind("cc_(library|binary|test)", //...) except attr(tags, "manual", //...)' 2>/dev/null)
+  if [[ ${#cc_targets[@]} -gt 0 ]] &&
+     bazel build --config=thread-safety --config=ci --keep_going "${cc_targets[@]}"; then
+    echo "thread safety: 1 passed, 0 failed (${#cc_targets[@]} targets)"
+    passed=$((passed + 1))
+  else
+    echo "thread safety: 0 passed, 1 failed (see the errors above)"
+    failed=$((failed + 1))
+  fi
   run_sanitizer asan-ubsan "${SANITIZER_TARGETS[@]}"
   if ./tools/build-absl-tsan.sh; then
     run_sanitizer tsan "${TSAN_TARGETS[@]}"

@@ -1,6 +1,6 @@
 """absl_tsan_archive: a repository whose archive.bzl holds ABSL_TSAN_ARCHIVE,
 the absolute path of build/absl-tsan/lib/libabsl_tsan.a in this workspace
-(written by tools/build-absl-tsan.sh; linked under --config=tsan by deps.bzl).
+(written by tools/build-absl-tsan.sh; linked under --config=tsan by third_party/debian/BUILD).
 
     # WORKSPACE
     load("//tools/bazel:absl_tsan_archive.bzl", "absl_tsan_archive")

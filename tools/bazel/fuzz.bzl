@@ -12,26 +12,28 @@ makes
                                    testdata/fuzz/bpf_program_fuzzer/ through the target
                                    once (a crash found by fuzzing, saved there, stays a
                                    regression test); runs in every `bazel test`.
+Both get MYDEV_COPTS (mydev.bzl).
 """
 
+load("//tools/bazel:mydev.bzl", "MYDEV_COPTS")
 load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_test")
 
-def mydev_fuzzer(name, deps = [], linkopts = [], srcs = None, size = "small"):
+def mydev_fuzzer(name, deps = [], srcs = None, size = "small"):
     srcs = srcs or [name + ".cc"]
     corpus = "testdata/fuzz/" + name
     cc_binary(
         name = name,
         srcs = srcs,
+        copts = MYDEV_COPTS,
         deps = deps,
-        linkopts = linkopts,
         tags = ["manual", "fuzz"],
     )
     cc_test(
         name = name + "_seeds_test",
         size = size,
         srcs = srcs,
+        copts = MYDEV_COPTS,
         deps = deps + ["//tools/fuzzing:seed_runner"],
-        linkopts = linkopts,
         data = native.glob([corpus + "/**"]),
         args = [native.package_name() + "/" + corpus],
         tags = ["fuzz_seeds"],

@@ -22,9 +22,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/time/time.h"
-#include "daemon/fanout.h"
-#include "daemon/session.h"
-#include "daemon/synthetic_backend.h"
+#include "daemon/datapath/device_fanout.h"
+#include "daemon/datapath/session.h"
+#include "daemon/backends/synthetic/synthetic_backend.h"
 #include "shm/ring_consumer.h"
 
 ABSL_FLAG(uint64_t, packets, 5'000'000, "packets per run");
@@ -65,7 +65,7 @@ Rate GeneratorOnly(uint64_t packets, double* mean_bytes) {
   return {packets / secs / 1e6, packets / cpu_secs / 1e6};
 }
 
-// The generator and DeviceRuntime::OnBatch driven from this thread in
+// The generator and DeviceFanout::OnBatch driven from this thread in
 // batches of 256, the ring emptied (headers walked) after each batch: the
 // daemon side's cost per packet on one core, without a reader to wait for.
 // Returns {-1, -1} when something failed or a packet was dropped.
@@ -74,7 +74,7 @@ Rate GeneratorAndFanoutOneThread(uint64_t packets, uint64_t ring_bytes) {
   info.name = "mydev0";
   info.backend = "synthetic";
   info.dlts = {kDltEn10mb};
-  DeviceRuntime dev(std::make_unique<SyntheticBackend>(info, SyntheticOptions{}),
+  DeviceFanout dev(std::make_unique<SyntheticBackend>(info, SyntheticOptions{}),
                     absl::Milliseconds(10));  // never started: we are its thread
   SessionParams p;
   p.device = "mydev0";
@@ -128,7 +128,7 @@ FanoutResult GeneratorAndFanout(uint64_t packets, uint64_t ring_bytes) {
   o.count = packets;
   auto backend = std::make_unique<SyntheticBackend>(info, o);
   SyntheticBackend* gen = backend.get();
-  DeviceRuntime dev(std::move(backend), absl::Milliseconds(10));
+  DeviceFanout dev(std::move(backend), absl::Milliseconds(10));
 
   SessionParams p;
   p.device = "mydev0";

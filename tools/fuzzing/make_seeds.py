@@ -72,10 +72,10 @@ def bpf_seeds():
         "ether_multicast": ("ether multicast or ether broadcast", ipv4_tcp()),
     }
     for name, (expr, pkt) in filters.items():
-        out("daemon", "bpf_program_fuzzer", name, bpf_seed(tcpdump_dd(expr), pkt, 4))
+        out("daemon/datapath", "bpf_program_fuzzer", name, bpf_seed(tcpdump_dd(expr), pkt, 4))
     # Hand-written edge cases: scratch memory, ALU, division by X, backwards-ish ja.
     ins = lambda c, jt, jf, k: struct.pack("<HBBI", c, jt, jf, k)
-    out("daemon", "bpf_program_fuzzer", "mem_alu_div_x", bpf_seed([
+    out("daemon/datapath", "bpf_program_fuzzer", "mem_alu_div_x", bpf_seed([
         ins(0x80, 0, 0, 0),          # ld len
         ins(0x02, 0, 0, 3),          # st M[3]
         ins(0x01, 0, 0, 0),          # ldx #0
@@ -86,18 +86,18 @@ def bpf_seeds():
         ins(0x50, 0, 0, 0xfffffff0), # ldb [x + big]
         ins(0x16, 0, 0, 0),          # ret a
     ], ipv4_tcp()))
-    out("daemon", "bpf_program_fuzzer", "ja_to_end", bpf_seed([
+    out("daemon/datapath", "bpf_program_fuzzer", "ja_to_end", bpf_seed([
         ins(0x05, 0, 0, 1), ins(0x06, 0, 0, 0), ins(0x06, 0, 0, 0xffffffff)], b""))
-    out("daemon", "bpf_program_fuzzer", "ja_wraps", bpf_seed([
+    out("daemon/datapath", "bpf_program_fuzzer", "ja_wraps", bpf_seed([
         ins(0x05, 0, 0, 0xffffffff), ins(0x06, 0, 0, 0)], b""))
-    out("daemon", "bpf_program_fuzzer", "unknown_misc", bpf_seed([
+    out("daemon/datapath", "bpf_program_fuzzer", "unknown_misc", bpf_seed([
         ins(0x87, 0, 0, 0), ins(0x06, 0, 0, 0)], b""))
 
 
 # ---------------------------------------------------------------- config
 def config_seeds():
     with open(os.path.join(ROOT, "deploy", "mydevd.example.conf"), "rb") as f:
-        out("daemon", "config_fuzzer", "example_conf", f.read())
+        out("daemon/control", "config_fuzzer", "example_conf", f.read())
     seeds = {
         "minimal": b'device { name: "mydev0" synthetic {} }\n',
         "limits": b'device { name: "mydev3" synthetic { rate_pps: 0 seed: 9 count: 10 } }\n'
@@ -116,7 +116,7 @@ def config_seeds():
         "syntax_error": b'device { name: "mydev0" synthetic { rate_pps: -1 }\n',
     }
     for name, text in seeds.items():
-        out("daemon", "config_fuzzer", name, text)
+        out("daemon/control", "config_fuzzer", name, text)
 
 
 # ---------------------------------------------------------------- gRPC requests
@@ -181,11 +181,11 @@ def service_seeds():
         "close_wrong_token": service_seed(6, 5, open_req(), ref),
     }
     for name, data in seeds.items():
-        out("daemon", "capture_service_fuzzer", name, data)
+        out("daemon/rpc", "capture_service_fuzzer", name, data)
 
 
 def stats_seeds():
-    # Ops of 3 bytes [op][a][b] (see daemon/stats_service_fuzzer.cc):
+    # Ops of 3 bytes [op][a][b] (see daemon/rpc/stats_service_fuzzer.cc):
     # 0 GetStats(caller a), 1 WatchStats(caller a, interval #b), 2 read(stream a, b%4+1),
     # 3 cancel(stream a), 4 advance(step #b), 5 toggle 3rd session, 6 probe(stream a).
     # Callers: 0 root, 1 owner A, 2 owner B, 3 viewer, 4 stranger, 5 unknown.
@@ -207,7 +207,7 @@ def stats_seeds():
                            (0, 4, 0), (5, 0, 0), (4, 0, 7), (2, 1, 3), (3, 0, 0), (6, 0, 0)),
     }
     for name, data in seeds.items():
-        out("daemon", "stats_service_fuzzer", name, data)
+        out("daemon/rpc", "stats_service_fuzzer", name, data)
 
 
 # ---------------------------------------------------------------- ring

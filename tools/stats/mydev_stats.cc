@@ -6,6 +6,7 @@
 //   mydev-stats --watch 1000         # a snapshot per second until ^C
 //   mydev-stats --socket PATH        # else $MYDEV_SOCKET, else /run/mydevd/mydevd.sock
 //   mydev-stats --format=kv          # "key=value" lines, for scripts and tests
+//   mydev-stats --help               # every flag
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
@@ -13,7 +14,18 @@
 #include <cstring>
 #include <string>
 
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "proto/mydev.grpc.pb.h"
+
+ABSL_FLAG(std::string, socket, "",
+          "mydevd's socket; empty: $MYDEV_SOCKET, else /run/mydevd/mydevd.sock");
+ABSL_FLAG(int32_t, watch, -1,
+          "milliseconds between snapshots of a live watch (until ^C); -1: one snapshot");
+ABSL_FLAG(std::string, format, "table", "table, or kv (\"key=value\" lines for scripts)");
 
 namespace {
 
@@ -57,32 +69,25 @@ void PrintKeyValue(const mydev::v1::StatsSnapshot& s) {
   std::fflush(stdout);
 }
 
-int Usage() {
-  std::fprintf(stderr, "usage: mydev-stats [--socket PATH] [--watch MS] [--format=table|kv]\n");
-  return 2;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* env = std::getenv("MYDEV_SOCKET");
-  std::string socket = env && *env ? env : "/run/mydevd/mydevd.sock";
-  int watch_ms = -1;
-  bool kv = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--socket" && i + 1 < argc) {
-      socket = argv[++i];
-    } else if (a == "--watch" && i + 1 < argc) {
-      watch_ms = std::atoi(argv[++i]);
-    } else if (a == "--format=kv") {
-      kv = true;
-    } else if (a == "--format=table") {
-      kv = false;
-    } else {
-      return Usage();
-    }
+  absl::SetProgramUsageMessage(
+      "prints mydevd's device and session counters.\n"
+      "usage: mydev-stats [--socket PATH] [--watch MS] [--format=table|kv]");
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  const std::string format = absl::GetFlag(FLAGS_format);
+  if (rest.size() > 1 || (format != "table" && format != "kv")) {
+    std::fprintf(stderr, "mydev-stats: bad arguments (see --help)\n");
+    return 2;
   }
+  std::string socket = absl::GetFlag(FLAGS_socket);
+  if (socket.empty()) {
+    const char* env = std::getenv("MYDEV_SOCKET");
+    socket = env && *env ? env : "/run/mydevd/mydevd.sock";
+  }
+  const int watch_ms = absl::GetFlag(FLAGS_watch);
+  const bool kv = format == "kv";
   auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
   auto stub = mydev::v1::Stats::NewStub(channel);
   auto print = [kv](const mydev::v1::StatsSnapshot& s) { kv ? PrintKeyValue(s) : PrintTable(s); };

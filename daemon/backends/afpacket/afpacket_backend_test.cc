@@ -1,0 +1,600 @@
+// afpacket_backend_test.cc — the afpacket backend on a veth pair in a network
+// namespace the test creates (needs root). Frames are sent from the far end
+// (veth1) with a packet socket and must come out of the backend on veth0
+// byte for byte: lengths, direction, VLAN tag put back, SLL2 through a
+// session, kernel drops, promiscuous reference counting, the interface going
+// away and coming back, and injection.
+#include "daemon/backends/afpacket/afpacket_backend.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "daemon/datapath/device_fanout.h"
+#include "daemon/datapath/session.h"
+#include "daemon/datapath/sll2.h"
+#include "shm/ring_consumer.h"
+#include "base/unique_fd.h"
+
+namespace mydev::daemon {
+namespace {
+
+constexpr uint16_t kTestEthertype = 0x88b5;  // IEEE local experimental
+constexpr char kMarker[8] = {'M', 'Y', 'D', 'E', 'V', 'A', 'F', 'P'};
+constexpr char kNear[] = "veth0";  // the backend's interface
+constexpr char kFar[] = "veth1";   // where the test sends from
+
+bool Run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
+// Run() for TEST_F bodies, where Run names ::testing::Test::Run.
+bool Shell(const std::string& cmd) { return Run(cmd); }
+
+// A network namespace for the whole test program; the main thread (and every
+// thread started afterwards) lives in it.
+class NetnsEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (geteuid() != 0) return;
+    name_ = "mydev-t-" + std::to_string(getpid());
+    original_ = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    ASSERT_TRUE(Run("ip netns add " + name_)) << "ip netns add " << name_;
+    int ns = open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(ns, 0);
+    ASSERT_EQ(setns(ns, CLONE_NEWNET), 0) << strerror(errno);
+    close(ns);
+    // No IPv6 chatter (router solicitations, DAD) on the test links.
+    Run("sysctl -w net.ipv6.conf.default.disable_ipv6=1");
+    Run("sysctl -w net.ipv6.conf.all.disable_ipv6=1");
+    ready_ = true;
+    std::atexit([] { Cleanup(); });
+  }
+  void TearDown() override { Cleanup(); }
+  static void Cleanup() {
+    if (original_ >= 0) {
+      setns(original_, CLONE_NEWNET);
+      close(original_);
+      original_ = -1;
+    }
+    if (!name_.empty()) Run("ip netns del " + name_);
+    name_.clear();
+  }
+  static bool ready() { return ready_; }
+
+ private:
+  static inline std::string name_;
+  static inline int original_ = -1;
+  static inline bool ready_ = false;
+};
+
+[[maybe_unused]] ::testing::Environment* const kNetns =
+    ::testing::AddGlobalTestEnvironment(new NetnsEnvironment);
+
+bool MakeVethPair() {
+  return Run(std::string("ip link add ") + kNear + " type veth peer name " + kFar) &&
+         Run(std::string("ip link set ") + kNear + " up") &&
+         Run(std::string("ip link set ") + kFar + " up");
+}
+
+std::vector<uint8_t> Mac(const char* ifname) {
+  UniqueFd s(socket(AF_UNIX, SOCK_DGRAM, 0));
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+  if (ioctl(s.get(), SIOCGIFHWADDR, &ifr) != 0) return {};
+  return std::vector<uint8_t>(ifr.ifr_hwaddr.sa_data, ifr.ifr_hwaddr.sa_data + 6);
+}
+
+// "promiscuity N" from `ip -d link show`: IFF_PROMISC set by packet sockets
+// is not visible through SIOCGIFFLAGS, and /sys shows another namespace.
+int Promiscuity(const char* ifname) {
+  FILE* p = popen((std::string("ip -d link show dev ") + ifname).c_str(), "r");
+  if (p == nullptr) return -1;
+  std::string out;
+  char buf[512];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  pclose(p);
+  size_t at = out.find("promiscuity ");
+  return at == std::string::npos ? -1 : std::atoi(out.c_str() + at + 12);
+}
+
+// A raw packet socket bound to one interface.
+class RawSocket {
+ public:
+  explicit RawSocket(const char* ifname) : fd_(socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL))) {
+    sockaddr_ll sll{};
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_ifindex = static_cast<int>(if_nametoindex(ifname));
+    EXPECT_EQ(bind(fd_.get(), reinterpret_cast<sockaddr*>(&sll), sizeof sll), 0) << strerror(errno);
+  }
+  void Send(const std::vector<uint8_t>& frame) {
+    ASSERT_EQ(send(fd_.get(), frame.data(), frame.size(), 0), static_cast<ssize_t>(frame.size()))
+        << strerror(errno);
+  }
+  // The next frame carrying kMarker, or empty after timeout_ms.
+  std::vector<uint8_t> ReceiveMarked(int timeout_ms) {
+    int64_t deadline = absl::GetCurrentTimeNanos() / 1'000'000 + timeout_ms;
+    std::vector<uint8_t> buf(65536);
+    for (;;) {
+      int left = static_cast<int>(deadline - absl::GetCurrentTimeNanos() / 1'000'000);
+      pollfd p{fd_.get(), POLLIN, 0};
+      if (left <= 0 || poll(&p, 1, left) <= 0) return {};
+      ssize_t n = recv(fd_.get(), buf.data(), buf.size(), 0);
+      if (n >= 22 && std::memcmp(buf.data() + 14, kMarker, 8) == 0)
+        return std::vector<uint8_t>(buf.begin(), buf.begin() + n);
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+// dst, src, [802.1Q tag], kTestEthertype, marker, index, filler up to size.
+std::vector<uint8_t> TestFrame(const std::vector<uint8_t>& dst, const std::vector<uint8_t>& src,
+                               uint32_t index, size_t size, int vlan_tci = -1) {
+  std::vector<uint8_t> f(dst);
+  f.insert(f.end(), src.begin(), src.end());
+  if (vlan_tci >= 0) f.insert(f.end(), {0x81, 0x00, uint8_t(vlan_tci >> 8), uint8_t(vlan_tci)});
+  f.insert(f.end(), {uint8_t(kTestEthertype >> 8), uint8_t(kTestEthertype & 0xff)});
+  f.insert(f.end(), kMarker, kMarker + 8);
+  for (int i = 3; i >= 0; --i) f.push_back(static_cast<uint8_t>(index >> (8 * i)));
+  while (f.size() < size) f.push_back(static_cast<uint8_t>(f.size() * 7 + index));
+  return f;
+}
+
+// What a sink saw of one test frame (a copy: the ring slot is gone afterwards).
+struct Captured {
+  std::vector<uint8_t> bytes;
+  uint32_t len;
+  uint64_t ts_ns;
+  PacketDirection direction;
+  LinkLayerInfo link;
+  std::vector<uint8_t> sll2;
+};
+
+bool IsTestFrame(const uint8_t* d, uint32_t caplen) {
+  uint32_t at = 12;
+  if (caplen >= 16 && d[12] == 0x81 && d[13] == 0x00) at = 16;
+  return caplen >= at + 10 && d[at] == (kTestEthertype >> 8) &&
+         d[at + 1] == (kTestEthertype & 0xff) && std::memcmp(d + at + 2, kMarker, 8) == 0;
+}
+
+class Collector {
+ public:
+  PacketSink sink() {
+    return [this](absl::Span<const Packet> batch) {
+      {
+        absl::MutexLock lock(&mu_);
+        ++batches_;
+        mu_.Await(absl::Condition(+[](bool* open) { return *open; }, &open_));
+        for (const Packet& p : batch) {
+          if (!IsTestFrame(p.data, p.caplen)) continue;
+          Captured c{std::vector<uint8_t>(p.data, p.data + p.caplen), p.len, p.ts_ns,
+                     p.direction, p.link ? *p.link : LinkLayerInfo{}, {}};
+          uint32_t len, caplen;
+          if (BuildSll2Record(p, &c.sll2, &len, &caplen)) {
+            EXPECT_EQ(caplen, c.sll2.size());
+          }
+          got_.push_back(std::move(c));
+        }
+      }
+    };
+  }
+  // Waits until n test frames arrived (or 5 s) and returns what is there.
+  std::vector<Captured> WaitFor(size_t n) {
+    absl::MutexLock lock(&mu_);
+    want_ = n;
+    mu_.AwaitWithTimeout(absl::Condition(this, &Collector::Enough), absl::Seconds(5));
+    return got_;
+  }
+  void Hold() {
+    absl::MutexLock lock(&mu_);
+    open_ = false;
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
+  }
+  size_t batches() {
+    absl::MutexLock lock(&mu_);
+    return batches_;
+  }
+
+ private:
+  bool Enough() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return got_.size() >= want_; }
+
+  absl::Mutex mu_;
+  std::vector<Captured> got_;
+  bool open_ = true;
+  size_t batches_ = 0;
+  size_t want_ = 0;
+};
+
+class AfpacketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!NetnsEnvironment::ready()) GTEST_SKIP() << "needs root (creates a network namespace)";
+    if (if_nametoindex(kNear) == 0) {
+      ASSERT_TRUE(MakeVethPair());
+    }
+    near_mac_ = Mac(kNear);
+    far_mac_ = Mac(kFar);
+    ASSERT_EQ(near_mac_.size(), 6u);
+  }
+
+  std::unique_ptr<AfpacketBackend> NewBackend(TpacketV3Geometry ring = {}) {
+    DeviceInfo info;
+    info.name = "mydev1";
+    AfpacketOptions o;
+    o.interface = kNear;
+    o.ring = ring;
+    o.ring.retire_timeout_ms = 5;
+    o.recheck = absl::Milliseconds(100);
+    absl::StatusOr<std::unique_ptr<AfpacketBackend>> b = AfpacketBackend::Create(info, o);
+    EXPECT_TRUE(b.ok()) << b.status();
+    return b.ok() ? std::move(*b) : nullptr;
+  }
+
+  std::vector<uint8_t> near_mac_, far_mac_;
+};
+
+TEST_F(AfpacketTest, DeliversFramesAsSentWithLengthsTimesAndDirection) {
+  auto b = NewBackend();
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->info().backend, "afpacket");
+  EXPECT_EQ(b->info().dlts, (std::vector<int>{kDltEn10mb, kDltLinuxSll2}));
+  EXPECT_TRUE(b->info().can_inject);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  RawSocket far(kFar);
+  const size_t sizes[] = {60, 61, 128, 600, 1000, 1514};
+  std::vector<std::vector<uint8_t>> sent;
+  const uint64_t before = absl::GetCurrentTimeNanos();
+  for (uint32_t i = 0; i < 24; ++i) {
+    sent.push_back(TestFrame(near_mac_, far_mac_, i, sizes[i % 6]));
+    far.Send(sent.back());
+  }
+  std::vector<Captured> got = c.WaitFor(sent.size());
+  const uint64_t after = absl::GetCurrentTimeNanos();
+  b->Stop();
+  ASSERT_EQ(got.size(), sent.size());
+  const uint32_t ifindex = if_nametoindex(kNear);
+  for (size_t i = 0; i < sent.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(got[i].bytes, sent[i]);
+    EXPECT_EQ(got[i].len, sent[i].size());
+    EXPECT_EQ(got[i].direction, PacketDirection::kIn);
+    EXPECT_GE(got[i].ts_ns, before);
+    EXPECT_LE(got[i].ts_ns, after);
+    if (i > 0) {
+      EXPECT_GE(got[i].ts_ns, got[i - 1].ts_ns);
+    }
+    EXPECT_EQ(got[i].link.protocol, kTestEthertype);
+    EXPECT_EQ(got[i].link.ifindex, ifindex);
+    EXPECT_EQ(got[i].link.pkttype, PACKET_HOST);
+    EXPECT_EQ(got[i].link.halen, 6);
+    EXPECT_EQ(std::vector<uint8_t>(got[i].link.addr, got[i].link.addr + 6), far_mac_);
+    EXPECT_EQ(got[i].link.payload_offset, 14u);
+  }
+}
+
+TEST_F(AfpacketTest, OutgoingFramesAreCapturedAsOut) {
+  auto b = NewBackend();
+  ASSERT_NE(b, nullptr);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  RawSocket near(kNear);  // another socket sending out of the captured interface
+  std::vector<uint8_t> frame = TestFrame(far_mac_, near_mac_, 7, 100);
+  near.Send(frame);
+  std::vector<Captured> got = c.WaitFor(1);
+  b->Stop();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].bytes, frame);
+  EXPECT_EQ(got[0].direction, PacketDirection::kOut);
+  EXPECT_EQ(got[0].link.pkttype, PACKET_OUTGOING);
+}
+
+TEST_F(AfpacketTest, VlanTagIsPutBack) {
+  auto b = NewBackend();
+  ASSERT_NE(b, nullptr);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  RawSocket far(kFar);
+  const int tci = (5 << 13) | 100;  // priority 5, VLAN 100
+  std::vector<uint8_t> frame = TestFrame(near_mac_, far_mac_, 1, 200, tci);
+  far.Send(frame);
+  std::vector<Captured> got = c.WaitFor(1);
+  b->Stop();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].bytes, frame);  // the kernel stripped the tag; it is back
+  EXPECT_EQ(got[0].len, frame.size());
+  EXPECT_EQ(got[0].link.payload_offset, 18u);
+  // SLL2: the network layer (after the tag) behind a 20-byte header.
+  ASSERT_EQ(got[0].sll2.size(), 20u + frame.size() - 18);
+  EXPECT_EQ(got[0].sll2[0] << 8 | got[0].sll2[1], kTestEthertype);
+  EXPECT_EQ(std::memcmp(got[0].sll2.data() + 20, frame.data() + 18, frame.size() - 18), 0);
+}
+
+// Reads every record in a session's ring.
+std::vector<std::vector<uint8_t>> DrainRing(Session& s, std::vector<uint32_t>* lens = nullptr) {
+  absl::StatusOr<shm::MappedRing> ring = shm::MapRingForReading(s.ring_fd(), s.ctl_fd());
+  EXPECT_TRUE(ring.ok()) << ring.status();
+  std::vector<std::vector<uint8_t>> out;
+  if (!ring.ok()) return out;
+  while (const mydev_ring_record* r = mydev_ring_next(ring->view())) {
+    const uint8_t* d = mydev_ring_record_data(r);
+    out.emplace_back(d, d + r->caplen);
+    if (lens) lens->push_back(r->len);
+  }
+  mydev_ring_release(ring->view());
+  return out;
+}
+
+std::shared_ptr<Session> NewSession(uint64_t id, bool promisc, int dlt = kDltEn10mb) {
+  SessionParams p;
+  p.device = "mydev1";
+  p.ring_bytes = 1 << 20;
+  p.promisc = promisc;
+  p.dlt = dlt;
+  absl::StatusOr<std::shared_ptr<Session>> s = Session::Create(id, Credentials{0, 0, 1}, p);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return *s;
+}
+
+template <typename F>
+bool Eventually(F f, absl::Duration limit = absl::Seconds(5)) {
+  absl::Time end = absl::Now() + limit;
+  while (absl::Now() < end) {
+    if (f()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return f();
+}
+
+TEST_F(AfpacketTest, SessionInSll2GetsCookedRecords) {
+  DeviceFanout dev(NewBackend(), absl::Milliseconds(5));
+  ASSERT_TRUE(dev.Start().ok());
+  auto eth = NewSession(1, false);
+  auto sll2 = NewSession(2, false, kDltLinuxSll2);
+  ASSERT_TRUE(dev.AddSession(eth).ok());
+  ASSERT_TRUE(dev.AddSession(sll2).ok());
+  RawSocket far(kFar);
+  std::vector<uint8_t> frame = TestFrame(near_mac_, far_mac_, 3, 90);
+  far.Send(frame);
+  std::vector<std::vector<uint8_t>> eth_got, sll2_got;
+  std::vector<uint32_t> sll2_lens;
+  ASSERT_TRUE(Eventually([&] {
+    for (auto& r : DrainRing(*eth)) {
+      if (IsTestFrame(r.data(), r.size())) eth_got.push_back(r);
+    }
+    std::vector<uint32_t> lens;
+    auto recs = DrainRing(*sll2, &lens);
+    for (size_t i = 0; i < recs.size(); ++i)
+      if (recs[i].size() >= 30 && std::memcmp(recs[i].data() + 20, kMarker, 8) == 0) {
+        sll2_got.push_back(recs[i]);
+        sll2_lens.push_back(lens[i]);
+      }
+    return !eth_got.empty() && !sll2_got.empty();
+  }));
+  dev.Stop();
+  EXPECT_EQ(eth_got[0], frame);
+  const std::vector<uint8_t>& r = sll2_got[0];
+  ASSERT_EQ(r.size(), 20u + frame.size() - 14);
+  EXPECT_EQ(sll2_lens[0], r.size());
+  const uint32_t ifindex = if_nametoindex(kNear);
+  EXPECT_EQ(r[0] << 8 | r[1], kTestEthertype);
+  EXPECT_EQ(uint32_t(r[4]) << 24 | r[5] << 16 | r[6] << 8 | r[7], ifindex);
+  EXPECT_EQ(r[8] << 8 | r[9], 1);  // ARPHRD_ETHER
+  EXPECT_EQ(r[10], PACKET_HOST);
+  EXPECT_EQ(r[11], 6);
+  EXPECT_EQ(std::vector<uint8_t>(r.begin() + 12, r.begin() + 18), far_mac_);
+  EXPECT_EQ(std::vector<uint8_t>(r.begin() + 20, r.end()),
+            std::vector<uint8_t>(frame.begin() + 14, frame.end()));
+}
+
+TEST_F(AfpacketTest, KernelDropsAreCountedAsIfdrop) {
+  TpacketV3Geometry small;
+  small.block_bytes = 64 << 10;
+  small.block_count = 2;
+  auto b = NewBackend(small);
+  ASSERT_NE(b, nullptr);
+  Collector c;
+  c.Hold();  // the first batch blocks the backend: the kernel ring fills up
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  RawSocket far(kFar);
+  constexpr uint32_t kSent = 400;  // 400 KB against a 128 KB ring
+  for (uint32_t i = 0; i < kSent; ++i) far.Send(TestFrame(near_mac_, far_mac_, i, 1000));
+  ASSERT_TRUE(Eventually([&] { return c.batches() > 0; }));
+  c.Release();
+  ASSERT_TRUE(Eventually([&] { return b->ifdropped() > 0; }));
+  // Every frame is either delivered (once the last block retires) or dropped.
+  EXPECT_TRUE(Eventually([&] { return c.WaitFor(0).size() + b->ifdropped() >= kSent; }));
+  size_t received = c.WaitFor(0).size();
+  b->Stop();
+  EXPECT_LT(received, kSent);
+  EXPECT_EQ(received + b->ifdropped(), kSent);
+}
+
+TEST_F(AfpacketTest, PromiscuousModeIsReferenceCounted) {
+  DeviceFanout dev(NewBackend(), absl::Milliseconds(5));
+  ASSERT_TRUE(dev.Start().ok());
+  ASSERT_EQ(Promiscuity(kNear), 0);
+  ASSERT_TRUE(dev.AddSession(NewSession(1, false)).ok());
+  EXPECT_EQ(Promiscuity(kNear), 0);
+  ASSERT_TRUE(dev.AddSession(NewSession(2, true)).ok());
+  EXPECT_EQ(Promiscuity(kNear), 1);
+  ASSERT_TRUE(dev.AddSession(NewSession(3, true)).ok());
+  EXPECT_EQ(Promiscuity(kNear), 1);
+  dev.RemoveSession(2);
+  EXPECT_EQ(Promiscuity(kNear), 1);
+  dev.RemoveSession(1);
+  EXPECT_EQ(Promiscuity(kNear), 1);
+  dev.RemoveSession(3);
+  EXPECT_EQ(Promiscuity(kNear), 0);
+  ASSERT_TRUE(dev.AddSession(NewSession(4, true)).ok());
+  EXPECT_EQ(Promiscuity(kNear), 1);
+  dev.Stop();
+}
+
+uint32_t CloseReason(Session& s) {
+  absl::StatusOr<shm::MappedRing> ring = shm::MapRingForReading(s.ring_fd(), s.ctl_fd());
+  if (!ring.ok() || !mydev_ring_closed(ring->view())) return 0;
+  return ring->header()->close_reason;
+}
+
+// Goes away (down, or deleted) and comes back; the device serves again.
+void GoneAndBack(DeviceFanout& dev, const std::string& away, const std::string& back,
+                 uint64_t id) {
+  auto s = NewSession(id, true);
+  ASSERT_TRUE(dev.AddSession(s).ok());
+  ASSERT_TRUE(Run(away)) << away;
+  EXPECT_TRUE(Eventually([&] { return CloseReason(*s) == kCloseReasonDeviceGone; }));
+  EXPECT_TRUE(absl::IsUnavailable(dev.backend().Health())) << dev.backend().Health();
+  absl::Status refused = dev.AddSession(NewSession(id + 1, false));
+  EXPECT_TRUE(absl::IsUnavailable(refused)) << refused;
+  EXPECT_FALSE(dev.backend().Inject(std::vector<uint8_t>(60)).ok());
+  ASSERT_TRUE(Run(back)) << back;
+  ASSERT_TRUE(Eventually([&] { return dev.backend().Health().ok(); }));
+  auto again = NewSession(id + 2, false);
+  ASSERT_TRUE(dev.AddSession(again).ok());
+  EXPECT_EQ(Promiscuity(kNear), 0);  // the gone session's wish went with it
+  RawSocket far(kFar);
+  std::vector<uint8_t> frame = TestFrame(Mac(kNear), Mac(kFar), 9, 64);
+  bool seen = false;
+  EXPECT_TRUE(Eventually([&] {
+    for (auto& r : DrainRing(*again)) seen |= r == frame;
+    if (!seen) far.Send(frame);
+    return seen;
+  }));
+  dev.RemoveSession(s->id());  // the client closing late changes nothing
+  EXPECT_EQ(Promiscuity(kNear), 0);
+}
+
+TEST_F(AfpacketTest, InterfaceDownThenUpAndDeletedThenRecreated) {
+  DeviceFanout dev(NewBackend(), absl::Milliseconds(5));
+  ASSERT_TRUE(dev.Start().ok());
+  GoneAndBack(dev, std::string("ip link set ") + kNear + " down",
+              std::string("ip link set ") + kNear + " up", 10);
+  GoneAndBack(dev, std::string("ip link del ") + kNear,
+              std::string("ip link add ") + kNear + " type veth peer name " + kFar +
+                  " && ip link set " + kNear + " up && ip link set " + kFar + " up",
+              20);
+  dev.Stop();
+}
+
+TEST_F(AfpacketTest, InjectedFrameArrivesAtTheFarEnd) {
+  auto b = NewBackend();
+  ASSERT_NE(b, nullptr);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  RawSocket far(kFar);
+  std::vector<uint8_t> frame = TestFrame(far_mac_, near_mac_, 42, 333);
+  absl::StatusOr<uint32_t> sent = b->Inject(frame);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(*sent, frame.size());
+  EXPECT_EQ(far.ReceiveMarked(2000), frame);
+  b->Stop();
+}
+
+TEST_F(AfpacketTest, BadInterfaceNameIsAClearError) {
+  DeviceInfo info;
+  info.name = "mydev9";
+  AfpacketOptions o;
+  o.interface = "averyveryverylongifname";  // >= IFNAMSIZ
+  absl::StatusOr<std::unique_ptr<AfpacketBackend>> b = AfpacketBackend::Create(info, o);
+  ASSERT_FALSE(b.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(b.status())) << b.status();
+  EXPECT_NE(b.status().message().find("averyveryverylongifname"), std::string::npos);
+}
+
+// Missing at creation: the device exists, starts gone and refuses sessions
+// with the same UNAVAILABLE as when its interface vanishes; the interface
+// appearing down keeps it gone; up, it serves.
+TEST_F(AfpacketTest, MissingInterfaceStartsGoneAndServesWhenItAppears) {
+  constexpr char kLate[] = "late0", kLateFar[] = "late1";
+  Shell(std::string("ip link del ") + kLate);
+  DeviceInfo info;
+  info.name = "mydev9";
+  AfpacketOptions o;
+  o.interface = kLate;
+  o.ring.retire_timeout_ms = 5;
+  o.recheck = absl::Milliseconds(50);
+  absl::StatusOr<std::unique_ptr<AfpacketBackend>> b = AfpacketBackend::Create(info, o);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)->info().backend, "afpacket");
+  EXPECT_EQ((*b)->info().dlts, (std::vector<int>{kDltEn10mb, kDltLinuxSll2}));
+  EXPECT_EQ((*b)->info().pcap_flags & 0x2, 0u) << "not PCAP_IF_UP";
+  const absl::Status health = (*b)->Health();
+  EXPECT_TRUE(absl::IsUnavailable(health)) << health;
+  EXPECT_EQ(health.message(),
+            "interface late0 does not exist; the device serves again when late0 is present and up");
+  DeviceFanout dev(std::move(*b), absl::Milliseconds(5));
+  ASSERT_TRUE(dev.Start().ok());
+  absl::Status refused = dev.AddSession(NewSession(1, false));
+  EXPECT_EQ(refused, health);
+  EXPECT_FALSE(dev.backend().Inject(std::vector<uint8_t>(60)).ok());
+
+  ASSERT_TRUE(Shell(std::string("ip link add ") + kLate + " type veth peer name " + kLateFar +
+                  " && ip link set " + kLateFar + " up"));
+  absl::SleepFor(absl::Milliseconds(300));  // several rechecks: still down
+  EXPECT_TRUE(absl::IsUnavailable(dev.backend().Health())) << dev.backend().Health();
+  EXPECT_TRUE(absl::IsUnavailable(dev.AddSession(NewSession(2, false))));
+
+  ASSERT_TRUE(Shell(std::string("ip link set ") + kLate + " up"));
+  ASSERT_TRUE(Eventually([&] { return dev.backend().Health().ok(); }, absl::Seconds(2)));
+  auto s = NewSession(3, false);
+  ASSERT_TRUE(dev.AddSession(s).ok());
+  RawSocket far(kLateFar);
+  std::vector<uint8_t> frame = TestFrame(Mac(kLate), Mac(kLateFar), 5, 64);
+  bool seen = false;
+  EXPECT_TRUE(Eventually([&] {
+    for (auto& r : DrainRing(*s)) seen |= r == frame;
+    if (!seen) far.Send(frame);
+    return seen;
+  }));
+  dev.Stop();
+  Shell(std::string("ip link del ") + kLate);
+}
+
+// Present but down at creation: gone too, serving once it is up.
+TEST_F(AfpacketTest, DownInterfaceStartsGoneAndServesWhenUp) {
+  ASSERT_TRUE(Shell(std::string("ip link set ") + kNear + " down"));
+  auto b = NewBackend();
+  ASSERT_NE(b, nullptr);
+  const absl::Status health = b->Health();
+  EXPECT_TRUE(absl::IsUnavailable(health)) << health;
+  EXPECT_NE(health.message().find("veth0 is down"), std::string::npos) << health;
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  ASSERT_TRUE(Shell(std::string("ip link set ") + kNear + " up"));
+  ASSERT_TRUE(Eventually([&] { return b->Health().ok(); }, absl::Seconds(2)));
+  RawSocket far(kFar);
+  std::vector<uint8_t> frame = TestFrame(near_mac_, far_mac_, 11, 80);
+  EXPECT_TRUE(Eventually([&] {
+    if (c.WaitFor(0).empty()) far.Send(frame);
+    return !c.WaitFor(0).empty();
+  }));
+  b->Stop();
+  std::vector<Captured> got = c.WaitFor(0);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got[0].bytes, frame);
+}
+
+}  // namespace
+}  // namespace mydev::daemon

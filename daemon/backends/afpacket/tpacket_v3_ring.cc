@@ -1,0 +1,70 @@
+// tpacket_v3_ring.cc — see tpacket_v3_ring.h.
+#include "daemon/backends/afpacket/tpacket_v3_ring.h"
+
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+
+namespace mydev::daemon {
+namespace {
+
+absl::Status SetInt(int fd, int option, int value, const char* name) {
+  if (setsockopt(fd, SOL_PACKET, option, &value, sizeof value) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("setsockopt(", name, ")"));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TpacketV3Ring>> TpacketV3Ring::Create(int fd,
+                                                                     const TpacketV3Geometry& g,
+                                                                     uint32_t reserve) {
+  const long page = sysconf(_SC_PAGESIZE);
+  if (g.block_bytes == 0 || g.block_bytes % page != 0 ||
+      (g.block_bytes & (g.block_bytes - 1)) != 0 || g.block_count == 0 ||
+      g.frame_bytes < TPACKET_ALIGNMENT || g.frame_bytes % TPACKET_ALIGNMENT != 0 ||
+      g.block_bytes % g.frame_bytes != 0)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad TPACKET_V3 geometry: block ", g.block_bytes, " bytes (a power of two multiple of ",
+        page, "), ", g.block_count, " blocks, frame ", g.frame_bytes, " bytes"));
+  if (absl::Status s = SetInt(fd, PACKET_VERSION, TPACKET_V3, "PACKET_VERSION"); !s.ok()) return s;
+  if (absl::Status s = SetInt(fd, PACKET_RESERVE, static_cast<int>(reserve), "PACKET_RESERVE");
+      !s.ok())
+    return s;
+  tpacket_req3 req{};
+  req.tp_block_size = g.block_bytes;
+  req.tp_block_nr = g.block_count;
+  req.tp_frame_size = g.frame_bytes;
+  req.tp_frame_nr = g.block_bytes / g.frame_bytes * g.block_count;
+  req.tp_retire_blk_tov = g.retire_timeout_ms;
+  req.tp_feature_req_word = 0;
+  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("setsockopt(PACKET_RX_RING, ", g.block_count,
+                                                   " x ", g.block_bytes, " bytes)"));
+  const size_t bytes = size_t{g.block_bytes} * g.block_count;
+  void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED)
+    return absl::ErrnoToStatus(errno, absl::StrCat("mmap of the ", bytes, "-byte packet ring"));
+  return std::unique_ptr<TpacketV3Ring>(
+      new TpacketV3Ring(static_cast<uint8_t*>(map), bytes, g));
+}
+
+TpacketV3Ring::~TpacketV3Ring() { munmap(map_, map_bytes_); }
+
+tpacket_block_desc* TpacketV3Ring::NextUserBlock() const {
+  tpacket_block_desc* b = Block(current_);
+  uint32_t status = __atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
+  return (status & TP_STATUS_USER) ? b : nullptr;
+}
+
+void TpacketV3Ring::ReleaseBlock() {
+  __atomic_store_n(&Block(current_)->hdr.bh1.block_status, static_cast<uint32_t>(TP_STATUS_KERNEL),
+                   __ATOMIC_RELEASE);
+  current_ = (current_ + 1) % geometry_.block_count;
+}
+
+}  // namespace mydev::daemon

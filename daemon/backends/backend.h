@@ -1,0 +1,126 @@
+// backend.h — the interface every capture device backend implements
+// (synthetic today; afpacket and replay plug in through backend_factory.h).
+//
+// A backend owns its own thread. Between Start() and Stop() it hands batches
+// of packets to the sink from that thread; the packet bytes are valid only for
+// the duration of the sink call.
+//
+//   std::unique_ptr<Backend> b = ...;
+//   absl::Status s = b->Start([](absl::Span<const Packet> batch) {
+//     for (const Packet& p : batch) use(p.data, p.caplen, p.len, p.ts_ns);
+//   });
+//   ...
+//   b->Stop();   // joins the thread; no sink call runs after it returns
+#ifndef MYDEV_DAEMON_BACKENDS_BACKEND_H_
+#define MYDEV_DAEMON_BACKENDS_BACKEND_H_
+
+#include <time.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace mydev::daemon {
+
+enum class PacketDirection : uint8_t {
+  kIn = 1,   // received by the device
+  kOut = 2,  // sent by the device
+};
+
+// Link-layer facts about a packet taken from a Linux interface (its
+// sockaddr_ll): what a DLT_LINUX_SLL2 header needs (see daemon/sll2.h), so a
+// session that switched to SLL2 can rebuild the record from the default form.
+struct LinkLayerInfo {
+  uint16_t protocol = 0;        // sll_protocol, host byte order (ETH_P_*)
+  uint16_t hatype = 0;          // ARPHRD_*
+  uint32_t ifindex = 0;
+  uint8_t pkttype = 0;          // PACKET_HOST, PACKET_OUTGOING, ...
+  uint8_t halen = 0;            // valid bytes of addr
+  uint8_t addr[8] = {};
+  uint32_t payload_offset = 0;  // bytes at data before the network-layer header
+};
+
+// One packet as a backend delivers it.
+struct Packet {
+  uint64_t ts_ns = 0;      // CLOCK_REALTIME nanoseconds
+  uint32_t len = 0;        // length on the wire
+  uint32_t caplen = 0;     // bytes at data (<= len)
+  PacketDirection direction = PacketDirection::kIn;
+  const uint8_t* data = nullptr;
+  const LinkLayerInfo* link = nullptr;  // set by backends that offer DLT_LINUX_SLL2
+};
+
+// Nanoseconds on clock: CLOCK_REALTIME for Packet::ts_ns, CLOCK_MONOTONIC
+// for pacing and the rings' wake timeouts.
+inline int64_t ClockNs(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Called from the backend's thread with one batch at a time.
+using PacketSink = std::function<void(absl::Span<const Packet> batch)>;
+
+inline constexpr int kDltEn10mb = 1;        // DLT_EN10MB
+inline constexpr int kDltLinuxSll2 = 276;  // DLT_LINUX_SLL2
+
+// Called from the backend's thread when the device stops serving (interface
+// vanished or went down); why says so. The backend keeps running and serves
+// again once the device returns (Health() turns OK).
+using DeviceGoneHandler = std::function<void(const absl::Status& why)>;
+
+// What ListDevices shows about a device.
+struct DeviceInfo {
+  std::string name;            // "mydev0"
+  std::string description;     // shown by `tcpdump -D`
+  std::string backend;         // "synthetic", "afpacket", "replay"
+  std::vector<int> dlts;       // first = default
+  uint32_t pcap_flags = 0;     // PCAP_IF_*
+  bool can_inject = false;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual const DeviceInfo& info() const = 0;
+
+  // Starts delivering batches to sink from the backend's own thread.
+  // Fails with FAILED_PRECONDITION when already started.
+  virtual absl::Status Start(PacketSink sink) = 0;
+
+  // Stops and joins the thread. Idempotent.
+  virtual void Stop() = 0;
+
+  // Sends one frame out of the device. Returns the bytes sent.
+  virtual absl::StatusOr<uint32_t> Inject(absl::Span<const uint8_t> frame) {
+    (void)frame;
+    return absl::UnimplementedError("device '" + info().name + "' (" + info().backend +
+                                    " backend) cannot inject packets");
+  }
+
+  // Packets the backend (or the kernel below it) dropped before the fan-out.
+  virtual uint64_t ifdropped() const { return 0; }
+
+  // Promiscuous mode on (true) or off. DeviceFanout reference-counts the
+  // sessions that asked for it and calls this on the first and the last one.
+  virtual absl::Status SetPromiscuous(bool on) {
+    (void)on;
+    return absl::OkStatus();
+  }
+
+  // OK while the device serves; UNAVAILABLE (saying why) while it is gone.
+  virtual absl::Status Health() const { return absl::OkStatus(); }
+
+  // Registers the handler called when the device goes away. Call before Start().
+  virtual void SetDeviceGoneHandler(DeviceGoneHandler handler) { (void)handler; }
+};
+
+}  // namespace mydev::daemon
+
+#endif  // MYDEV_DAEMON_BACKENDS_BACKEND_H_

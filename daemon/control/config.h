@@ -1,0 +1,67 @@
+// config.h — mydevd's configuration: the text-format file (proto/config.proto)
+// parsed with protobuf's TextFormat, validated, and its limits resolved.
+//
+//   absl::StatusOr<mydev::config::Config> c = LoadConfigFile("/etc/mydevd.conf");
+//   if (!c.ok()) { print(c.status()); exit(1); }   // "…:3:7: Expected identifier…"
+//   Limits limits = ResolveLimits(c->limits());     // zeros replaced by defaults
+//   absl::StatusOr<AccessPolicy> access = BuildAccessPolicy(*c);   // who may do what
+//
+//   mydev::config::Config d = DefaultConfig();     // no file: one synthetic mydev0
+#ifndef MYDEV_DAEMON_CONTROL_CONFIG_H_
+#define MYDEV_DAEMON_CONTROL_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "daemon/control/access_policy.h"
+#include "proto/config.pb.h"
+
+namespace mydev::daemon {
+
+// Every limit the daemon enforces, with defaults filled in.
+struct Limits {
+  uint64_t default_ring_bytes = 4ull << 20;
+  uint64_t max_ring_bytes = 256ull << 20;
+  uint32_t max_sessions_per_uid = 64;
+  uint32_t max_bpf_insns = 4096;
+  absl::Duration attach_timeout = absl::Seconds(5);
+  uint32_t max_message_bytes = 4u << 20;
+  absl::Duration tick = absl::Milliseconds(10);
+  uint64_t max_ring_bytes_per_uid = 1ull << 30;  // all of one uid's rings together
+  uint32_t max_connections_per_uid = 128;         // gRPC connections; root exempt
+  uint32_t max_watch_streams = 16;                // WatchStats streams in all
+  uint32_t max_watch_streams_per_uid = 4;         // root exempt
+};
+
+inline constexpr char kDefaultDeviceDescription[] = "mydev synthetic traffic generator";
+// replay { speed } other than 0 (as fast as possible) must lie in this range.
+inline constexpr double kMinReplaySpeed = 0.001;
+inline constexpr double kMaxReplaySpeed = 1e6;
+
+// Parses text-format config; errors carry "name:line:column: message".
+absl::StatusOr<mydev::config::Config> ParseConfig(absl::string_view text,
+                                                  absl::string_view name);
+absl::StatusOr<mydev::config::Config> LoadConfigFile(const std::string& path);
+
+// Checks device names ("mydev<N>", unique), backends, limits and access rules
+// (every user and group name must resolve).
+absl::Status ValidateConfig(const mydev::config::Config& config);
+
+// One synthetic device "mydev0" at the default rate.
+mydev::config::Config DefaultConfig();
+
+// Replaces zeros by defaults. Call on a validated config.
+Limits ResolveLimits(const mydev::config::Limits& limits);
+
+// The access rules of a validated config, with its limits as defaults.
+absl::StatusOr<AccessPolicy> BuildAccessPolicy(const mydev::config::Config& config);
+
+// True for "mydev<N>" with N a decimal number without leading zeros.
+bool IsValidDeviceName(absl::string_view name);
+
+}  // namespace mydev::daemon
+
+#endif  // MYDEV_DAEMON_CONTROL_CONFIG_H_

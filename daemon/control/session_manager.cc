@@ -1,0 +1,237 @@
+// session_manager.cc — see session_manager.h.
+#include "daemon/control/session_manager.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/log.h"
+
+namespace mydev::daemon {
+namespace {
+
+uint64_t RoundUpToPowerOfTwo(uint64_t v) {
+  uint64_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+SessionManager::SessionManager(const Limits& limits, std::vector<DeviceFanout*> devices)
+    : SessionManager(limits, std::move(devices),
+                     AccessPolicy(limits.max_sessions_per_uid, limits.max_ring_bytes_per_uid)) {}
+
+SessionManager::SessionManager(const Limits& limits, std::vector<DeviceFanout*> devices,
+                               AccessPolicy access)
+    : limits_(limits), devices_(std::move(devices)), access_(std::move(access)) {}
+
+SessionManager::~SessionManager() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (reaper_.joinable()) reaper_.join();
+}
+
+void SessionManager::StartReaper() {
+  if (!reaper_.joinable()) reaper_ = std::thread([this] { RunReaper(); });
+}
+
+DeviceFanout* SessionManager::FindDevice(absl::string_view name) const {
+  for (DeviceFanout* d : devices_)
+    if (d->info().name == name) return d;
+  return nullptr;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Open(
+    const mydev::v1::OpenSessionRequest& req, const Credentials& peer) {
+  DeviceFanout* device = FindDevice(req.device());
+  if (device == nullptr)
+    return absl::NotFoundError(absl::StrCat("no device named '", req.device(),
+                                            "'; ListDevices (tcpdump -D) shows the devices"));
+  const Caller caller = LookUpCaller(peer.uid, peer.gid);
+  if (absl::Status allowed = access_.CheckCapture(caller, req.device()); !allowed.ok())
+    return allowed;
+  SessionParams p;
+  p.device = req.device();
+  p.snaplen = req.snaplen() == 0 ? kMaxSnaplen : std::min(req.snaplen(), kMaxSnaplen);
+
+  uint64_t want = req.buffer_size() == 0 ? limits_.default_ring_bytes : req.buffer_size();
+  if (want > limits_.max_ring_bytes)
+    return absl::InvalidArgumentError(absl::StrCat("buffer size ", want,
+                                                   " is larger than the daemon's limit of ",
+                                                   limits_.max_ring_bytes, " bytes"));
+  p.ring_bytes = std::max<uint64_t>(RoundUpToPowerOfTwo(want), shm::RingProducer::kMinDataBytes);
+  if (p.ring_bytes > limits_.max_ring_bytes)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "buffer size ", want, " rounds up to ", p.ring_bytes,
+        " bytes, larger than the daemon's limit of ", limits_.max_ring_bytes, " bytes"));
+
+  if (!mydev::v1::Direction_IsValid(req.direction()))
+    return absl::InvalidArgumentError(
+        absl::StrCat("direction ", static_cast<int>(req.direction()), " is not IN, OUT or INOUT"));
+  p.direction = req.direction();
+
+  const std::vector<int>& dlts = device->info().dlts;
+  if (dlts.empty()) return absl::InternalError("device has no link type");
+  p.dlt = req.dlt() == 0 ? dlts.front() : req.dlt();
+  if (std::find(dlts.begin(), dlts.end(), p.dlt) == dlts.end())
+    return absl::InvalidArgumentError(absl::StrCat("link type ", req.dlt(), " is not offered by '",
+                                                   req.device(), "'"));
+  p.promisc = req.promisc();
+  p.immediate = req.immediate();
+  p.timeout_ms = req.timeout_ms();
+  p.ifdropped_at_open = device->counters().packets_ifdropped;
+
+  const UserLimit user_limit = access_.LimitsFor(peer.uid);
+  uint64_t id;
+  {
+    absl::MutexLock lock(&mu_);
+    auto open = sessions_per_uid_.find(peer.uid);
+    auto held = ring_bytes_per_uid_.find(peer.uid);
+    const uint32_t n = open == sessions_per_uid_.end() ? 0 : open->second;
+    const uint64_t bytes = held == ring_bytes_per_uid_.end() ? 0 : held->second;
+    if (n >= user_limit.max_sessions)
+      return absl::ResourceExhaustedError(absl::StrCat(
+          DescribeCaller(caller), " already has ", n, " sessions open (the limit is ",
+          user_limit.max_sessions, "); close some"));
+    if (bytes + p.ring_bytes > user_limit.max_ring_bytes)
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "a ", p.ring_bytes, "-byte ring would bring ", DescribeCaller(caller),
+          "'s ring memory to ", bytes + p.ring_bytes, " bytes, above the limit of ",
+          user_limit.max_ring_bytes, "; close sessions or ask for a smaller buffer"));
+    // Reserved; released below on failure.
+    ++sessions_per_uid_[peer.uid];
+    ring_bytes_per_uid_[peer.uid] += p.ring_bytes;
+    id = next_id_++;
+  }
+  absl::StatusOr<std::shared_ptr<Session>> s = Session::Create(id, peer, p);
+  absl::Status added = s.ok() ? device->AddSession(*s) : absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  if (!s.ok() || !added.ok()) {
+    ReleaseQuota(peer.uid, p.ring_bytes);
+    if (!added.ok())
+      return absl::Status(added.code(), absl::StrCat("device '", p.device, "': ", added.message()));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot create the session ring: ", s.status().message()));
+  }
+  sessions_[id] = *s;
+  MYDEV_LOG(kInfo, "session %d opened on %s by uid %d gid %d pid %d (snaplen %d, ring %d bytes)",
+            id, p.device, peer.uid, peer.gid, peer.pid, p.snaplen, p.ring_bytes);
+  return s;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::Lookup(uint64_t id,
+                                                                absl::string_view token,
+                                                                uint32_t uid) const {
+  std::shared_ptr<Session> s;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end())
+      return absl::NotFoundError(absl::StrCat("no session ", id, " (closed or never opened)"));
+    s = it->second;
+  }
+  bool token_ok = s->TokenMatches(token);
+  if (!token_ok || s->owner().uid != uid)
+    return absl::PermissionDeniedError(
+        absl::StrCat("session ", id, ": ",
+                     token_ok ? "it belongs to another user" : "the token does not match"));
+  return s;
+}
+
+absl::Status SessionManager::Close(uint64_t id, absl::string_view token, uint32_t uid) {
+  absl::StatusOr<std::shared_ptr<Session>> s = Lookup(id, token, uid);
+  if (!s.ok()) return s.status();
+  std::shared_ptr<Session> removed;
+  {
+    absl::MutexLock lock(&mu_);
+    removed = Remove(id);
+  }
+  if (removed) Detach(removed, "closed by the client");
+  return absl::OkStatus();
+}
+
+void SessionManager::Free(uint64_t id, absl::string_view why) {
+  std::shared_ptr<Session> removed;
+  {
+    absl::MutexLock lock(&mu_);
+    removed = Remove(id);
+  }
+  if (removed) Detach(removed, why);
+}
+
+std::shared_ptr<Session> SessionManager::Remove(uint64_t id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return nullptr;
+  std::shared_ptr<Session> s = std::move(it->second);
+  sessions_.erase(it);
+  ReleaseQuota(s->owner().uid, s->params().ring_bytes);
+  return s;
+}
+
+void SessionManager::ReleaseQuota(uint32_t uid, uint64_t ring_bytes) {
+  auto n = sessions_per_uid_.find(uid);
+  if (n != sessions_per_uid_.end() && --n->second == 0) sessions_per_uid_.erase(n);
+  auto b = ring_bytes_per_uid_.find(uid);
+  if (b != ring_bytes_per_uid_.end()) {
+    b->second -= std::min(b->second, ring_bytes);
+    if (b->second == 0) ring_bytes_per_uid_.erase(b);
+  }
+}
+
+void SessionManager::Detach(const std::shared_ptr<Session>& s, absl::string_view why) {
+  if (DeviceFanout* d = FindDevice(s->params().device)) d->RemoveSession(s->id());
+  SessionCounters c = s->counters();
+  MYDEV_LOG(kInfo,
+            "session %d closed on %s, uid %d pid %d: %s (received %d, dropped %d)", s->id(),
+            s->params().device, s->owner().uid, s->owner().pid, why, c.packets_received,
+            c.packets_dropped);
+}
+
+size_t SessionManager::ReapUnattached(absl::Time now) {
+  std::vector<std::shared_ptr<Session>> expired;
+  {
+    absl::MutexLock lock(&mu_);
+    std::vector<uint64_t> ids;
+    for (const auto& [id, s] : sessions_)
+      if (!s->attached() && now - s->opened_at() >= limits_.attach_timeout) ids.push_back(id);
+    for (uint64_t id : ids) expired.push_back(Remove(id));
+  }
+  for (const auto& s : expired)
+    Detach(s, absl::StrCat("its fds were not fetched within ",
+                           absl::FormatDuration(limits_.attach_timeout)));
+  return expired.size();
+}
+
+void SessionManager::RunReaper() {
+  const absl::Duration period =
+      std::clamp(limits_.attach_timeout / 4, absl::Milliseconds(1), absl::Milliseconds(250));
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), period)) return;
+    }
+    ReapUnattached(absl::Now());
+  }
+}
+
+void SessionManager::CloseAllRings(uint32_t reason) {
+  for (const auto& s : List()) s->CloseRing(reason);
+}
+
+bool SessionManager::Exists(uint64_t id) const {
+  absl::MutexLock lock(&mu_);
+  return sessions_.count(id) != 0;
+}
+
+std::vector<std::shared_ptr<Session>> SessionManager::List() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<Session>> out;
+  out.reserve(sessions_.size());
+  for (const auto& [id, s] : sessions_) out.push_back(s);
+  return out;
+}
+
+}  // namespace mydev::daemon

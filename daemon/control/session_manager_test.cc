@@ -1,0 +1,247 @@
+// session_manager_test.cc — field validation, limits, token/uid checks,
+// close and the attach deadline.
+#include "daemon/control/session_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "daemon/backends/synthetic/synthetic_backend.h"
+
+namespace mydev::daemon {
+namespace {
+
+std::string TokenOf(const Session& s) { return std::string(s.token().begin(), s.token().end()); }
+
+class SessionManagerTest : public ::testing::Test {
+ protected:
+  SessionManagerTest() {
+    DeviceInfo info;
+    info.name = "mydev0";
+    info.backend = "synthetic";
+    info.dlts = {kDltEn10mb};
+    device_ = std::make_unique<DeviceFanout>(
+        std::make_unique<SyntheticBackend>(info, SyntheticOptions{}), absl::Milliseconds(10));
+    limits_.default_ring_bytes = 1 << 20;
+    limits_.max_ring_bytes = 4 << 20;
+    limits_.max_sessions_per_uid = 2;
+    limits_.attach_timeout = absl::Milliseconds(20);
+    manager_ = std::make_unique<SessionManager>(limits_, std::vector<DeviceFanout*>{device_.get()});
+  }
+
+  absl::StatusOr<std::shared_ptr<Session>> Open(uint32_t uid, uint64_t buffer = 0,
+                                                uint32_t snaplen = 0) {
+    mydev::v1::OpenSessionRequest req;
+    req.set_device("mydev0");
+    req.set_buffer_size(buffer);
+    req.set_snaplen(snaplen);
+    return manager_->Open(req, Credentials{uid, uid, 4242});
+  }
+
+  Limits limits_;
+  std::unique_ptr<DeviceFanout> device_;
+  std::unique_ptr<SessionManager> manager_;
+};
+
+TEST_F(SessionManagerTest, ResolvesSnaplenAndRingSize) {
+  struct Case {
+    uint64_t buffer;
+    uint32_t snaplen;
+    uint64_t want_ring;
+    uint32_t want_snaplen;
+  } cases[] = {
+      {0, 0, 1 << 20, 262144},              // defaults
+      {100, 100, 1 << 20, 100},             // below the ring minimum -> minimum
+      {1500000, 1000000, 2 << 20, 262144},  // rounded up; snaplen clamped
+      {4 << 20, 65535, 4 << 20, 65535},     // exactly the max
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<std::shared_ptr<Session>> s = Open(7, c.buffer, c.snaplen);
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ((*s)->ring_bytes(), c.want_ring) << c.buffer;
+    EXPECT_EQ((*s)->params().snaplen, c.want_snaplen) << c.snaplen;
+    ASSERT_TRUE(manager_->Close((*s)->id(), TokenOf(**s), 7).ok());
+  }
+}
+
+TEST_F(SessionManagerTest, RejectsBadFields) {
+  EXPECT_EQ(Open(7, (4 << 20) + 1).status().code(), absl::StatusCode::kInvalidArgument);
+  mydev::v1::OpenSessionRequest req;
+  req.set_device("mydev9");
+  EXPECT_EQ(manager_->Open(req, {7, 7, 1}).status().code(), absl::StatusCode::kNotFound);
+  req.set_device("mydev0");
+  req.set_direction(static_cast<mydev::v1::Direction>(9));
+  EXPECT_EQ(manager_->Open(req, {7, 7, 1}).status().code(), absl::StatusCode::kInvalidArgument);
+  req.set_direction(mydev::v1::DIRECTION_IN);
+  req.set_dlt(105);  // not offered
+  EXPECT_EQ(manager_->Open(req, {7, 7, 1}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(manager_->List().empty());
+}
+
+TEST_F(SessionManagerTest, SessionsPerUidLimit) {
+  auto a = Open(1000), b = Open(1000);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(Open(1000).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(Open(1001).ok());  // another user is not affected
+  ASSERT_TRUE(manager_->Close((*a)->id(), TokenOf(**a), 1000).ok());
+  EXPECT_TRUE(Open(1000).ok());
+  EXPECT_EQ(device_->counters().sessions, 3u);
+}
+
+TEST_F(SessionManagerTest, LookupChecksTokenAndOwner) {
+  auto a = Open(1000), b = Open(1000);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(TokenOf(**a), TokenOf(**b));
+  uint64_t id = (*a)->id();
+  std::string token = TokenOf(**a);
+  EXPECT_TRUE(manager_->Lookup(id, token, 1000).ok());
+  std::string wrong = token;
+  wrong[31] ^= 1;
+  EXPECT_EQ(manager_->Lookup(id, wrong, 1000).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(manager_->Lookup(id, token.substr(0, 16), 1000).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(manager_->Lookup(id, TokenOf(**b), 1000).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(manager_->Lookup(id, token, 1001).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(manager_->Close(id, token, 1001).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(manager_->Lookup(999, token, 1000).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(manager_->Close(id, token, 1000).ok());
+  EXPECT_EQ(manager_->Lookup(id, token, 1000).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->Close(id, token, 1000).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SessionManagerTest, UnattachedSessionsAreReaped) {
+  auto a = Open(1000), b = Open(1000);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE((*b)->MarkAttached());
+  EXPECT_FALSE((*b)->MarkAttached());  // only once
+  EXPECT_EQ(manager_->ReapUnattached(absl::Now()), 0u);  // not yet due
+  EXPECT_EQ(manager_->ReapUnattached(absl::Now() + absl::Seconds(1)), 1u);
+  EXPECT_FALSE(manager_->Exists((*a)->id()));
+  EXPECT_TRUE(manager_->Exists((*b)->id()));
+  EXPECT_EQ(device_->counters().sessions, 1u);
+}
+
+TEST_F(SessionManagerTest, ReaperThreadFreesWithinTheTimeout) {
+  manager_->StartReaper();
+  auto a = Open(1000);
+  ASSERT_TRUE(a.ok());
+  uint64_t id = (*a)->id();
+  for (int i = 0; i < 100 && manager_->Exists(id); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(manager_->Exists(id));
+  // The uid's quota is returned.
+  EXPECT_TRUE(Open(1000).ok());
+}
+
+TEST_F(SessionManagerTest, FreeIsIdempotent) {
+  auto a = Open(1000);
+  ASSERT_TRUE(a.ok());
+  manager_->Free((*a)->id(), "test");
+  manager_->Free((*a)->id(), "test");
+  EXPECT_TRUE(manager_->List().empty());
+  EXPECT_EQ(device_->counters().sessions, 0u);
+}
+
+// A manager over mydev0 (open) and mydev1 (capture: nobody and group adm only),
+// with per-user limits from the config.
+class SessionAccessTest : public ::testing::Test {
+ protected:
+  void Build(const std::string& text) {
+    absl::StatusOr<mydev::config::Config> c = ParseConfig(text, "test.conf");
+    ASSERT_TRUE(c.ok()) << c.status();
+    absl::StatusOr<AccessPolicy> access = BuildAccessPolicy(*c);
+    ASSERT_TRUE(access.ok()) << access.status();
+    for (const char* name : {"mydev0", "mydev1"}) {
+      DeviceInfo info;
+      info.name = name;
+      info.backend = "synthetic";
+      info.dlts = {kDltEn10mb};
+      devices_.push_back(std::make_unique<DeviceFanout>(
+          std::make_unique<SyntheticBackend>(info, SyntheticOptions{}), absl::Milliseconds(10)));
+    }
+    manager_ = std::make_unique<SessionManager>(
+        ResolveLimits(c->limits()),
+        std::vector<DeviceFanout*>{devices_[0].get(), devices_[1].get()}, std::move(*access));
+  }
+
+  absl::StatusOr<std::shared_ptr<Session>> Open(uint32_t uid, uint32_t gid,
+                                                const char* device = "mydev0",
+                                                uint64_t buffer = 0) {
+    mydev::v1::OpenSessionRequest req;
+    req.set_device(device);
+    req.set_buffer_size(buffer);
+    return manager_->Open(req, Credentials{uid, gid, 4242});
+  }
+
+  std::vector<std::unique_ptr<DeviceFanout>> devices_;
+  std::unique_ptr<SessionManager> manager_;
+};
+
+constexpr char kAccessConfig[] = R"(
+    device { name: "mydev0" synthetic {} }
+    device { name: "mydev1" synthetic {} access { capture { user: "nobody" group: "adm" } } }
+    limits { default_ring_bytes: 1048576 max_ring_bytes: 8388608
+             max_sessions_per_uid: 3 max_ring_bytes_per_uid: 4194304 }
+    user_limits { user: "nobody" max_sessions: 1 }
+    user_limits { user: "1234" max_ring_bytes_total: 16777216 max_sessions: 10 }
+)";
+
+TEST_F(SessionAccessTest, CaptureRuleIsCheckedOnOpen) {
+  Build(kAccessConfig);
+  EXPECT_TRUE(Open(65534, 65534, "mydev1").ok());  // nobody, by name
+  EXPECT_TRUE(Open(1500, 4, "mydev1").ok());       // primary gid adm
+  EXPECT_TRUE(Open(0, 0, "mydev1").ok());          // root
+  absl::Status denied = Open(1500, 1500, "mydev1").status();
+  EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(denied.message(),
+            "uid 1500 may not capture on mydev1: not in device mydev1's capture users/groups");
+  EXPECT_TRUE(Open(1500, 1500, "mydev0").ok());    // no access block: open
+  // A refusal reserves nothing.
+  EXPECT_EQ(manager_->List().size(), 4u);
+}
+
+TEST_F(SessionAccessTest, SessionsPerUserFollowDefaultsAndOverrides) {
+  Build(kAccessConfig);
+  // nobody: overridden to 1.
+  absl::StatusOr<std::shared_ptr<Session>> first = Open(65534, 65534);
+  ASSERT_TRUE(first.ok());
+  absl::Status second = Open(65534, 65534).status();
+  EXPECT_EQ(second.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(second.message().find("user nobody (uid 65534) already has 1 sessions open"),
+            std::string::npos)
+      << second;
+  // Others: the default of 3 (and 4 MiB of 1 MiB rings).
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Open(1500, 1500).ok()) << i;
+  EXPECT_EQ(Open(1500, 1500).status().code(), absl::StatusCode::kResourceExhausted);
+  // Closing gives the slot back.
+  ASSERT_TRUE(manager_->Close((*first)->id(), TokenOf(**first), 65534).ok());
+  EXPECT_TRUE(Open(65534, 65534).ok());
+}
+
+TEST_F(SessionAccessTest, RingMemoryPerUser) {
+  Build(kAccessConfig);
+  // Default 4 MiB per uid: a 2 MiB ring and a 2 MiB ring fit, a third does not.
+  absl::StatusOr<std::shared_ptr<Session>> a = Open(1500, 1500, "mydev0", 2 << 20);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(Open(1500, 1500, "mydev0", 2 << 20).ok());
+  absl::Status full = Open(1500, 1500, "mydev0", 1 << 20).status();
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(full.message().find("above the limit of 4194304"), std::string::npos) << full;
+  // Another uid has its own budget.
+  EXPECT_TRUE(Open(1501, 1501, "mydev0", 4 << 20).ok());
+  // Freeing a ring gives its bytes back.
+  manager_->Free((*a)->id(), "test");
+  EXPECT_TRUE(Open(1500, 1500, "mydev0", 2 << 20).ok());
+  // uid 1234: 16 MiB overridden, sessions 10.
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(Open(1234, 1234, "mydev0", 8 << 20).ok()) << i;
+  EXPECT_EQ(Open(1234, 1234, "mydev0", 1 << 20).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+}  // namespace
+}  // namespace mydev::daemon

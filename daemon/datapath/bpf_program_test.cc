@@ -1,0 +1,105 @@
+// bpf_program_test.cc — BPF validation and filtering.
+#include "daemon/datapath/bpf_program.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "daemon/testing/test_util.h"
+
+namespace mydev::daemon {
+namespace {
+
+// "ret #n"
+bpf_insn Ret(uint32_t n) { return BPF_STMT(BPF_RET | BPF_K, n); }
+
+google::protobuf::RepeatedPtrField<mydev::v1::BpfInsn> ToProto(const std::vector<bpf_insn>& v) {
+  google::protobuf::RepeatedPtrField<mydev::v1::BpfInsn> out;
+  for (const bpf_insn& i : v) {
+    mydev::v1::BpfInsn* p = out.Add();
+    p->set_code(i.code);
+    p->set_jt(i.jt);
+    p->set_jf(i.jf);
+    p->set_k(i.k);
+  }
+  return out;
+}
+
+TEST(BpfProgramTest, AcceptsCompiledProgramAndFilters) {
+  absl::StatusOr<BpfProgram> p = BpfProgram::FromProto(ToProto(CompileFilter("udp")), 4096);
+  ASSERT_TRUE(p.ok()) << p.status();
+  uint8_t udp[64] = {};
+  udp[12] = 0x08, udp[13] = 0x00, udp[14] = 0x45, udp[23] = 17;
+  uint8_t tcp[64] = {};
+  tcp[12] = 0x08, tcp[13] = 0x00, tcp[14] = 0x45, tcp[23] = 6;
+  EXPECT_GT(p->Run(udp, sizeof udp, sizeof udp), 0u);
+  EXPECT_EQ(p->Run(tcp, sizeof tcp, sizeof tcp), 0u);
+}
+
+TEST(BpfProgramTest, ReturnsSnapLength) {
+  absl::StatusOr<BpfProgram> p = BpfProgram::FromInsns({Ret(96)}, 4096);
+  ASSERT_TRUE(p.ok());
+  uint8_t pkt[200] = {};
+  EXPECT_EQ(p->Run(pkt, sizeof pkt, sizeof pkt), 96u);
+}
+
+TEST(BpfProgramTest, RejectsJumpOutOfRange) {
+  std::vector<bpf_insn> v = {BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 5, 0), Ret(0)};
+  absl::StatusOr<BpfProgram> p = BpfProgram::FromInsns(v, 4096);
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(BpfProgramTest, RejectsMissingReturn) {
+  std::vector<bpf_insn> v = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
+                             BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 1)};
+  EXPECT_EQ(BpfProgram::FromInsns(v, 4096).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(BpfProgramTest, RejectsDivisionByConstantZero) {
+  std::vector<bpf_insn> v = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
+                             BPF_STMT(BPF_ALU | BPF_DIV | BPF_K, 0), Ret(65535)};
+  EXPECT_EQ(BpfProgram::FromInsns(v, 4096).status().code(), absl::StatusCode::kInvalidArgument);
+  v[1].k = 2;
+  EXPECT_TRUE(BpfProgram::FromInsns(v, 4096).ok());
+}
+
+TEST(BpfProgramTest, RejectsTooLongAndEmpty) {
+  std::vector<bpf_insn> v(11, Ret(1));
+  absl::StatusOr<BpfProgram> p = BpfProgram::FromInsns(v, 10);
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(p.status().message().find("1..10"), std::string::npos) << p.status();
+  EXPECT_TRUE(BpfProgram::FromInsns(std::vector<bpf_insn>(10, Ret(1)), 10).ok());
+  EXPECT_EQ(BpfProgram::FromInsns({}, 10).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(BpfProgramTest, RejectsFieldsThatDoNotFit) {
+  auto proto = ToProto({Ret(1)});
+  proto[0].set_code(0x10006);  // > u16
+  EXPECT_EQ(BpfProgram::FromProto(proto, 10).status().code(), absl::StatusCode::kInvalidArgument);
+  proto = ToProto({BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0), Ret(1)});
+  proto[0].set_jt(256);  // > u8
+  EXPECT_EQ(BpfProgram::FromProto(proto, 10).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// bpf_validate lets these through, but libpcap's interpreter would abort()
+// or loop on them: the daemon must refuse them itself.
+TEST(BpfProgramTest, RejectsWhatTheInterpreterCannotRun) {
+  std::vector<bpf_insn> unknown_misc = {{0xffff, 0, 0, 0}, Ret(1)};
+  EXPECT_EQ(BpfProgram::FromInsns(unknown_misc, 10).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<bpf_insn> high_bits = {{BPF_LD | BPF_W | BPF_ABS | 0x100, 0, 0, 0}, Ret(1)};
+  EXPECT_EQ(BpfProgram::FromInsns(high_bits, 10).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<bpf_insn> ja_wraps = {BPF_STMT(BPF_LD | BPF_IMM, 0),
+                                    BPF_JUMP(BPF_JMP | BPF_JA, 0xffffffffu, 0, 0), Ret(1)};
+  EXPECT_EQ(BpfProgram::FromInsns(ja_wraps, 10).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<bpf_insn> ja_ok = {BPF_JUMP(BPF_JMP | BPF_JA, 1, 0, 0), Ret(0), Ret(7)};
+  absl::StatusOr<BpfProgram> p = BpfProgram::FromInsns(ja_ok, 10);
+  ASSERT_TRUE(p.ok()) << p.status();
+  uint8_t pkt[4] = {};
+  EXPECT_EQ(p->Run(pkt, 4, 4), 7u);
+}
+
+}  // namespace
+}  // namespace mydev::daemon

@@ -1,0 +1,137 @@
+// fanout.cc — see fanout.h.
+#include "daemon/datapath/device_fanout.h"
+
+#include <utility>
+
+#include "base/log.h"
+
+namespace mydev::daemon {
+
+DeviceFanout::DeviceFanout(std::unique_ptr<Backend> backend, absl::Duration tick)
+    : backend_(std::move(backend)), tick_(tick), sessions_(std::make_shared<SessionList>()) {
+  backend_->SetDeviceGoneHandler([this](const absl::Status& why) { OnDeviceGone(why); });
+}
+
+DeviceFanout::~DeviceFanout() { Stop(); }
+
+absl::Status DeviceFanout::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (running_) return absl::FailedPreconditionError("device already started");
+    running_ = true;
+    stopping_ = false;
+  }
+  absl::Status s = backend_->Start([this](absl::Span<const Packet> batch) { OnBatch(batch); });
+  if (!s.ok()) {
+    absl::MutexLock lock(&mu_);
+    running_ = false;
+    return s;
+  }
+  ticker_ = std::thread([this] { RunTicker(); });
+  return absl::OkStatus();
+}
+
+void DeviceFanout::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!running_) return;
+    stopping_ = true;
+  }
+  backend_->Stop();
+  if (ticker_.joinable()) ticker_.join();
+  absl::MutexLock lock(&mu_);
+  running_ = false;
+}
+
+absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status h = backend_->Health(); !h.ok()) return h;
+  if (session->params().promisc) {
+    if (promisc_sessions_ == 0) {
+      if (absl::Status s = backend_->SetPromiscuous(true); !s.ok()) return s;
+    }
+    ++promisc_sessions_;
+  }
+  auto next = std::make_shared<SessionList>(*sessions_);
+  next->push_back(std::move(session));
+  sessions_ = std::move(next);
+  return absl::OkStatus();
+}
+
+void DeviceFanout::RemoveSession(uint64_t session_id) {
+  absl::MutexLock lock(&mu_);
+  auto next = std::make_shared<SessionList>();
+  next->reserve(sessions_->size());
+  bool promisc = false;
+  for (const auto& s : *sessions_) {
+    if (s->id() != session_id) {
+      next->push_back(s);
+    } else {
+      promisc = s->params().promisc;
+    }
+  }
+  sessions_ = std::move(next);
+  if (promisc && promisc_sessions_ > 0 && --promisc_sessions_ == 0) {
+    if (absl::Status s = backend_->SetPromiscuous(false); !s.ok())
+      MYDEV_LOG(kWarning, "%s: turning promiscuous mode off: %s", backend_->info().name,
+                s.ToString());
+  }
+}
+
+void DeviceFanout::OnDeviceGone(const absl::Status& why) {
+  std::shared_ptr<const SessionList> gone;
+  {
+    absl::MutexLock lock(&mu_);
+    gone = std::exchange(sessions_, std::make_shared<SessionList>());
+    if (promisc_sessions_ != 0) {
+      promisc_sessions_ = 0;
+      (void)backend_->SetPromiscuous(false);  // the socket is gone; just forget the wish
+    }
+  }
+  MYDEV_LOG(kWarning, "%s is gone (%s); closing its %d sessions", backend_->info().name,
+            why.ToString(), gone->size());
+  for (const auto& s : *gone) s->CloseRing(kCloseReasonDeviceGone);
+}
+
+std::shared_ptr<const DeviceFanout::SessionList> DeviceFanout::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return sessions_;
+}
+
+void DeviceFanout::OnBatch(absl::Span<const Packet> batch) {
+  uint64_t bytes = 0;
+  for (const Packet& p : batch) bytes += p.len;
+  packets_seen_.fetch_add(batch.size(), std::memory_order_relaxed);
+  bytes_seen_.fetch_add(bytes, std::memory_order_relaxed);
+  std::shared_ptr<const SessionList> sessions = Snapshot();
+  if (sessions->empty()) return;
+  const int64_t now = ClockNs(CLOCK_MONOTONIC);
+  for (const auto& s : *sessions) s->Deliver(batch, now);
+}
+
+void DeviceFanout::TickAll() {
+  std::shared_ptr<const SessionList> sessions = Snapshot();
+  const int64_t now = ClockNs(CLOCK_MONOTONIC);
+  for (const auto& s : *sessions) s->Tick(now);
+}
+
+void DeviceFanout::RunTicker() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), tick_)) return;
+    }
+    TickAll();
+  }
+}
+
+DeviceCounters DeviceFanout::counters() const {
+  DeviceCounters c;
+  c.packets_seen = packets_seen_.load(std::memory_order_relaxed);
+  c.bytes_seen = bytes_seen_.load(std::memory_order_relaxed);
+  c.packets_ifdropped = backend_->ifdropped();
+  c.sessions = static_cast<uint32_t>(Snapshot()->size());
+  return c;
+}
+
+}  // namespace mydev::daemon

@@ -1,0 +1,144 @@
+// session.cc — see session.h.
+#include "daemon/datapath/session.h"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "absl/time/clock.h"
+#include "daemon/datapath/sll2.h"
+
+namespace mydev::daemon {
+namespace {
+
+absl::Status FillRandom(uint8_t* out, size_t n) {
+  while (n > 0) {
+    ssize_t got = getrandom(out, n, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return absl::ErrnoToStatus(errno, "getrandom for a session token");
+    }
+    out += got;
+    n -= static_cast<size_t>(got);
+  }
+  return absl::OkStatus();
+}
+
+bool DirectionPasses(mydev::v1::Direction want, PacketDirection dir) {
+  switch (want) {
+    case mydev::v1::DIRECTION_IN:
+      return dir == PacketDirection::kIn;
+    case mydev::v1::DIRECTION_OUT:
+      return dir == PacketDirection::kOut;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Session>> Session::Create(uint64_t id, const Credentials& owner,
+                                                         const SessionParams& params) {
+  shm::RingOptions ring_options;
+  ring_options.data_bytes = params.ring_bytes;
+  ring_options.dlt = static_cast<uint32_t>(params.dlt);
+  absl::StatusOr<std::unique_ptr<shm::RingProducer>> ring = shm::RingProducer::Create(ring_options);
+  if (!ring.ok()) return ring.status();
+  shm::WakePolicy wake;
+  wake.immediate = params.immediate;
+  wake.wake_bytes = 0;  // a quarter of the ring
+  wake.timeout_ns = static_cast<int64_t>(params.timeout_ms) * 1'000'000;
+  (*ring)->SetWakePolicy(wake);
+  std::shared_ptr<Session> s(new Session(id, owner, params, std::move(*ring)));
+  if (absl::Status st = FillRandom(s->token_.data(), s->token_.size()); !st.ok()) return st;
+  return s;
+}
+
+Session::Session(uint64_t id, const Credentials& owner, const SessionParams& params,
+                 std::unique_ptr<shm::RingProducer> ring)
+    : id_(id),
+      owner_(owner),
+      params_(params),
+      opened_at_(absl::Now()),
+      ring_fd_(ring->ring_fd()),
+      ctl_fd_(ring->ctl_fd()),
+      event_fd_(ring->event_fd()),
+      ring_(std::move(ring)),
+      direction_(params.direction),
+      dlt_(params.dlt) {}
+
+bool Session::TokenMatches(absl::string_view token) const {
+  if (token.size() != token_.size()) return false;
+  uint8_t diff = 0;
+  for (size_t i = 0; i < token_.size(); ++i)
+    diff |= static_cast<uint8_t>(token[i]) ^ token_[i];
+  return diff == 0;
+}
+
+void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  for (const Packet& p : batch) {
+    if (!DirectionPasses(direction_, p.direction)) continue;
+    const uint8_t* data = p.data;
+    uint32_t len = p.len, captured = p.caplen;
+    if (dlt_ == kDltLinuxSll2) {  // the filter sees the SLL2 form too
+      if (!BuildSll2Record(p, &sll2_scratch_, &len, &captured)) continue;
+      data = sll2_scratch_.data();
+    }
+    uint32_t keep = captured;
+    if (filter_.has_value()) {
+      keep = filter_->Run(data, len, captured);
+      if (keep == 0) continue;
+    }
+    uint32_t caplen = std::min({captured, keep, params_.snaplen});
+    uint32_t flags = p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
+    ring_->Write(p.ts_ns, len, flags, data, caplen);
+  }
+  ring_->Publish(now_ns);
+}
+
+void Session::Tick(int64_t now_ns) {
+  absl::MutexLock lock(&mu_);
+  if (!closed_) ring_->Publish(now_ns);
+}
+
+void Session::CloseRing(uint32_t reason) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  closed_ = true;
+  ring_->Close(reason);
+}
+
+void Session::SetFilter(std::optional<BpfProgram> program) {
+  absl::MutexLock lock(&mu_);
+  filter_ = std::move(program);
+}
+
+void Session::SetDirection(mydev::v1::Direction direction) {
+  absl::MutexLock lock(&mu_);
+  direction_ = direction;
+}
+
+void Session::SetDataLink(int dlt) {
+  absl::MutexLock lock(&mu_);
+  dlt_ = dlt;
+}
+
+int Session::dlt() const {
+  absl::MutexLock lock(&mu_);
+  return dlt_;
+}
+
+bool Session::filter_set() const {
+  absl::MutexLock lock(&mu_);
+  return filter_.has_value();
+}
+
+SessionCounters Session::counters() const {
+  absl::MutexLock lock(&mu_);
+  return {ring_->packets_received(), ring_->packets_dropped(), ring_->bytes_received()};
+}
+
+}  // namespace mydev::daemon

@@ -1,0 +1,132 @@
+// session.h — one capture session: who owns it, its token, its ring, and the
+// per-client filtering state the fan-out applies before copying a packet in.
+//
+// Threads: the device's fan-out thread calls Deliver(); the device ticker
+// calls Tick(); gRPC handlers call SetFilter()/SetDirection()/counters().
+// One mutex per session serialises them (the ring has exactly one writer at a
+// time); it is uncontended on the hot path and taken once per batch.
+//
+//   SessionParams p{.device = "mydev0", .snaplen = 65535, .ring_bytes = 1 << 22};
+//   absl::StatusOr<std::shared_ptr<Session>> s =
+//       Session::Create(/*id=*/1, Credentials{1000, 1000, 4242}, p);
+//   (*s)->Deliver(batch, now_ns);          // direction? BPF? snaplen -> ring
+//   bool mine = (*s)->TokenMatches(token_from_client);
+#ifndef MYDEV_DAEMON_DATAPATH_SESSION_H_
+#define MYDEV_DAEMON_DATAPATH_SESSION_H_
+
+#include <sys/types.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "daemon/backends/backend.h"
+#include "daemon/datapath/bpf_program.h"
+#include "proto/mydev.pb.h"
+#include "shm/fd_passing.h"
+#include "shm/ring_producer.h"
+
+namespace mydev::daemon {
+
+// A peer's identity as the kernel reports it (SO_PEERCRED).
+struct Credentials {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int32_t pid = 0;
+};
+
+using SessionToken = std::array<uint8_t, shm::kTokenBytes>;
+
+// Already validated and resolved by SessionManager.
+struct SessionParams {
+  std::string device;
+  uint32_t snaplen = shm::RingProducer::kMaxCaplen;
+  uint64_t ring_bytes = 4ull << 20;
+  bool promisc = false;
+  bool immediate = false;
+  uint32_t timeout_ms = 0;
+  mydev::v1::Direction direction = mydev::v1::DIRECTION_INOUT;
+  int dlt = kDltEn10mb;
+  uint64_t ifdropped_at_open = 0;  // device ifdrop counter when opened
+};
+
+struct SessionCounters {
+  uint64_t packets_received = 0;
+  uint64_t packets_dropped = 0;
+  uint64_t bytes_received = 0;
+};
+
+class Session {
+ public:
+  // Creates the ring and draws a fresh random token.
+  static absl::StatusOr<std::shared_ptr<Session>> Create(uint64_t id, const Credentials& owner,
+                                                         const SessionParams& params);
+
+  uint64_t id() const { return id_; }
+  const Credentials& owner() const { return owner_; }
+  const SessionParams& params() const { return params_; }
+  const SessionToken& token() const { return token_; }
+  absl::Time opened_at() const { return opened_at_; }
+
+  // Constant-time comparison; false for a token of the wrong length.
+  bool TokenMatches(absl::string_view token) const;
+
+  // Fan-out: filters the batch into the ring, then publishes it.
+  void Deliver(absl::Span<const Packet> batch, int64_t now_ns);
+  // Publishes with no new packets so the client's timeout fires.
+  void Tick(int64_t now_ns);
+  // Marks the ring closed (MYDEV_RING_CLOSED, reason) and wakes the reader.
+  void CloseRing(uint32_t reason);
+
+  // No program = accept everything.
+  void SetFilter(std::optional<BpfProgram> program);
+  void SetDirection(mydev::v1::Direction direction);
+  void SetDataLink(int dlt);
+  int dlt() const;
+  bool filter_set() const;
+  SessionCounters counters() const;
+
+  // The fds handed to the client (owned by the ring; valid for the session's life).
+  int ring_fd() const { return ring_fd_; }
+  int ctl_fd() const { return ctl_fd_; }
+  int event_fd() const { return event_fd_; }
+  uint64_t ring_bytes() const { return params_.ring_bytes; }
+
+  // Records the fd hand-off. Returns false if it already happened.
+  bool MarkAttached() { return !attached_.exchange(true); }
+  bool attached() const { return attached_.load(); }
+
+ private:
+  Session(uint64_t id, const Credentials& owner, const SessionParams& params,
+          std::unique_ptr<shm::RingProducer> ring);
+
+  const uint64_t id_;
+  const Credentials owner_;
+  const SessionParams params_;
+  const absl::Time opened_at_;
+  SessionToken token_{};
+  int ring_fd_, ctl_fd_, event_fd_;
+  std::atomic<bool> attached_{false};
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<shm::RingProducer> ring_ ABSL_PT_GUARDED_BY(mu_);
+  std::optional<BpfProgram> filter_ ABSL_GUARDED_BY(mu_);
+  mydev::v1::Direction direction_ ABSL_GUARDED_BY(mu_);
+  int dlt_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<uint8_t> sll2_scratch_ ABSL_GUARDED_BY(mu_);  // one SLL2 record
+};
+
+}  // namespace mydev::daemon
+
+#endif  // MYDEV_DAEMON_DATAPATH_SESSION_H_

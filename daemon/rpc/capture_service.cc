@@ -1,0 +1,145 @@
+// capture_service.cc — see capture_service.h.
+#include "daemon/rpc/capture_service.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/control/access_policy.h"
+#include "daemon/datapath/bpf_program.h"
+#include "daemon/rpc/grpc_status.h"
+#include "daemon/rpc/stats_snapshot.h"
+
+namespace mydev::daemon {
+
+CaptureService::CaptureService(SessionManager* sessions, const PeerCredentialsTable* peers,
+                               std::string fd_socket_path)
+    : sessions_(sessions), peers_(peers), fd_socket_path_(std::move(fd_socket_path)) {}
+
+absl::StatusOr<std::shared_ptr<Session>> CaptureService::Find(
+    grpc::ServerContext* ctx, const mydev::v1::SessionRef& ref, Credentials* caller) const {
+  absl::StatusOr<Credentials> who = peers_->ForPeer(ctx->peer());
+  if (!who.ok()) return who.status();
+  if (caller != nullptr) *caller = *who;
+  return sessions_->Lookup(ref.session_id(), ref.token(), who->uid);
+}
+
+grpc::Status CaptureService::ListDevices(grpc::ServerContext*,
+                                         const mydev::v1::ListDevicesRequest*,
+                                         mydev::v1::ListDevicesResponse* resp) {
+  for (DeviceFanout* d : sessions_->devices()) {
+    const DeviceInfo& info = d->info();
+    mydev::v1::Device* out = resp->add_devices();
+    out->set_name(info.name);
+    out->set_description(info.description);
+    out->set_backend(info.backend);
+    for (int dlt : info.dlts) out->add_dlts(dlt);
+    out->set_pcap_flags(info.pcap_flags);
+    out->set_can_inject(info.can_inject);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CaptureService::OpenSession(grpc::ServerContext* ctx,
+                                         const mydev::v1::OpenSessionRequest* req,
+                                         mydev::v1::OpenSessionResponse* resp) {
+  absl::StatusOr<Credentials> who = peers_->ForPeer(ctx->peer());
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  absl::StatusOr<std::shared_ptr<Session>> s = sessions_->Open(*req, *who);
+  if (!s.ok()) return ToGrpcStatus(s.status());
+  const Session& session = **s;
+  resp->set_session_id(session.id());
+  resp->set_token(std::string(session.token().begin(), session.token().end()));
+  resp->set_fd_socket(fd_socket_path_);
+  resp->set_dlt(session.dlt());
+  if (DeviceFanout* d = sessions_->FindDevice(session.params().device))
+    for (int dlt : d->info().dlts) resp->add_dlts(dlt);
+  resp->set_snaplen(session.params().snaplen);
+  resp->set_ring_bytes(session.ring_bytes());
+  return grpc::Status::OK;
+}
+
+grpc::Status CaptureService::SetFilter(grpc::ServerContext* ctx,
+                                       const mydev::v1::SetFilterRequest* req,
+                                       mydev::v1::SetFilterResponse*) {
+  absl::StatusOr<std::shared_ptr<Session>> s = Find(ctx, req->session());
+  if (!s.ok()) return ToGrpcStatus(s.status());
+  if (req->insns().empty()) {
+    (*s)->SetFilter(std::nullopt);
+    return grpc::Status::OK;
+  }
+  absl::StatusOr<BpfProgram> program =
+      BpfProgram::FromProto(req->insns(), sessions_->limits().max_bpf_insns);
+  if (!program.ok()) return ToGrpcStatus(program.status());
+  (*s)->SetFilter(std::move(*program));
+  return grpc::Status::OK;
+}
+
+grpc::Status CaptureService::SetDirection(grpc::ServerContext* ctx,
+                                          const mydev::v1::SetDirectionRequest* req,
+                                          mydev::v1::SetDirectionResponse*) {
+  absl::StatusOr<std::shared_ptr<Session>> s = Find(ctx, req->session());
+  if (!s.ok()) return ToGrpcStatus(s.status());
+  if (!mydev::v1::Direction_IsValid(req->direction()))
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "direction ", static_cast<int>(req->direction()), " is not IN, OUT or INOUT")));
+  (*s)->SetDirection(req->direction());
+  return grpc::Status::OK;
+}
+
+grpc::Status CaptureService::SetDataLink(grpc::ServerContext* ctx,
+                                         const mydev::v1::SetDataLinkRequest* req,
+                                         mydev::v1::SetDataLinkResponse*) {
+  absl::StatusOr<std::shared_ptr<Session>> s = Find(ctx, req->session());
+  if (!s.ok()) return ToGrpcStatus(s.status());
+  DeviceFanout* d = sessions_->FindDevice((*s)->params().device);
+  if (d == nullptr) return ToGrpcStatus(absl::NotFoundError("the session's device is gone"));
+  const std::vector<int>& dlts = d->info().dlts;
+  if (std::find(dlts.begin(), dlts.end(), req->dlt()) == dlts.end())
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "link type ", req->dlt(), " is not offered by '", d->info().name, "'")));
+  (*s)->SetDataLink(req->dlt());
+  return grpc::Status::OK;
+}
+
+grpc::Status CaptureService::Inject(grpc::ServerContext* ctx,
+                                    const mydev::v1::InjectRequest* req,
+                                    mydev::v1::InjectResponse* resp) {
+  Credentials who;
+  absl::StatusOr<std::shared_ptr<Session>> s = Find(ctx, req->session(), &who);
+  if (!s.ok()) return ToGrpcStatus(s.status());
+  DeviceFanout* d = sessions_->FindDevice((*s)->params().device);
+  if (d == nullptr) return ToGrpcStatus(absl::NotFoundError("the session's device is gone"));
+  // The device's inject rule, for the caller (the session's owner uid).
+  if (absl::Status allowed =
+          sessions_->access().CheckInject(LookUpCaller(who.uid, who.gid), d->info().name);
+      !allowed.ok())
+    return ToGrpcStatus(allowed);
+  if (req->packet().empty() || req->packet().size() > kMaxSnaplen)
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("packet of ", req->packet().size(), " bytes; it must be 1..", kMaxSnaplen)));
+  absl::StatusOr<uint32_t> sent = d->backend().Inject(absl::MakeConstSpan(
+      reinterpret_cast<const uint8_t*>(req->packet().data()), req->packet().size()));
+  if (!sent.ok()) return ToGrpcStatus(sent.status());
+  resp->set_bytes_sent(*sent);
+  return grpc::Status::OK;
+}
+
+grpc::Status CaptureService::GetSessionStats(grpc::ServerContext* ctx,
+                                             const mydev::v1::GetSessionStatsRequest* req,
+                                             mydev::v1::SessionStats* resp) {
+  absl::StatusOr<std::shared_ptr<Session>> s = Find(ctx, req->session());
+  if (!s.ok()) return ToGrpcStatus(s.status());
+  FillSessionStats(**s, *sessions_, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status CaptureService::CloseSession(grpc::ServerContext* ctx,
+                                          const mydev::v1::CloseSessionRequest* req,
+                                          mydev::v1::CloseSessionResponse*) {
+  absl::StatusOr<Credentials> who = peers_->ForPeer(ctx->peer());
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  return ToGrpcStatus(
+      sessions_->Close(req->session().session_id(), req->session().token(), who->uid));
+}
+
+}  // namespace mydev::daemon
