@@ -23,11 +23,10 @@ void LogLine(LogLevel level, const std::string& message);
 
 }  // namespace mydev
 
-#define MYDEV_LOG(level, ...)                                                     \
-  do {                                                                            \
-    if (::mydev::LogEnabled(::mydev::LogLevel::level))            \
-      ::mydev::LogLine(::mydev::LogLevel::level,                  \
-                               absl::StrFormat(__VA_ARGS__));                     \
+#define MYDEV_LOG(level, ...)                                                   \
+  do {                                                                          \
+    if (::mydev::LogEnabled(::mydev::LogLevel::level))                          \
+      ::mydev::LogLine(::mydev::LogLevel::level, absl::StrFormat(__VA_ARGS__)); \
   } while (0)
 
 #endif  // MYDEV_BASE_LOG_H_

@@ -130,7 +130,7 @@ TEST_F(AccessDaemonTest, CaptureRuleUsesPeerCredentials) {
             "users/groups");
   EXPECT_TRUE(Open(nobody, "mydev0", &opened).ok());  // no capture rule: open to all
   Client root = As(0, 0);
-  EXPECT_TRUE(Open(root, "mydev1", &opened).ok());    // root may always
+  EXPECT_TRUE(Open(root, "mydev1", &opened).ok());  // root may always
 }
 
 TEST_F(AccessDaemonTest, InjectIsCheckedBeforeTheBackend) {
@@ -176,8 +176,8 @@ TEST_F(AccessDaemonTest, StatsHideOtherUsersOwners) {
   const uint32_t pid = static_cast<uint32_t>(getpid());
   auto seen_by_nobody = owners(nobody);
   ASSERT_EQ(seen_by_nobody.size(), 2u);
-  EXPECT_EQ(seen_by_nobody[n.session_id()], std::make_pair(kNobody, pid));      // its own
-  EXPECT_EQ(seen_by_nobody[r.session_id()], std::make_pair(kHiddenUid, 0u));    // root's: hidden
+  EXPECT_EQ(seen_by_nobody[n.session_id()], std::make_pair(kNobody, pid));    // its own
+  EXPECT_EQ(seen_by_nobody[r.session_id()], std::make_pair(kHiddenUid, 0u));  // root's: hidden
   auto seen_by_root = owners(root);
   EXPECT_EQ(seen_by_root[n.session_id()], std::make_pair(kNobody, pid));
   EXPECT_EQ(seen_by_root[r.session_id()], std::make_pair(0u, pid));

@@ -2,6 +2,8 @@
 #include "daemon/daemon.h"
 
 #include <fcntl.h>
+#include <grpcpp/resource_quota.h>
+#include <grpcpp/server_builder.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -10,18 +12,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
-#include <cstring>
-
-#include <grpcpp/resource_quota.h>
-#include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
+#include "base/log.h"
 #include "daemon/backends/backend_factory.h"
 #include "daemon/control/capabilities.h"
 #include "daemon/control/config.h"
-#include "base/log.h"
+#include "shm/ring_abi.h"
 
 namespace mydev::daemon {
 namespace {
@@ -48,16 +48,15 @@ pid_t FlockHolder(int fd) {
   std::ifstream locks("/proc/locks");
   std::string line;
   while (std::getline(locks, line)) {
-    if (line.find("FLOCK") == std::string::npos || line.find("->") != std::string::npos)
-      continue;
+    if (line.find("FLOCK") == std::string::npos || line.find("->") != std::string::npos) continue;
     std::istringstream in(line);
     std::string id, kind, mode, access, dev_ino;
     long pid = 0;
     if (!(in >> id >> kind >> mode >> access >> pid >> dev_ino)) continue;
     unsigned major = 0, minor = 0;
     unsigned long long ino = 0;
-    if (std::sscanf(dev_ino.c_str(), "%x:%x:%llu", &major, &minor, &ino) == 3 &&
-        ino == st.st_ino && major == major(st.st_dev) && minor == minor(st.st_dev))
+    if (std::sscanf(dev_ino.c_str(), "%x:%x:%llu", &major, &minor, &ino) == 3 && ino == st.st_ino &&
+        major == major(st.st_dev) && minor == minor(st.st_dev))
       return static_cast<pid_t>(pid);
   }
   return 0;
@@ -66,7 +65,7 @@ pid_t FlockHolder(int fd) {
 // flock(LOCK_EX|LOCK_NB) on path (created 0644 if missing; never unlinked:
 // unlinking races with a daemon that has it open). The winner writes its pid
 // into the file for people to read.
-absl::StatusOr<UniqueFd> LockSocketPath(const std::string& path) {
+absl::StatusOr<UniqueFd> LockFile(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrCat("opening ", path));
   if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
@@ -103,8 +102,8 @@ absl::Status DropDaemonPrivileges(const DaemonOptions& options, bool dir_created
   if (drop.user && drop.user->uid != geteuid() &&
       (dir_created || dir == SocketDirectory(kDefaultSocketPath))) {
     if (chown(dir.c_str(), drop.user->uid, drop.user->gid) != 0)
-      return absl::ErrnoToStatus(errno, absl::StrCat("giving the socket directory ", dir,
-                                                     " to user ", drop.user->name));
+      return absl::ErrnoToStatus(
+          errno, absl::StrCat("giving the socket directory ", dir, " to user ", drop.user->name));
   }
   absl::StatusOr<bool> dropped = DropPrivileges(drop);
   if (!dropped.ok()) return dropped.status();
@@ -113,10 +112,10 @@ absl::Status DropDaemonPrivileges(const DaemonOptions& options, bool dir_created
             drop.user ? absl::StrCat(" (user ", drop.user->name, ")") : "",
             needs_net_raw ? "CAP_NET_RAW only (afpacket devices)" : "none");
   if (access(dir.c_str(), W_OK | X_OK) != 0)
-    return absl::FailedPreconditionError(absl::StrCat(
-        "uid ", getuid(), " cannot create the sockets in ", dir, " (", strerror(errno),
-        "): give the directory to that user, or point --socket into a directory "
-        "mydevd creates itself"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("uid ", getuid(), " cannot create the sockets in ", dir, " (", strerror(errno),
+                     "): give the directory to that user, or point --socket into a directory "
+                     "mydevd creates itself"));
   return absl::OkStatus();
 }
 
@@ -142,43 +141,64 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   std::unique_ptr<Daemon> d(new Daemon());
   d->socket_path_ = options.socket_path;
   d->fd_socket_path_ = options.socket_path + ".fds";
+  // On an error below, ~Daemon shuts down what the earlier steps started.
+  absl::StatusOr<bool> dir_created = d->LockSocketPath();
+  if (!dir_created.ok()) return dir_created.status();
+  if (absl::Status s = d->BuildDevices(options.config, limits); !s.ok()) return s;
+  if (absl::Status s = d->DropPrivilegesIfAsked(options, *dir_created); !s.ok()) return s;
+  if (absl::Status s = d->BuildServices(options.config, limits); !s.ok()) return s;
+  if (absl::Status s = d->StartListeners(options.socket_mode, limits); !s.ok()) return s;
+  if (absl::Status s = d->StartDevices(); !s.ok()) return s;
+  d->sessions_->StartReaper();
+  MYDEV_LOG(kInfo, "listening on %s (fds on %s)", d->socket_path_, d->fd_socket_path_);
+  return d;
+}
+
+absl::StatusOr<bool> Daemon::LockSocketPath() {
   struct stat dir_stat;
-  const bool dir_created = stat(SocketDirectory(d->socket_path_).c_str(), &dir_stat) != 0;
-  if (absl::Status s = MakeParentDirs(d->socket_path_); !s.ok()) return s;
+  const bool dir_created = stat(SocketDirectory(socket_path_).c_str(), &dir_stat) != 0;
+  if (absl::Status s = MakeParentDirs(socket_path_); !s.ok()) return s;
   // Before anything touches the sockets: two daemons started at the same
   // instant on a stale socket could both find nobody listening.
-  absl::StatusOr<UniqueFd> lock = LockSocketPath(d->socket_path_ + ".lock");
+  absl::StatusOr<UniqueFd> lock = LockFile(socket_path_ + ".lock");
   if (!lock.ok()) return lock.status();
-  d->lock_fd_ = std::move(*lock);
+  lock_fd_ = std::move(*lock);
+  return dir_created;
+}
 
-  std::vector<DeviceFanout*> runtimes;
-  for (const mydev::config::DeviceConfig& dc : options.config.device()) {
+absl::Status Daemon::BuildDevices(const mydev::config::Config& config, const Limits& limits) {
+  for (const mydev::config::DeviceConfig& dc : config.device()) {
     absl::StatusOr<std::unique_ptr<Backend>> b = CreateBackend(dc);
     if (!b.ok()) return b.status();
-    d->devices_.push_back(std::make_unique<DeviceFanout>(std::move(*b), limits.tick));
-    runtimes.push_back(d->devices_.back().get());
+    devices_.push_back(std::make_unique<DeviceFanout>(std::move(*b), limits.tick));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::DropPrivilegesIfAsked(const DaemonOptions& options, bool dir_created) {
   // Devices are open and no thread runs yet: become options.run_as and keep
   // CAP_NET_RAW only for afpacket devices (capabilities.h).
-  if (options.drop_capabilities || options.run_as) {
-    const bool needs_net_raw =
-        std::any_of(d->devices_.begin(), d->devices_.end(),
-                    [](const auto& dev) { return dev->info().backend == "afpacket"; });
-    if (absl::Status s = DropDaemonPrivileges(options, dir_created, needs_net_raw); !s.ok())
-      return s;
-  }
-  absl::StatusOr<AccessPolicy> access = BuildAccessPolicy(options.config);
+  if (!options.drop_capabilities && !options.run_as) return absl::OkStatus();
+  const bool needs_net_raw = std::any_of(devices_.begin(), devices_.end(), [](const auto& dev) {
+    return dev->info().backend == "afpacket";
+  });
+  return DropDaemonPrivileges(options, dir_created, needs_net_raw);
+}
+
+absl::Status Daemon::BuildServices(const mydev::config::Config& config, const Limits& limits) {
+  absl::StatusOr<AccessPolicy> access = BuildAccessPolicy(config);
   if (!access.ok()) return access.status();
-  d->sessions_ = std::make_unique<SessionManager>(limits, runtimes, std::move(*access));
-  d->capture_ = std::make_unique<CaptureService>(d->sessions_.get(), &d->peers_,
-                                                 d->fd_socket_path_);
-  d->stats_ = std::make_unique<StatsService>(
-      d->sessions_.get(), &d->peers_,
+  std::vector<DeviceFanout*> runtimes;
+  for (const auto& dev : devices_) runtimes.push_back(dev.get());
+  sessions_ = std::make_unique<SessionManager>(limits, runtimes, std::move(*access));
+  capture_ = std::make_unique<CaptureService>(sessions_.get(), &peers_, fd_socket_path_);
+  stats_ = std::make_unique<StatsService>(
+      sessions_.get(), &peers_,
       WatchLimits{limits.max_watch_streams, limits.max_watch_streams_per_uid});
 
   grpc::ServerBuilder builder;  // no listening ports: the acceptor feeds it fds
-  builder.RegisterService(d->capture_.get());
-  builder.RegisterService(d->stats_.get());
+  builder.RegisterService(capture_.get());
+  builder.RegisterService(stats_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(limits.max_message_bytes));
   // A bounded sync-server pool: every WatchStats stream may hold a thread,
   // and kThreadsForCalls more serve the short calls (OpenSession, ...). A
@@ -186,31 +206,34 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   grpc::ResourceQuota quota("mydevd");
   quota.SetMaxThreads(static_cast<int>(limits.max_watch_streams) + kThreadsForCalls);
   builder.SetResourceQuota(quota);
-  d->server_ = builder.BuildAndStart();
-  if (!d->server_) return absl::InternalError("gRPC server failed to start");
+  server_ = builder.BuildAndStart();
+  if (!server_) return absl::InternalError("gRPC server failed to start");
+  return absl::OkStatus();
+}
 
+absl::Status Daemon::StartListeners(int socket_mode, const Limits& limits) {
   // The gRPC socket first: it is what detects a second live daemon.
   ConnectionLimits connection_limits;
   connection_limits.max_per_uid = limits.max_connections_per_uid;
   absl::StatusOr<std::unique_ptr<GrpcUnixAcceptor>> acceptor =
-      GrpcUnixAcceptor::Start(d->socket_path_, options.socket_mode, d->server_.get(),
-                              &d->peers_, connection_limits);
-  if (!acceptor.ok()) return acceptor.status();  // ~Daemon shuts the rest down
-  d->acceptor_ = std::move(*acceptor);
-  absl::StatusOr<std::unique_ptr<FdServer>> fds = FdServer::Start(
-      d->fd_socket_path_, options.socket_mode, d->sessions_.get(), limits.attach_timeout);
+      GrpcUnixAcceptor::Start(socket_path_, socket_mode, server_.get(), &peers_, connection_limits);
+  if (!acceptor.ok()) return acceptor.status();
+  acceptor_ = std::move(*acceptor);
+  absl::StatusOr<std::unique_ptr<FdServer>> fds =
+      FdServer::Start(fd_socket_path_, socket_mode, sessions_.get(), limits.attach_timeout);
   if (!fds.ok()) return fds.status();
-  d->fd_server_ = std::move(*fds);
+  fd_server_ = std::move(*fds);
+  return absl::OkStatus();
+}
 
-  for (auto& dev : d->devices_) {
+absl::Status Daemon::StartDevices() {
+  for (auto& dev : devices_) {
     if (absl::Status s = dev->Start(); !s.ok())
       return absl::Status(s.code(), absl::StrCat("starting ", dev->info().name, ": ", s.message()));
     MYDEV_LOG(kInfo, "device %s up (%s: %s)", dev->info().name, dev->info().backend,
               dev->info().description);
   }
-  d->sessions_->StartReaper();
-  MYDEV_LOG(kInfo, "listening on %s (fds on %s)", d->socket_path_, d->fd_socket_path_);
-  return d;
+  return absl::OkStatus();
 }
 
 Daemon::~Daemon() { Shutdown(); }
@@ -218,7 +241,7 @@ Daemon::~Daemon() { Shutdown(); }
 void Daemon::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  if (sessions_) sessions_->CloseAllRings(kCloseReasonShutdown);
+  if (sessions_) sessions_->CloseAllRings(MYDEV_RING_CLOSE_SHUTDOWN);
   if (acceptor_) acceptor_->Stop();
   if (stats_) stats_->Shutdown();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -20,21 +20,22 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/unique_fd.h"
 #include "daemon/control/capabilities.h"
-#include "daemon/rpc/capture_service.h"
+#include "daemon/control/config.h"
+#include "daemon/control/session_manager.h"
 #include "daemon/datapath/device_fanout.h"
+#include "daemon/rpc/capture_service.h"
 #include "daemon/rpc/fd_server.h"
 #include "daemon/rpc/grpc_unix_acceptor.h"
-#include "daemon/control/session_manager.h"
 #include "daemon/rpc/stats_service.h"
 #include "proto/config.pb.h"
-#include "base/unique_fd.h"
 
 namespace mydev::daemon {
 
 inline constexpr char kDefaultSocketPath[] = "/run/mydevd/mydevd.sock";
-inline constexpr uint32_t kCloseReasonShutdown = 1;
 // gRPC sync-server threads beyond limits.max_watch_streams, for short calls.
 inline constexpr int kThreadsForCalls = 32;
 
@@ -74,6 +75,27 @@ class Daemon {
 
  private:
   Daemon() = default;
+
+  // Start's steps, in this order; each leaves what it made in the Daemon
+  // (whose destructor shuts down what earlier steps started, should a later
+  // one fail).
+  // Creates the socket directory if missing and takes the flock on
+  // `<socket>.lock`; returns whether the directory was created.
+  absl::StatusOr<bool> LockSocketPath();
+  // Opens every configured device (backend + fan-out, not started).
+  absl::Status BuildDevices(const mydev::config::Config& config, const Limits& limits);
+  // With options.drop_capabilities or run_as: becomes run_as and keeps
+  // CAP_NET_RAW only for afpacket devices (capabilities.h). Runs while the
+  // process has a single thread: after BuildDevices, before BuildServices.
+  absl::Status DropPrivilegesIfAsked(const DaemonOptions& options, bool dir_created);
+  // The access policy, session manager, Capture and Stats services, and the
+  // gRPC server they are registered on (started, with no ports).
+  absl::Status BuildServices(const mydev::config::Config& config, const Limits& limits);
+  // The gRPC socket (the acceptor; it detects a second live daemon), then
+  // the fd hand-off socket.
+  absl::Status StartListeners(int socket_mode, const Limits& limits);
+  // Starts every device's backend and ticker.
+  absl::Status StartDevices();
 
   std::string socket_path_;
   std::string fd_socket_path_;

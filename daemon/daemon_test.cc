@@ -13,10 +13,10 @@
 #include <chrono>
 #include <thread>
 
-#include "daemon/control/config.h"
-#include "proto/mydev.grpc.pb.h"
 #include "base/unix_socket.h"
 #include "daemon/backends/synthetic/synthetic_frame_generator.h"
+#include "daemon/control/config.h"
+#include "proto/mydev.grpc.pb.h"
 #include "shm/fd_passing.h"
 #include "shm/ring_consumer.h"
 
@@ -123,13 +123,13 @@ TEST_F(DaemonTest, CaptureEndToEnd) {
     ASSERT_EQ(devs.devices_size(), 1);
     EXPECT_EQ(devs.devices(0).name(), "mydev0");
     EXPECT_EQ(devs.devices(0).backend(), "synthetic");
-    EXPECT_EQ(devs.devices(0).dlts(0), 1);
+    EXPECT_EQ(devs.devices(0).dlts(0), DLT_EN10MB);
   }
   mydev::v1::OpenSessionResponse opened = Open();
   EXPECT_EQ(opened.fd_socket(), daemon_->fd_socket_path());
   EXPECT_EQ(opened.snaplen(), 262144u);
   EXPECT_EQ(opened.ring_bytes(), 1u << 20);
-  EXPECT_EQ(opened.dlt(), 1);
+  EXPECT_EQ(opened.dlt(), DLT_EN10MB);
 
   // The daemon saw who we are (SO_PEERCRED through the fd-keyed table).
   mydev::v1::SessionStats st;
@@ -310,7 +310,7 @@ TEST_F(DaemonTest, ShutdownClosesRingsAndRemovesSockets) {
   ASSERT_TRUE(ring.ok());
   daemon_->Shutdown();
   EXPECT_TRUE(mydev_ring_closed(ring->view()));
-  EXPECT_EQ(ring->header()->close_reason, kCloseReasonShutdown);
+  EXPECT_EQ(ring->header()->close_reason, MYDEV_RING_CLOSE_SHUTDOWN);
   EXPECT_NE(access(daemon_->socket_path().c_str(), F_OK), 0);
   EXPECT_NE(access(daemon_->fd_socket_path().c_str(), F_OK), 0);
   char c;

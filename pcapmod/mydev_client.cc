@@ -10,6 +10,7 @@
 #include "pcapmod/mydev_client.h"
 
 #include <grpcpp/grpcpp.h>
+#include <pcap/pcap.h>  // pcap_direction_t (headers only: this library is loaded by libpcap)
 
 #include <algorithm>
 #include <chrono>
@@ -22,16 +23,22 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "proto/mydev.grpc.pb.h"
+#include "base/unique_fd.h"
 #include "base/unix_socket.h"
+#include "proto/mydev.grpc.pb.h"
 #include "shm/fd_passing.h"
 #include "shm/ring_consumer.h"
-#include "base/unique_fd.h"
 
 namespace mydev::client {
 namespace {
 
 namespace pb = ::mydev::v1;
+
+// The module hands libpcap's pcap_direction_t values through unchanged.
+static_assert(int{pb::DIRECTION_INOUT} == int{PCAP_D_INOUT} &&
+                  int{pb::DIRECTION_IN} == int{PCAP_D_IN} &&
+                  int{pb::DIRECTION_OUT} == int{PCAP_D_OUT},
+              "proto Direction must number directions as pcap_direction_t does");
 
 // Per-call deadline; MYDEV_CALL_TIMEOUT_MS overrides (tests use small values).
 constexpr int kDefaultCallTimeoutMs = 5000;
@@ -208,8 +215,9 @@ mydev_session* Open(const mydev_open_params* p, mydev_session_info* info, char* 
     s->ref.set_session_id(resp.session_id());
     s->ref.set_token(resp.token());
     if (resp.token().size() != shm::kTokenBytes || resp.fd_socket().empty()) {
-      SetError(errbuf, "mydevd answered OpenSession without a valid token or fd socket; "
-                       "are mydevd and libmydev-client.so the same version?");
+      SetError(errbuf,
+               "mydevd answered OpenSession without a valid token or fd socket; "
+               "are mydevd and libmydev-client.so the same version?");
       return MYDEV_PCAP_ERROR;
     }
 
@@ -270,7 +278,12 @@ int SessionCall(mydev_session* handle, Req& req, Resp* resp, const char* what, c
 int SetFilter(mydev_session* handle, const bpf_insn* insns, unsigned n, char* errbuf) {
   return Guarded(errbuf, [&] {
     // struct bpf_insn { u_short code; u_char jt; u_char jf; bpf_u_int32 k; }
-    struct RawInsn { uint16_t code; uint8_t jt; uint8_t jf; uint32_t k; };
+    struct RawInsn {
+      uint16_t code;
+      uint8_t jt;
+      uint8_t jf;
+      uint32_t k;
+    };
     const auto* raw = reinterpret_cast<const RawInsn*>(insns);
     pb::SetFilterRequest req;
     for (unsigned i = 0; i < n; ++i) {
@@ -282,8 +295,9 @@ int SetFilter(mydev_session* handle, const bpf_insn* insns, unsigned n, char* er
     }
     pb::SetFilterResponse resp;
     auto* s = reinterpret_cast<Session*>(handle);
-    auto set_filter = [](pb::Capture::Stub& st, grpc::ClientContext* c, const auto& q,
-                         auto* r) { return st.SetFilter(c, q, r); };
+    auto set_filter = [](pb::Capture::Stub& st, grpc::ClientContext* c, const auto& q, auto* r) {
+      return st.SetFilter(c, q, r);
+    };
     grpc::Status gs = CallForSession(*s, req, &resp, set_filter);
     if (gs.ok()) return 0;
     // INVALID_ARGUMENT on SetFilter means the daemon's validator refused the
@@ -331,8 +345,9 @@ int Inject(mydev_session* handle, const void* buf, size_t len, char* errbuf) {
     req.set_packet(static_cast<const char*>(buf), len);
     pb::InjectResponse resp;
     int rc = SessionCall(handle, req, &resp, "injecting", errbuf,
-                         [](pb::Capture::Stub& st, grpc::ClientContext* c, const auto& q,
-                            auto* r) { return st.Inject(c, q, r); });
+                         [](pb::Capture::Stub& st, grpc::ClientContext* c, const auto& q, auto* r) {
+                           return st.Inject(c, q, r);
+                         });
     if (rc != 0) return rc < 0 ? rc : MYDEV_PCAP_ERROR;
     return static_cast<int>(std::min<uint32_t>(resp.bytes_sent(), 0x7fffffff));
   });
@@ -343,8 +358,9 @@ int Stats(mydev_session* handle, mydev_stats* out, char* errbuf) {
     pb::GetSessionStatsRequest req;
     pb::SessionStats resp;
     int rc = SessionCall(handle, req, &resp, "reading statistics", errbuf,
-                         [](pb::Capture::Stub& st, grpc::ClientContext* c, const auto& q,
-                            auto* r) { return st.GetSessionStats(c, q, r); });
+                         [](pb::Capture::Stub& st, grpc::ClientContext* c, const auto& q, auto* r) {
+                           return st.GetSessionStats(c, q, r);
+                         });
     if (rc != 0) return rc;
     out->packets_received = resp.packets_received();
     out->packets_dropped = resp.packets_dropped();
@@ -354,8 +370,15 @@ int Stats(mydev_session* handle, mydev_stats* out, char* errbuf) {
 }
 
 const mydev_client_api kApi = {
-    MYDEV_CLIENT_API_VERSION, ListDevices, Open, SetFilter, SetDirection, SetDataLink,
-    Inject,                   Stats,       CloseSession,
+    MYDEV_CLIENT_API_VERSION,
+    ListDevices,
+    Open,
+    SetFilter,
+    SetDirection,
+    SetDataLink,
+    Inject,
+    Stats,
+    CloseSession,
 };
 
 }  // namespace

@@ -50,69 +50,68 @@ extern "C" {
 struct mydev_device_desc {
   char name[64];
   char description[192];
-  uint32_t pcap_flags;              /* PCAP_IF_* */
+  uint32_t pcap_flags; /* PCAP_IF_* */
 };
 
 struct mydev_open_params {
-  const char *device;
-  uint32_t snaplen;                 /* 0 = maximum */
-  uint64_t buffer_size;             /* 0 = daemon default */
+  const char* device;
+  uint32_t snaplen;     /* 0 = maximum */
+  uint64_t buffer_size; /* 0 = daemon default */
   int promisc;
   int immediate;
   uint32_t timeout_ms;
   int nanosecond;
-  int direction;                    /* pcap_direction_t value */
+  int direction; /* pcap_direction_t value */
 };
 
 struct mydev_session_info {
-  struct mydev_ring_view view;      /* ready for mydev_ring_next() */
-  int event_fd;                     /* readable when the reader is woken: selectable_fd */
-  int liveness_fd;                  /* the fd socket: POLLHUP/POLLIN = daemon gone or ended us */
+  struct mydev_ring_view view; /* ready for mydev_ring_next() */
+  int event_fd;                /* readable when the reader is woken: selectable_fd */
+  int liveness_fd;             /* the fd socket: POLLHUP/POLLIN = daemon gone or ended us */
   int dlt;
   int dlts[MYDEV_MAX_DLTS];
   int n_dlts;
-  uint32_t snaplen;                 /* effective */
+  uint32_t snaplen; /* effective */
   uint64_t ring_bytes;
 };
 
 struct mydev_stats {
   uint64_t packets_received;
-  uint64_t packets_dropped;         /* this session's ring was full */
-  uint64_t packets_ifdropped;       /* the device dropped */
+  uint64_t packets_dropped;   /* this session's ring was full */
+  uint64_t packets_ifdropped; /* the device dropped */
 };
 
 struct bpf_insn;
 struct mydev_session;
 
 struct mydev_client_api {
-  int version;                      /* MYDEV_CLIENT_API_VERSION */
+  int version; /* MYDEV_CLIENT_API_VERSION */
 
   /* Lists the daemon's devices into out[0..max). *n = number written.
    * If the daemon is not running, returns 0 with *n = 0 at once. */
-  int (*list_devices)(struct mydev_device_desc *out, size_t max, size_t *n, char *errbuf);
+  int (*list_devices)(struct mydev_device_desc* out, size_t max, size_t* n, char* errbuf);
 
   /* Opens a session and maps its ring. NULL on failure with *status set. */
-  struct mydev_session *(*open)(const struct mydev_open_params *p,
-                                struct mydev_session_info *info, char *errbuf,
-                                int *status);
+  struct mydev_session* (*open)(const struct mydev_open_params* p, struct mydev_session_info* info,
+                                char* errbuf, int* status);
 
   /* 0 = the daemon filters; 1 = the daemon refused this program as
    * unsupported (caller filters in userland); <0 = error. n == 0 clears. */
-  int (*set_filter)(struct mydev_session *s, const struct bpf_insn *insns, unsigned n,
-                    char *errbuf);
-  int (*set_direction)(struct mydev_session *s, int direction, char *errbuf);
-  int (*set_datalink)(struct mydev_session *s, int dlt, char *errbuf);
+  int (*set_filter)(struct mydev_session* s, const struct bpf_insn* insns, unsigned n,
+                    char* errbuf);
+  int (*set_direction)(struct mydev_session* s, int direction, char* errbuf);
+  int (*set_datalink)(struct mydev_session* s, int dlt, char* errbuf);
   /* Returns bytes sent (>=0) or PCAP_ERROR. */
-  int (*inject)(struct mydev_session *s, const void *buf, size_t len, char *errbuf);
-  int (*stats)(struct mydev_session *s, struct mydev_stats *out, char *errbuf);
+  int (*inject)(struct mydev_session* s, const void* buf, size_t len, char* errbuf);
+  int (*stats)(struct mydev_session* s, struct mydev_stats* out, char* errbuf);
   /* Ends the session, unmaps the ring, closes its fds. Never fails. */
-  void (*close)(struct mydev_session *s);
+  void (*close)(struct mydev_session* s);
 };
 
-const struct mydev_client_api *mydev_client_api_v1(void);
+const struct mydev_client_api* mydev_client_api_v1(void);
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
 
 #endif /* MYDEV_PCAPMOD_MYDEV_CLIENT_H_ */

@@ -157,8 +157,8 @@ mydev_session_ended(pcap_t *p)
 
 	if (mydev_ring_closed(&pm->info.view)) {
 		switch (pm->info.view.hdr->close_reason) {
-		case 1: why = "mydevd shut down"; break;
-		case 2: why = "the device went away"; break;
+		case MYDEV_RING_CLOSE_SHUTDOWN: why = "mydevd shut down"; break;
+		case MYDEV_RING_CLOSE_DEVICE_GONE: why = "the device went away"; break;
 		default: why = "mydevd ended the session"; break;
 		}
 		snprintf(p->errbuf, PCAP_ERRBUF_SIZE, "%s: %s", p->opt.device, why);
@@ -173,35 +173,31 @@ mydev_session_ended(pcap_t *p)
 }
 
 /* Sleeps on the eventfd (and the liveness socket) for up to timeout_ms
- * (-1 = forever). Returns 1 if woken or data arrived, 0 on timeout, -1 on
- * a poll error (errbuf set). */
+ * (-1 = forever) with mydev_ring_wait() (shm/ring_abi.h). Returns 1 if
+ * woken, data arrived or a signal interrupted the sleep (so that a
+ * pcap_breakloop() from a signal handler is seen at once), 0 on timeout,
+ * -1 on an error (errbuf set). */
 static int
 mydev_wait(pcap_t *p, int timeout_ms)
 {
 	struct pcap_mydev *pm = p->priv;
-	struct pollfd fds[2] = {
-		{ .fd = pm->info.event_fd, .events = POLLIN },
-		{ .fd = pm->info.liveness_fd, .events = POLLIN },
-	};
-	uint64_t count;
-	int n;
 
-	mydev_ring_release(&pm->info.view);
-	if (!mydev_ring_prepare_sleep(&pm->info.view))
-		return 1;
-	n = poll(fds, 2, timeout_ms);
-	mydev_ring_woke(&pm->info.view);
-	if (n < 0 && errno != EINTR) {
-		pcap_fmt_errmsg_for_errno(p->errbuf, PCAP_ERRBUF_SIZE, errno, "mydev: poll");
+	switch (mydev_ring_wait(&pm->info.view, pm->info.event_fd,
+	    pm->info.liveness_fd, timeout_ms)) {
+	case MYDEV_RING_WAIT_ERROR:
+		pcap_fmt_errmsg_for_errno(p->errbuf, PCAP_ERRBUF_SIZE, errno,
+		    "mydev: waiting on the ring eventfd (poll/read)");
 		return -1;
+	case MYDEV_RING_WAIT_TIMEOUT:
+		return 0;
+	case MYDEV_RING_WAIT_WOKEN:
+		pm->event_pending = 0;	/* drained, our own write included */
+		return 1;
+	default:
+		/* A hung-up liveness socket also ends the sleep; mydev_read
+		 * drains what is left in the ring before it reports the end. */
+		return 1;
 	}
-	if (n > 0 && (fds[0].revents & POLLIN)) {
-		(void)!read(pm->info.event_fd, &count, sizeof(count));
-		pm->event_pending = 0;
-	}
-	/* A hung-up liveness socket also ends the sleep; mydev_read drains
-	 * what is left in the ring before it reports the end. */
-	return n != 0;
 }
 
 /* Leaves selectable_fd the way a packet socket is for programs that poll it

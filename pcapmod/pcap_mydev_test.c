@@ -23,7 +23,7 @@
 
 static int failures;
 
-static void check(int ok, const char *name, const char *why) {
+static void check(int ok, const char* name, const char* why) {
   if (ok) {
     printf("ok %s\n", name);
   } else {
@@ -39,19 +39,19 @@ static double now_s(void) {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int maps_contain(const char *needle) {
+static int maps_contain(const char* needle) {
   char line[1024];
   int found = 0;
-  FILE *f = fopen("/proc/self/maps", "r");
+  FILE* f = fopen("/proc/self/maps", "r");
   if (f == NULL) return -1;
   while (!found && fgets(line, sizeof line, f) != NULL) found = strstr(line, needle) != NULL;
   fclose(f);
   return found;
 }
 
-static pcap_t *open_dev(const char *dev, int snaplen, int buffer_size, int nano, int timeout_ms,
-                        char *err) {
-  pcap_t *p = pcap_create(dev, err);
+static pcap_t* open_dev(const char* dev, int snaplen, int buffer_size, int nano, int timeout_ms,
+                        char* err) {
+  pcap_t* p = pcap_create(dev, err);
   if (p == NULL) return NULL;
   pcap_set_snaplen(p, snaplen);
   pcap_set_buffer_size(p, buffer_size);
@@ -69,7 +69,7 @@ static pcap_t *open_dev(const char *dev, int snaplen, int buffer_size, int nano,
 
 static void test_down(void) {
   char err[PCAP_ERRBUF_SIZE], why[512];
-  const char *sock = getenv("MYDEV_SOCKET");
+  const char* sock = getenv("MYDEV_SOCKET");
   pcap_if_t *all = NULL, *d;
   int mydev_listed = 0, n = 0, rc;
   double t0 = now_s();
@@ -85,7 +85,7 @@ static void test_down(void) {
   check(maps_contain("libgrpc") == 0 && maps_contain("libmydev-client") == 0,
         "no_grpc_loaded_by_findalldevs", "libgrpc or libmydev-client is mapped");
 
-  pcap_t *p = pcap_create("mydev0", err);
+  pcap_t* p = pcap_create("mydev0", err);
   check(p != NULL, "create_claims_mydev0", err);
   if (p != NULL) {
     check(pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO) == 0,
@@ -100,13 +100,13 @@ static void test_down(void) {
   }
 
   /* Not ours: the names fall through to the Linux module, which has no such device. */
-  const char *not_ours[] = {"mydev", "mydevx", "mydev0a", "mydev-1"};
+  const char* not_ours[] = {"mydev", "mydevx", "mydev0a", "mydev-1"};
   for (size_t i = 0; i < sizeof not_ours / sizeof not_ours[0]; i++) {
     p = pcap_create(not_ours[i], err);
     rc = p ? pcap_activate(p) : -99;
     snprintf(why, sizeof why, "%s: rc %d \"%s\"", not_ours[i], rc, p ? pcap_geterr(p) : err);
-    check(rc == PCAP_ERROR_NO_SUCH_DEVICE && strstr(why, "mydevd") == NULL,
-          "only_mydevN_claimed", why);
+    check(rc == PCAP_ERROR_NO_SUCH_DEVICE && strstr(why, "mydevd") == NULL, "only_mydevN_claimed",
+          why);
     if (p) pcap_close(p);
   }
 }
@@ -114,24 +114,24 @@ static void test_down(void) {
 /* ------------------------------------------------------------ daemon up */
 
 struct breaker {
-  pcap_t *p;
+  pcap_t* p;
   int delay_ms;
 };
 
-static void *break_later(void *arg) {
-  struct breaker *b = arg;
+static void* break_later(void* arg) {
+  struct breaker* b = arg;
   usleep(b->delay_ms * 1000);
   pcap_breakloop(b->p);
   return NULL;
 }
 
-static void count_cb(u_char *user, const struct pcap_pkthdr *h, const u_char *b) {
+static void count_cb(u_char* user, const struct pcap_pkthdr* h, const u_char* b) {
   (void)h;
   (void)b;
-  ++*(int *)user;
+  ++*(int*)user;
 }
 
-static void test_live(const char *dev) {
+static void test_live(const char* dev) {
   char err[PCAP_ERRBUF_SIZE], why[512];
   pcap_if_t *all = NULL, *d;
   int listed = 0, rc;
@@ -149,11 +149,11 @@ static void test_live(const char *dev) {
   /* pcap_next_ex: the returned data stays valid while the daemon keeps
    * writing: at 100000 packets/s the smallest ring (1 MiB of ~136-byte
    * records) wraps during each 150 ms sleep. */
-  pcap_t *p = open_dev(dev, 100, 16384, 1, 1000, err);
+  pcap_t* p = open_dev(dev, 100, 16384, 1, 1000, err);
   check(p != NULL, "activate", err);
   if (p == NULL) return;
-  struct pcap_pkthdr *h;
-  const u_char *data;
+  struct pcap_pkthdr* h;
+  const u_char* data;
   unsigned char copy[100];
   int got = 0, stable = 1, nano_ok = 1, snap_ok = 1;
   for (int i = 0; i < 50; i++) {
@@ -199,7 +199,7 @@ static void test_live(const char *dev) {
   int count = 0;
   double t0 = now_s();
   for (int i = 0; i < 100; i++) {
-    rc = pcap_dispatch(p, -1, count_cb, (u_char *)&count);
+    rc = pcap_dispatch(p, -1, count_cb, (u_char*)&count);
     if (rc != 0) break;
   }
   snprintf(why, sizeof why, "rc %d, count %d, %.3f s", rc, count, now_s() - t0);
@@ -211,7 +211,7 @@ static void test_live(const char *dev) {
   pthread_t th;
   pthread_create(&th, NULL, break_later, &b);
   t0 = now_s();
-  rc = pcap_loop(p, -1, count_cb, (u_char *)&count);
+  rc = pcap_loop(p, -1, count_cb, (u_char*)&count);
   double took = now_s() - t0;
   pthread_join(th, NULL);
   snprintf(why, sizeof why, "rc %d after %.3f s", rc, took);
@@ -220,12 +220,11 @@ static void test_live(const char *dev) {
   /* Blocking, 1 s timeout, nothing matches: pcap_dispatch returns 0 once the
    * timeout has passed, also while non-matching packets keep waking the
    * reader (5 instructions: the module filters when the daemon refuses it). */
-  rc = pcap_compile(p, &prog, "ether proto 0x88b5 or ether proto 0x88b6", 1,
-                    PCAP_NETMASK_UNKNOWN);
+  rc = pcap_compile(p, &prog, "ether proto 0x88b5 or ether proto 0x88b6", 1, PCAP_NETMASK_UNKNOWN);
   check(rc == 0 && pcap_setfilter(p, &prog) == 0, "setfilter_nothing", pcap_geterr(p));
   pcap_freecode(&prog);
   t0 = now_s();
-  rc = pcap_dispatch(p, -1, count_cb, (u_char *)&count);
+  rc = pcap_dispatch(p, -1, count_cb, (u_char*)&count);
   took = now_s() - t0;
   snprintf(why, sizeof why, "rc %d, count %d, after %.3f s", rc, count, took);
   check(rc == 0 && count == 0 && took >= 0.9 && took < 1.8, "blocking_read_returns_after_timeout",
@@ -265,7 +264,7 @@ static void test_live(const char *dev) {
   }
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc >= 2 && strcmp(argv[1], "down") == 0) {
     test_down();
   } else if (argc >= 3 && strcmp(argv[1], "live") == 0) {

@@ -74,8 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!req.ok()) std::abort();
       uint64_t id = 0;
       for (int i = 0; i < 8; ++i) id |= static_cast<uint64_t>(data[i]) << (8 * i);
-      if (req->session_id != id || std::memcmp(req->token.data(), data + 8, 32) != 0)
-        std::abort();
+      if (req->session_id != id || std::memcmp(req->token.data(), data + 8, 32) != 0) std::abort();
     } else {
       if (req.ok() || req.status().message().empty()) std::abort();
       if (size < 40 && !keep_open && !absl::IsUnavailable(req.status())) std::abort();

@@ -119,8 +119,7 @@ absl::Status RecvExactly(int sock, uint8_t* buf, size_t bytes, std::vector<Uniqu
         }
       }
       if (msg.msg_flags & MSG_CTRUNC)
-        return absl::DataLossError(
-            absl::StrCat("too many file descriptors arrived while ", what));
+        return absl::DataLossError(absl::StrCat("too many file descriptors arrived while ", what));
     }
     if (n == 0) {
       return absl::UnavailableError(absl::StrCat("peer closed the connection while ", what,
@@ -145,19 +144,18 @@ absl::StatusOr<ReceivedFds> RequestFds(int sock, const HandoffRequest& req, int 
   std::vector<UniqueFd> fds;
   s = RecvExactly(sock, in, sizeof in, &fds, deadline, "waiting for the daemon's fds");
   if (!s.ok()) return s;
-  const int32_t status = static_cast<int32_t>(static_cast<uint32_t>(in[0]) |
-                                              static_cast<uint32_t>(in[1]) << 8 |
-                                              static_cast<uint32_t>(in[2]) << 16 |
-                                              static_cast<uint32_t>(in[3]) << 24);
+  const int32_t status =
+      static_cast<int32_t>(static_cast<uint32_t>(in[0]) | static_cast<uint32_t>(in[1]) << 8 |
+                           static_cast<uint32_t>(in[2]) << 16 | static_cast<uint32_t>(in[3]) << 24);
   if (status != 0) {
     if (status > 0 && status < 4096)
       return absl::ErrnoToStatus(status, "the daemon refused the fd hand-off");
-    return absl::UnknownError(absl::StrCat("the daemon refused the fd hand-off (status ", status,
-                                           ")"));
+    return absl::UnknownError(
+        absl::StrCat("the daemon refused the fd hand-off (status ", status, ")"));
   }
   if (fds.size() != kFdsPerSession) {
-    return absl::DataLossError(absl::StrCat("the daemon sent ", fds.size(), " fds, expected ",
-                                            kFdsPerSession));
+    return absl::DataLossError(
+        absl::StrCat("the daemon sent ", fds.size(), " fds, expected ", kFdsPerSession));
   }
   ReceivedFds r;
   r.ring = std::move(fds[0]);
@@ -176,9 +174,9 @@ absl::StatusOr<std::optional<HandoffRequest>> HandoffRequestReader::ReadAvailabl
       return absl::ErrnoToStatus(errno, "recv while waiting for the fd hand-off request");
     }
     if (n == 0) {
-      return absl::UnavailableError(absl::StrCat(
-          "peer closed the connection while waiting for the fd hand-off request (got ", got_,
-          " of ", kRequestBytes, " bytes)"));
+      return absl::UnavailableError(
+          absl::StrCat("peer closed the connection while waiting for the fd hand-off request (got ",
+                       got_, " of ", kRequestBytes, " bytes)"));
     }
     got_ += static_cast<size_t>(n);
   }

@@ -68,7 +68,6 @@ class HandoffRequestReader {
 absl::Status SendFds(int sock, int ring_fd, int ctl_fd, int event_fd);
 absl::Status SendHandoffError(int sock, int32_t status);
 
-
 }  // namespace mydev::shm
 
 #endif  // MYDEV_SHM_FD_PASSING_H_

@@ -1,6 +1,5 @@
 // fd_passing_test.cc — the SCM_RIGHTS hand-off over socketpairs and real
 // Unix sockets: fds arrive, errors and timeouts are reported, bad sizes rejected.
-#include "base/unix_socket.h"
 #include "shm/fd_passing.h"
 
 #include <fcntl.h>
@@ -13,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "base/unix_socket.h"
 #include "gtest/gtest.h"
 #include "shm/ring_consumer.h"
 #include "shm/ring_producer.h"
@@ -62,9 +62,8 @@ TEST(FdPassing, FdsArriveAndMapAsTheRing) {
     ASSERT_TRUE(req.ok()) << req.status();
     EXPECT_EQ(req->session_id, 0x0102030405060708ull);
     EXPECT_EQ(req->token, Req(0, 0xa5).token);
-    ASSERT_TRUE(SendFds(p.daemon.get(), (*ring)->ring_fd(), (*ring)->ctl_fd(),
-                        (*ring)->event_fd())
-                    .ok());
+    ASSERT_TRUE(
+        SendFds(p.daemon.get(), (*ring)->ring_fd(), (*ring)->ctl_fd(), (*ring)->event_fd()).ok());
   });
   auto fds = RequestFds(p.client.get(), Req(0x0102030405060708ull, 0xa5), 2000);
   daemon.join();

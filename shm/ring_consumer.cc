@@ -1,7 +1,6 @@
 // ring_consumer.cc — maps a session ring for reading (see ring_consumer.h).
 #include "shm/ring_consumer.h"
 
-#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -78,21 +77,14 @@ absl::StatusOr<MappedRing> MapRingForReading(int ring_fd, int ctl_fd) {
 
 absl::StatusOr<bool> WaitForData(MappedRing& ring, int event_fd, int timeout_ms) {
   mydev_ring_view* v = ring.view();
-  mydev_ring_release(v);
-  if (mydev_ring_closed(v)) return true;
-  if (!mydev_ring_prepare_sleep(v)) return true;
-  struct pollfd p = {event_fd, POLLIN, 0};
-  int n;
-  do n = ::poll(&p, 1, timeout_ms);
-  while (n < 0 && errno == EINTR);
-  mydev_ring_woke(v);
-  if (n < 0) return absl::ErrnoToStatus(errno, "poll(ring eventfd)");
-  if (n > 0) {
-    uint64_t count;
-    if (::read(event_fd, &count, sizeof count) < 0 && errno != EAGAIN)
-      return absl::ErrnoToStatus(errno, "read(ring eventfd)");
+  switch (mydev_ring_wait(v, event_fd, /*liveness_fd=*/-1, timeout_ms)) {
+    case MYDEV_RING_WAIT_ERROR:
+      return absl::ErrnoToStatus(errno, "waiting on the ring eventfd (poll/read)");
+    case MYDEV_RING_WAIT_READY:
+      return true;
+    default:  // woken, timed out, or a signal ended the wait: look again
+      return mydev_ring_has_data(v) || mydev_ring_closed(v);
   }
-  return mydev_ring_has_data(v) || mydev_ring_closed(v);
 }
 
 }  // namespace mydev::shm

@@ -55,10 +55,13 @@ class MappedRing {
 // closed afterwards.
 absl::StatusOr<MappedRing> MapRingForReading(int ring_fd, int ctl_fd);
 
-// Sleeps until the writer wakes the reader, the ring is closed or timeout_ms
-// passes (< 0: no limit), following ring_abi.h (3): release, announce the
-// sleep, poll(event_fd), drain it. Returns true if data (or the close) is
-// there to read, false on timeout.
+// Sleeps until the writer wakes the reader, the ring is closed, timeout_ms
+// passes (< 0: no limit) or a signal interrupts the wait: mydev_ring_wait()
+// (ring_abi.h (3): release, announce the sleep, poll(event_fd), drain it).
+// Returns true if data (or the close) is there to read, false otherwise (a
+// timeout, or a signal ended the wait early: EINTR is not retried, so a
+// caller's signal handler flag is seen at once). Errors of poll()/read() are
+// returned as their errno status.
 absl::StatusOr<bool> WaitForData(MappedRing& ring, int event_fd, int timeout_ms);
 
 }  // namespace mydev::shm

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "absl/numeric/bits.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -91,7 +92,8 @@ struct RingProducer::Impl {
   // Loads the client's consumer position (untrusted) once and clamps it to
   // [write_pos - data_bytes, published_pos]; never moves the limit backwards.
   uint64_t LoadConsumer() {
-    uint64_t cons = __atomic_load_n(&ctl->consumer_pos, __ATOMIC_ACQUIRE);  // (2)
+    // (2): pairs with the store-release in mydev_ring_release().
+    uint64_t cons = __atomic_load_n(&ctl->consumer_pos, __ATOMIC_ACQUIRE);
     const uint64_t lowest = write_pos - data_bytes;  // modular: fine while write_pos < data_bytes
     const uint64_t offset = cons - lowest;
     if (offset > published_pos - lowest)  // outside the window: behind it or ahead of it
@@ -108,8 +110,9 @@ struct RingProducer::Impl {
   }
 
   void WakeReader() {
-    uint32_t was = __atomic_exchange_n(&ctl->reader_sleeping, 0u, __ATOMIC_SEQ_CST);
-    if (was != 0) SignalEventfd();
+    uint32_t was =
+        __atomic_exchange_n(&ctl->reader_sleeping, MYDEV_RING_READER_AWAKE, __ATOMIC_SEQ_CST);
+    if (was != MYDEV_RING_READER_AWAKE) SignalEventfd();
     pending_since_ns = -1;
   }
 
@@ -129,7 +132,8 @@ struct RingProducer::Impl {
 
   void PublishPosition() {
     if (write_pos != published_pos) {
-      __atomic_store_n(&hdr->producer_pos, write_pos, __ATOMIC_RELEASE);  // (1)
+      // (1): pairs with the load-acquire in mydev_ring_next() / mydev_ring_has_data().
+      __atomic_store_n(&hdr->producer_pos, write_pos, __ATOMIC_RELEASE);
       published_pos = write_pos;
     }
     StoreCounters();
@@ -138,10 +142,10 @@ struct RingProducer::Impl {
 
 absl::StatusOr<std::unique_ptr<RingProducer>> RingProducer::Create(const RingOptions& options) {
   const uint64_t n = options.data_bytes;
-  if (n < kMinDataBytes || n > kMaxDataBytes || (n & (n - 1)) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ring data size ", n, " must be a power of two between ", kMinDataBytes, " and ",
-        kMaxDataBytes, " bytes"));
+  if (n < kMinDataBytes || n > kMaxDataBytes || !absl::has_single_bit(n)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ring data size ", n, " must be a power of two between ", kMinDataBytes,
+                     " and ", kMaxDataBytes, " bytes"));
   }
   auto impl = std::make_unique<Impl>();
   impl->data_bytes = n;
@@ -261,8 +265,9 @@ void RingProducer::Publish(int64_t now_ns) {
   m.consumer_loaded_this_batch = false;
   m.dropped_this_batch = false;
 
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);  // (3)
-  if (__atomic_load_n(&m.ctl->reader_sleeping, __ATOMIC_RELAXED) == 0) {
+  // (3): pairs with the fence in mydev_ring_prepare_sleep() (mydev_ring_wait()).
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&m.ctl->reader_sleeping, __ATOMIC_RELAXED) == MYDEV_RING_READER_AWAKE) {
     // An awake reader sees everything published so far before it sleeps.
     m.pending_since_ns = -1;
     return;
@@ -284,9 +289,10 @@ void RingProducer::Close(uint32_t reason) {
   m.closed = true;
   m.PublishPosition();
   __atomic_store_n(&m.hdr->close_reason, reason, __ATOMIC_RELAXED);
+  // (4): pairs with the load-acquire in mydev_ring_closed().
   __atomic_store_n(&m.hdr->state, static_cast<uint32_t>(MYDEV_RING_CLOSED), __ATOMIC_RELEASE);
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  __atomic_store_n(&m.ctl->reader_sleeping, 0u, __ATOMIC_RELAXED);
+  __atomic_store_n(&m.ctl->reader_sleeping, MYDEV_RING_READER_AWAKE, __ATOMIC_RELAXED);
   // Unconditionally: a reader between its closed-check and its sleep must
   // not miss the close. One syscall per session life.
   m.SignalEventfd();

@@ -18,8 +18,8 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "shm/ring_abi.h"
 #include "base/unique_fd.h"
+#include "shm/ring_abi.h"
 
 namespace mydev::shm {
 
@@ -29,14 +29,14 @@ struct RingOptions {
 };
 
 struct WakePolicy {
-  bool immediate = false;         // wake on every Publish with data waiting
-  uint64_t wake_bytes = 0;        // wake when this many bytes wait; 0 = data_bytes / 4
-  int64_t timeout_ns = 0;         // wake when the oldest waiting byte is this old; 0 = never
+  bool immediate = false;   // wake on every Publish with data waiting
+  uint64_t wake_bytes = 0;  // wake when this many bytes wait; 0 = data_bytes / 4
+  int64_t timeout_ns = 0;   // wake when the oldest waiting byte is this old; 0 = never
 };
 
 class RingProducer {
  public:
-  static constexpr uint64_t kMinDataBytes = 1 << 20;   // holds 2 maximal records
+  static constexpr uint64_t kMinDataBytes = 1 << 20;  // holds 2 maximal records
   static constexpr uint64_t kMaxDataBytes = 1ull << 32;
 
   // Creates the ring memfd (sealed: the client can map it read-only only),
@@ -49,8 +49,7 @@ class RingProducer {
   // Copies one record into the ring without publishing it. Returns false and
   // counts a drop when the ring is full (or caplen > kMaxCaplen); returns
   // false without counting after Close().
-  bool Write(uint64_t ts_ns, uint32_t len, uint32_t flags, const uint8_t* data,
-             uint32_t caplen);
+  bool Write(uint64_t ts_ns, uint32_t len, uint32_t flags, const uint8_t* data, uint32_t caplen);
 
   // True when a record of caplen bytes fits now (re-reading the consumer
   // position if the last one read leaves too little room). For writers that
@@ -63,15 +62,16 @@ class RingProducer {
   // periodically with no new records so timeouts fire.
   void Publish(int64_t now_ns);
 
-  // Marks the ring closed with a reason (MYDEV_RING_CLOSED) and wakes the reader.
+  // Marks the ring closed (MYDEV_RING_CLOSED) with a reason
+  // (MYDEV_RING_CLOSE_SHUTDOWN, MYDEV_RING_CLOSE_DEVICE_GONE) and wakes the reader.
   void Close(uint32_t reason);
 
   int ring_fd() const;
   int ctl_fd() const;
   int event_fd() const;
   uint64_t data_bytes() const;
-  uint64_t packets_received() const;   // records written
-  uint64_t packets_dropped() const;    // records refused for lack of room
+  uint64_t packets_received() const;  // records written
+  uint64_t packets_dropped() const;   // records refused for lack of room
   uint64_t bytes_received() const;
 
   static constexpr uint32_t kMaxCaplen = 262144;

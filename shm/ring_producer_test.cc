@@ -4,7 +4,10 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,8 +59,7 @@ uint64_t CheckRecord(const mydev_ring_record* r) {
   EXPECT_EQ(r->len, r->caplen + 4);
   EXPECT_EQ(r->ts_ns, 1000 + seq);
   EXPECT_EQ(r->flags, MYDEV_REC_DIR_IN);
-  EXPECT_EQ(0, std::memcmp(mydev_ring_record_data(r), PayloadFor(seq, r->caplen).data(),
-                           r->caplen))
+  EXPECT_EQ(0, std::memcmp(mydev_ring_record_data(r), PayloadFor(seq, r->caplen).data(), r->caplen))
       << "seq " << seq;
   return seq;
 }
@@ -194,8 +196,8 @@ TEST(RingProducer, WrapSkipsTailShorterThanAHeader) {
     // The tail bytes were never written (fresh memfd pages are zero).
     for (uint64_t i = kRing - tail; i < kRing; ++i) EXPECT_EQ(f.v()->data[i], 0) << i;
     EXPECT_EQ(Drain(f.v()), (std::vector<uint64_t>{9, 10})) << "tail " << tail;
-    EXPECT_EQ(f.v()->consumer_pos, kRing + MYDEV_ALIGN8(kHdr + CaplenFor(9)) +
-                                       MYDEV_ALIGN8(kHdr + CaplenFor(10)));
+    EXPECT_EQ(f.v()->consumer_pos,
+              kRing + MYDEV_ALIGN8(kHdr + CaplenFor(9)) + MYDEV_ALIGN8(kHdr + CaplenFor(10)));
   }
 }
 
@@ -309,8 +311,8 @@ TEST(RingProducer, GarbageConsumerPositionDoesNotBreakTheWriter) {
   Fixture f = Make();
   auto* ctl = static_cast<mydev_ring_control*>(f.reader.ctl_map());
   uint64_t seq = 0;
-  for (uint64_t garbage : {~uint64_t{0}, uint64_t{1} << 63, uint64_t{3}, uint64_t{0},
-                           ~uint64_t{0} - 5}) {
+  for (uint64_t garbage :
+       {~uint64_t{0}, uint64_t{1} << 63, uint64_t{3}, uint64_t{0}, ~uint64_t{0} - 5}) {
     // A hostile or broken client: the writer clamps and goes on, never
     // writing outside the data area nor misaligning records.
     for (int round = 0; round < 50; ++round) {
@@ -410,7 +412,8 @@ TEST(RingWake, ImmediateWakesOnFirstRecord) {
   ASSERT_TRUE(Write(*f.producer, 0));
   f.producer->Publish(2);
   EXPECT_TRUE(Readable(f.producer->event_fd()));
-  EXPECT_EQ(f.v()->ctl->reader_sleeping, 0u) << "the writer clears the flag it acted on";
+  EXPECT_EQ(f.v()->ctl->reader_sleeping, MYDEV_RING_READER_AWAKE)
+      << "the writer clears the flag it acted on";
 }
 
 TEST(RingWake, NoSyscallWhileTheReaderIsAwake) {
@@ -473,17 +476,17 @@ TEST(RingWake, PrepareSleepRefusesWhenDataIsWaiting) {
   ASSERT_TRUE(Write(*f.producer, 0));
   f.producer->Publish(0);
   EXPECT_EQ(mydev_ring_prepare_sleep(f.v()), 0);
-  EXPECT_EQ(f.v()->ctl->reader_sleeping, 0u);
+  EXPECT_EQ(f.v()->ctl->reader_sleeping, MYDEV_RING_READER_AWAKE);
 }
 
 TEST(RingWake, CloseWakesAndIsSeen) {
   Fixture f = Make();
   ASSERT_EQ(mydev_ring_prepare_sleep(f.v()), 1);
   ASSERT_TRUE(Write(*f.producer, 0));
-  f.producer->Close(1);
+  f.producer->Close(MYDEV_RING_CLOSE_SHUTDOWN);
   EXPECT_TRUE(Readable(f.producer->event_fd()));
   EXPECT_TRUE(mydev_ring_closed(f.v()));
-  EXPECT_EQ(f.reader.header()->close_reason, 1u);
+  EXPECT_EQ(f.reader.header()->close_reason, MYDEV_RING_CLOSE_SHUTDOWN);
   EXPECT_EQ(Drain(f.v()), std::vector<uint64_t>{0}) << "records before Close are published";
   EXPECT_FALSE(Write(*f.producer, 1));
 }
@@ -502,7 +505,8 @@ TEST(RingWake, BlockedReaderThreadIsWoken) {
     done = true;
   });
   // Let the reader block, then write.
-  while (__atomic_load_n(&f.v()->ctl->reader_sleeping, __ATOMIC_ACQUIRE) == 0) usleep(100);
+  while (__atomic_load_n(&f.v()->ctl->reader_sleeping, __ATOMIC_ACQUIRE) == MYDEV_RING_READER_AWAKE)
+    usleep(100);
   usleep(20000);
   EXPECT_FALSE(done.load());
   ASSERT_TRUE(Write(*f.producer, 0));
@@ -517,7 +521,80 @@ TEST(RingWake, WaitForDataTimesOut) {
   auto r = WaitForData(f.reader, f.producer->event_fd(), 20);
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(*r);
-  EXPECT_EQ(f.v()->ctl->reader_sleeping, 0u);
+  EXPECT_EQ(f.v()->ctl->reader_sleeping, MYDEV_RING_READER_AWAKE);
+}
+
+void IgnoreSignal(int) {}
+
+// ring_abi.h: a signal ends the wait early, like a wake-up (not retried), so
+// a signal handler's flag (pcap_breakloop's break_loop) is seen at once.
+TEST(RingWake, ASignalEndsTheWait) {
+  struct sigaction sa {
+  }, old{};
+  sa.sa_handler = IgnoreSignal;  // no SA_RESTART (poll() is never restarted anyway)
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  Fixture f = Make();
+  std::atomic<bool> done{false};
+  int result = -2;
+  int64_t waited_ns = 0;
+  std::thread reader([&] {
+    const int64_t t0 = NowNs();
+    result = mydev_ring_wait(f.v(), f.producer->event_fd(), -1, 10000);
+    waited_ns = NowNs() - t0;
+    done = true;
+  });
+  while (__atomic_load_n(&f.v()->ctl->reader_sleeping, __ATOMIC_ACQUIRE) == MYDEV_RING_READER_AWAKE)
+    usleep(100);
+  // The reader may be between announcing the sleep and poll(): signal until it returns.
+  for (int i = 0; i < 1000 && !done.load(); ++i) {
+    pthread_kill(reader.native_handle(), SIGUSR1);
+    usleep(1000);
+  }
+  reader.join();
+  sigaction(SIGUSR1, &old, nullptr);
+  EXPECT_EQ(result, MYDEV_RING_WAIT_SIGNAL);
+  EXPECT_LT(waited_ns, 5'000'000'000);
+  EXPECT_EQ(f.v()->ctl->reader_sleeping, MYDEV_RING_READER_AWAKE);
+}
+
+TEST(RingWake, WaitResults) {
+  Fixture f = Make();
+  f.producer->SetWakePolicy({.immediate = true});
+  EXPECT_EQ(mydev_ring_wait(f.v(), f.producer->event_fd(), -1, 0), MYDEV_RING_WAIT_TIMEOUT);
+
+  // Data published before the reader announced its sleep: no poll().
+  ASSERT_TRUE(Write(*f.producer, 0));
+  f.producer->Publish(0);
+  EXPECT_EQ(mydev_ring_wait(f.v(), f.producer->event_fd(), -1, 10000), MYDEV_RING_WAIT_READY);
+  EXPECT_EQ(Drain(f.v()), std::vector<uint64_t>{0});
+
+  // The eventfd written (a wake the reader missed): woken and drained.
+  const uint64_t one = 1;
+  ASSERT_EQ(write(f.producer->event_fd(), &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  EXPECT_EQ(mydev_ring_wait(f.v(), f.producer->event_fd(), -1, 10000), MYDEV_RING_WAIT_WOKEN);
+  EXPECT_FALSE(Readable(f.producer->event_fd()));
+
+  // The liveness fd hung up.
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  close(sv[1]);
+  EXPECT_EQ(mydev_ring_wait(f.v(), f.producer->event_fd(), sv[0], 10000), MYDEV_RING_WAIT_LIVENESS);
+  close(sv[0]);
+
+  // Closed: never sleeps, even once the close's eventfd write is drained.
+  f.producer->Close(MYDEV_RING_CLOSE_SHUTDOWN);
+  EXPECT_EQ(mydev_ring_wait(f.v(), f.producer->event_fd(), -1, 10000), MYDEV_RING_WAIT_READY);
+  EXPECT_TRUE(Readable(f.producer->event_fd()));
+  EXPECT_EQ(f.v()->ctl->reader_sleeping, MYDEV_RING_READER_AWAKE);
+
+  // A bad event fd is an error with errno, not a wake-up.
+  Fixture g = Make();
+  errno = 0;
+  EXPECT_EQ(mydev_ring_wait(g.v(), -1, -1, 0), MYDEV_RING_WAIT_TIMEOUT) << "fd -1 is ignored";
+  int closed_fd = dup(g.producer->event_fd());
+  close(closed_fd);
+  EXPECT_EQ(mydev_ring_wait(g.v(), closed_fd, -1, 10000), MYDEV_RING_WAIT_ERROR);
+  EXPECT_EQ(errno, EBADF);
 }
 
 // ---------------------------------------------------------------- threads
@@ -562,7 +639,7 @@ void RunThreads(uint64_t packets, bool lossless, int consumer_pause_every) {
     accepted[seq] = Write(*f.producer, seq);
     if (seq % 16 == 15) f.producer->Publish(NowNs());
   }
-  f.producer->Close(1);
+  f.producer->Close(MYDEV_RING_CLOSE_SHUTDOWN);
   consumer.join();
   uint64_t dropped = 0;
   for (uint64_t s = 0; s < packets; ++s) {

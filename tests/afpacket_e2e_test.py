@@ -11,10 +11,13 @@ import time
 
 import pytest
 
-from e2e_lib import (CAP_NET_RAW_MASK, DAEMON_USER, FOREIGN_MAC, VethPair,
-                     afpacket_config, assert_privileges, build_frames, kernel_rx_timestamps,
-                     mac_text, marker_of, pcap_linktype, read_pcap, read_pcap_partial,
-                     signal_child, tagged, wait_for_line, wait_until)
+from e2e.daemon import DAEMON_USER, afpacket_config
+from e2e.frames import FOREIGN_MAC, build_frames, mac_text, marker_of, tagged
+from e2e.netns import VethPair, kernel_rx_timestamps
+from e2e.pcap_files import pcap_linktype, read_pcap, read_pcap_partial
+from e2e.proc_status import CAP_NET_RAW_MASK, assert_privileges
+from e2e.run_as import signal_child
+from e2e.waiting import wait_for_line, wait_until
 
 DLT_LINUX_SLL2 = 276
 ARPHRD_ETHER = 1

@@ -2,7 +2,7 @@
 staged install tree per test file (a file may override it)."""
 import pytest
 
-from e2e_lib import Stage
+from e2e.stage import Stage
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,13 @@ import time
 
 import pytest
 
-from e2e_lib import (Daemon, HostileProcess, Stage, assert_clean_reader, hostile_cmd,
-                     process_resources, process_status, reference_reader, run_hostile,
-                     signal_child, wait_listening)
+from e2e.daemon import Daemon
+from e2e.hostile import (HostileProcess, assert_clean_reader, hostile_cmd, reference_reader,
+                         run_hostile)
+from e2e.proc_status import process_resources, process_status
+from e2e.run_as import signal_child
+from e2e.stage import Stage
+from e2e.tcpdump import wait_listening
 
 RATE_PPS = 2000
 ATTACH_TIMEOUT_MS = 1000

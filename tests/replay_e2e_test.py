@@ -12,8 +12,11 @@ import time
 
 import pytest
 
-from e2e_lib import (DAEMON_USER, Stage, assert_privileges, build_frames, ensure_daemon_user,
-                     pcap_linktype, read_pcap)
+from e2e.daemon import DAEMON_USER, ensure_daemon_user
+from e2e.frames import build_frames
+from e2e.pcap_files import pcap_linktype, read_pcap
+from e2e.proc_status import assert_privileges
+from e2e.stage import Stage
 
 LINKTYPE_ETHERNET, LINKTYPE_RAW = 1, 101
 FRAMES = 60

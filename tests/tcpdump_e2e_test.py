@@ -7,7 +7,10 @@ import time
 
 import pytest
 
-from e2e_lib import read_pcap, seq_of, signal_child, system_tcpdump_filter, wait_listening
+from e2e.frames import seq_of
+from e2e.pcap_files import read_pcap
+from e2e.run_as import signal_child
+from e2e.tcpdump import system_tcpdump_filter, wait_listening
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from e2e_lib import seq_of, system_tcpdump_filter
+from e2e.frames import seq_of
+from e2e.tcpdump import system_tcpdump_filter
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def wireshark_tool(stage, daemon, home, argv, timeout=60):
 
 def packets_of(path):
     """Records of a pcap or pcapng file, rewritten as pcap by Debian's own
-    tcpdump (system libpcap) so e2e_lib.read_pcap can read them."""
+    tcpdump (system libpcap) so e2e.pcap_files.read_pcap can read them."""
     return system_tcpdump_filter(path, path + ".pcap")
 
 

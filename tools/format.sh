@@ -8,11 +8,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-mapfile -t files < <(git ls-files '*.c' '*.cc' '*.h' | grep -v -e '^third_party/' -e '^pcapmod/pcap-mydev\.[ch]$')
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.c' '*.cc' '*.h' |
+  grep -v -e '^third_party/' -e '^pcapmod/pcap-mydev\.[ch]$' | sort -u |
+  while read -r f; do [[ -f "$f" ]] && echo "$f"; done)
 if [[ "${1:-}" == "--check" ]]; then
   bad=0
   for f in "${files[@]}"; do
-    [[ -f "$f" ]] || continue
     if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
       echo "format.sh: $f is not formatted (run ./tools/format.sh)"
       bad=1

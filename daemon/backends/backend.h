@@ -14,6 +14,7 @@
 #ifndef MYDEV_DAEMON_BACKENDS_BACKEND_H_
 #define MYDEV_DAEMON_BACKENDS_BACKEND_H_
 
+#include <pcap/dlt.h>  // DLT_*: DeviceInfo::dlts
 #include <time.h>
 
 #include <cstdint>
@@ -33,23 +34,23 @@ enum class PacketDirection : uint8_t {
 };
 
 // Link-layer facts about a packet taken from a Linux interface (its
-// sockaddr_ll): what a DLT_LINUX_SLL2 header needs (see daemon/sll2.h), so a
+// sockaddr_ll): what a DLT_LINUX_SLL2 header needs (see daemon/datapath/sll2.h), so a
 // session that switched to SLL2 can rebuild the record from the default form.
 struct LinkLayerInfo {
-  uint16_t protocol = 0;        // sll_protocol, host byte order (ETH_P_*)
-  uint16_t hatype = 0;          // ARPHRD_*
+  uint16_t protocol = 0;  // sll_protocol, host byte order (ETH_P_*)
+  uint16_t hatype = 0;    // ARPHRD_*
   uint32_t ifindex = 0;
-  uint8_t pkttype = 0;          // PACKET_HOST, PACKET_OUTGOING, ...
-  uint8_t halen = 0;            // valid bytes of addr
+  uint8_t pkttype = 0;  // PACKET_HOST, PACKET_OUTGOING, ...
+  uint8_t halen = 0;    // valid bytes of addr
   uint8_t addr[8] = {};
   uint32_t payload_offset = 0;  // bytes at data before the network-layer header
 };
 
 // One packet as a backend delivers it.
 struct Packet {
-  uint64_t ts_ns = 0;      // CLOCK_REALTIME nanoseconds
-  uint32_t len = 0;        // length on the wire
-  uint32_t caplen = 0;     // bytes at data (<= len)
+  uint64_t ts_ns = 0;   // CLOCK_REALTIME nanoseconds
+  uint32_t len = 0;     // length on the wire
+  uint32_t caplen = 0;  // bytes at data (<= len)
   PacketDirection direction = PacketDirection::kIn;
   const uint8_t* data = nullptr;
   const LinkLayerInfo* link = nullptr;  // set by backends that offer DLT_LINUX_SLL2
@@ -66,9 +67,6 @@ inline int64_t ClockNs(clockid_t clock) {
 // Called from the backend's thread with one batch at a time.
 using PacketSink = std::function<void(absl::Span<const Packet> batch)>;
 
-inline constexpr int kDltEn10mb = 1;        // DLT_EN10MB
-inline constexpr int kDltLinuxSll2 = 276;  // DLT_LINUX_SLL2
-
 // Called from the backend's thread when the device stops serving (interface
 // vanished or went down); why says so. The backend keeps running and serves
 // again once the device returns (Health() turns OK).
@@ -76,11 +74,11 @@ using DeviceGoneHandler = std::function<void(const absl::Status& why)>;
 
 // What ListDevices shows about a device.
 struct DeviceInfo {
-  std::string name;            // "mydev0"
-  std::string description;     // shown by `tcpdump -D`
-  std::string backend;         // "synthetic", "afpacket", "replay"
-  std::vector<int> dlts;       // first = default
-  uint32_t pcap_flags = 0;     // PCAP_IF_*
+  std::string name;         // "mydev0"
+  std::string description;  // shown by `tcpdump -D`
+  std::string backend;      // "synthetic", "afpacket", "replay"
+  std::vector<int> dlts;    // DLT_* (pcap/dlt.h); first = default
+  uint32_t pcap_flags = 0;  // PCAP_IF_* (pcap/pcap.h)
   bool can_inject = false;
 };
 

@@ -1,25 +1,27 @@
 // backend_factory.cc — see backend_factory.h.
 #include "daemon/backends/backend_factory.h"
 
+#include <pcap/pcap.h>  // PCAP_IF_*
+
 #include "absl/strings/str_cat.h"
 #include "daemon/backends/afpacket/afpacket_backend.h"
-#include "daemon/control/config.h"
 #include "daemon/backends/replay/replay_backend.h"
 #include "daemon/backends/synthetic/synthetic_backend.h"
+#include "daemon/control/config.h"
 
 namespace mydev::daemon {
 namespace {
 
-// PCAP_IF_UP | PCAP_IF_RUNNING | PCAP_IF_CONNECTION_STATUS_NOT_APPLICABLE:
-// a device with no link of its own (synthetic, replay) is always up.
-constexpr uint32_t kAlwaysUpPcapFlags = 0x2 | 0x4 | 0x30;
+// A device with no link of its own (synthetic, replay) is always up.
+constexpr uint32_t kAlwaysUpPcapFlags =
+    PCAP_IF_UP | PCAP_IF_RUNNING | PCAP_IF_CONNECTION_STATUS_NOT_APPLICABLE;
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const mydev::config::DeviceConfig& d) {
   DeviceInfo info;
   info.name = d.name();
-  info.dlts = {kDltEn10mb};
+  info.dlts = {DLT_EN10MB};
   switch (d.backend_case()) {
     case mydev::config::DeviceConfig::kSynthetic: {
       info.backend = "synthetic";

@@ -1,4 +1,4 @@
-// access_rules.cc — see access_rules.h.
+// access_policy.cc — see access_policy.h.
 #include "daemon/control/access_policy.h"
 
 #include <grp.h>
@@ -194,9 +194,9 @@ absl::Status AccessPolicy::CheckCapture(const Caller& caller, absl::string_view 
   if (caller.uid == 0) return absl::OkStatus();
   auto it = devices_.find(device);
   if (it == devices_.end() || it->second.capture.Contains(caller)) return absl::OkStatus();
-  return absl::PermissionDeniedError(
-      absl::StrCat(DescribeCaller(caller), " may not capture on ", device, ": not in device ",
-                   device, "'s capture users/groups"));
+  return absl::PermissionDeniedError(absl::StrCat(DescribeCaller(caller), " may not capture on ",
+                                                  device, ": not in device ", device,
+                                                  "'s capture users/groups"));
 }
 
 absl::Status AccessPolicy::CheckInject(const Caller& caller, absl::string_view device) const {
@@ -207,9 +207,9 @@ absl::Status AccessPolicy::CheckInject(const Caller& caller, absl::string_view d
         DescribeCaller(caller), " may not inject on ", device, ": device ", device,
         " grants inject to no one but root (add access { inject { user: ... } } to its config)"));
   if (it->second.inject.Contains(caller)) return absl::OkStatus();
-  return absl::PermissionDeniedError(
-      absl::StrCat(DescribeCaller(caller), " may not inject on ", device, ": not in device ",
-                   device, "'s inject users/groups"));
+  return absl::PermissionDeniedError(absl::StrCat(DescribeCaller(caller), " may not inject on ",
+                                                  device, ": not in device ", device,
+                                                  "'s inject users/groups"));
 }
 
 bool AccessPolicy::MaySeeOwner(const Caller& caller, uint32_t owner_uid) const {

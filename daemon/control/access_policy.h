@@ -1,4 +1,4 @@
-// access_rules.h — who may capture on / inject into each device, per-user
+// access_policy.h — who may capture on / inject into each device, per-user
 // session and ring-memory limits, and who may see other users' sessions in
 // Stats: the `access`, `user_limits` and `stats_viewers` parts of the config
 // (proto/config.proto), resolved once and checked on every call.
@@ -53,9 +53,9 @@ inline constexpr uint32_t kHiddenUid = 0xffffffffu;
 // Who is asking.
 struct Caller {
   uint32_t uid = 0;
-  uint32_t gid = 0;                // primary gid of the peer (SO_PEERCRED)
-  std::vector<uint32_t> groups;    // supplementary groups (may include gid)
-  std::string name;                // user name; empty when the uid has no entry
+  uint32_t gid = 0;              // primary gid of the peer (SO_PEERCRED)
+  std::vector<uint32_t> groups;  // supplementary groups (may include gid)
+  std::string name;              // user name; empty when the uid has no entry
 };
 
 // Fills name and groups from the user database (getpwuid_r + getgrouplist).

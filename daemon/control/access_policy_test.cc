@@ -1,4 +1,4 @@
-// access_rules_test.cc — device capture/inject rules (users, groups, names,
+// access_policy_test.cc — device capture/inject rules (users, groups, names,
 // numbers, defaults, root), per-user limits, stats viewers, and config errors
 // for names that do not resolve. Uses the accounts every Debian system has:
 // root (0), nobody (65534), groups root (0), adm (4), nogroup (65534).
@@ -11,8 +11,7 @@
 namespace mydev::daemon {
 namespace {
 
-Caller Make(uint32_t uid, uint32_t gid, std::vector<uint32_t> groups = {},
-            std::string name = "") {
+Caller Make(uint32_t uid, uint32_t gid, std::vector<uint32_t> groups = {}, std::string name = "") {
   Caller c;
   c.uid = uid;
   c.gid = gid;
@@ -35,8 +34,7 @@ TEST(AccessRulesTest, ResolvesNamesAndNumbers) {
   EXPECT_EQ(*ResolveUser("4242"), 4242u);  // numeric needs no entry
   EXPECT_EQ(*ResolveGroup("adm"), 4u);
   EXPECT_EQ(*ResolveGroup("777"), 777u);
-  EXPECT_EQ(ResolveUser("no-such-user-mydev").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveUser("no-such-user-mydev").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ResolveGroup("no-such-group-mydev").status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(ResolveUser("4294967295").ok());  // (uid_t)-1 is not a user
@@ -74,12 +72,12 @@ TEST(AccessRulesTest, CaptureListedUsersAndGroups) {
       device { name: "mydev1" synthetic {}
         access { capture { user: "nobody" user: "1234" group: "adm" group: "2000" } } }
   )");
-  EXPECT_TRUE(p.CheckCapture(Make(65534, 65534), "mydev1").ok());   // user by name
-  EXPECT_TRUE(p.CheckCapture(Make(1234, 1234), "mydev1").ok());     // user by uid
-  EXPECT_TRUE(p.CheckCapture(Make(1500, 4), "mydev1").ok());        // primary gid adm
+  EXPECT_TRUE(p.CheckCapture(Make(65534, 65534), "mydev1").ok());           // user by name
+  EXPECT_TRUE(p.CheckCapture(Make(1234, 1234), "mydev1").ok());             // user by uid
+  EXPECT_TRUE(p.CheckCapture(Make(1500, 4), "mydev1").ok());                // primary gid adm
   EXPECT_TRUE(p.CheckCapture(Make(1500, 1500, {1500, 4}), "mydev1").ok());  // supplementary
   EXPECT_TRUE(p.CheckCapture(Make(1500, 1500, {2000}), "mydev1").ok());     // gid by number
-  EXPECT_TRUE(p.CheckCapture(Make(0, 0), "mydev1").ok());           // root, not listed
+  EXPECT_TRUE(p.CheckCapture(Make(0, 0), "mydev1").ok());                   // root, not listed
   absl::Status denied = p.CheckCapture(Make(1500, 1500, {1500, 27}, "eve"), "mydev1");
   EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(denied.message(),
@@ -150,8 +148,7 @@ TEST(AccessRulesTest, UnknownNamesAreConfigErrors) {
        "device mydev1 access.inject: unknown group 'no-such-group-mydev'"},
       {R"(user_limits { user: "no-such-user-mydev" max_sessions: 1 })",
        "user_limits 0: unknown user 'no-such-user-mydev'"},
-      {R"(user_limits { user: "nobody" } user_limits { user: "65534" })",
-       "listed more than once"},
+      {R"(user_limits { user: "nobody" } user_limits { user: "65534" })", "listed more than once"},
       {R"(stats_viewers { user: "no-such-user-mydev" })", "stats_viewers: unknown user"},
   };
   for (const Case& c : cases) {

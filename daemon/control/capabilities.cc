@@ -10,8 +10,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <vector>
 
@@ -75,8 +75,7 @@ absl::StatusOr<UserIdentity> LookUpUser(const std::string& name) {
   passwd* found = nullptr;
   int rc = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
   if (rc != 0) return absl::ErrnoToStatus(rc, absl::StrCat("looking up user '", name, "'"));
-  if (found == nullptr)
-    return absl::NotFoundError(absl::StrCat("there is no user '", name, "'"));
+  if (found == nullptr) return absl::NotFoundError(absl::StrCat("there is no user '", name, "'"));
   UserIdentity u;
   u.name = name;
   u.uid = pw.pw_uid;
@@ -102,16 +101,16 @@ absl::StatusOr<bool> DropPrivileges(const PrivilegeDrop& drop) {
   getresuid(&ruid, &euid, &suid);
   getresgid(&rgid, &egid, &sgid);
   const bool switching =
-      drop.user.has_value() && (ruid != drop.user->uid || euid != drop.user->uid ||
-                                suid != drop.user->uid || rgid != drop.user->gid ||
-                                egid != drop.user->gid || sgid != drop.user->gid);
+      drop.user.has_value() &&
+      (ruid != drop.user->uid || euid != drop.user->uid || suid != drop.user->uid ||
+       rgid != drop.user->gid || egid != drop.user->gid || sgid != drop.user->gid);
   const bool has_caps = (now->permitted | now->effective | now->inheritable) != 0;
   if (!has_caps && !switching) return false;
   if (switching && !(now->effective & (uint64_t{1} << CAP_SETUID) &&
                      now->effective & (uint64_t{1} << CAP_SETGID)))
-    return absl::PermissionDeniedError(absl::StrCat(
-        "switching to user '", drop.user->name, "' needs root (CAP_SETUID and CAP_SETGID); ",
-        "start mydevd as root, or without --user"));
+    return absl::PermissionDeniedError(absl::StrCat("switching to user '", drop.user->name,
+                                                    "' needs root (CAP_SETUID and CAP_SETGID); ",
+                                                    "start mydevd as root, or without --user"));
   if (int n = Threads(); n != 1)
     return absl::FailedPreconditionError(absl::StrCat(
         "dropping privileges with ", n,
@@ -123,8 +122,8 @@ absl::StatusOr<bool> DropPrivileges(const PrivilegeDrop& drop) {
     for (int cap = 0, last = LastCap(); cap <= last; ++cap) {
       if ((keep_mask >> cap) & 1 || prctl(PR_CAPBSET_READ, cap) != 1) continue;
       if (prctl(PR_CAPBSET_DROP, cap) != 0)
-        return absl::ErrnoToStatus(errno, absl::StrCat("dropping capability ", cap,
-                                                       " from the bounding set"));
+        return absl::ErrnoToStatus(
+            errno, absl::StrCat("dropping capability ", cap, " from the bounding set"));
     }
   }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)

@@ -72,8 +72,8 @@ absl::StatusOr<CapabilitySets> GetCapabilities();
 struct UserIdentity {
   std::string name;
   uid_t uid = 0;
-  gid_t gid = 0;               // the account's primary group
-  std::vector<gid_t> groups;   // its groups (getgrouplist), gid included
+  gid_t gid = 0;              // the account's primary group
+  std::vector<gid_t> groups;  // its groups (getgrouplist), gid included
 };
 
 // NOT_FOUND when there is no such user (a decimal uid without an account is

@@ -47,14 +47,14 @@ bool IsValidDeviceName(absl::string_view name) {
   return true;
 }
 
-absl::StatusOr<mydev::config::Config> ParseConfig(absl::string_view text,
-                                                  absl::string_view name) {
+absl::StatusOr<mydev::config::Config> ParseConfig(absl::string_view text, absl::string_view name) {
   mydev::config::Config config;
   google::protobuf::TextFormat::Parser parser;
   CollectErrors errors(name);
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(std::string(text), &config)) {
-    if (errors.errors().empty()) return absl::InvalidArgumentError(absl::StrCat(name, ": parse error"));
+    if (errors.errors().empty())
+      return absl::InvalidArgumentError(absl::StrCat(name, ": parse error"));
     return absl::InvalidArgumentError(absl::StrJoin(errors.errors(), "; "));
   }
   if (absl::Status s = ValidateConfig(config); !s.ok())
@@ -75,8 +75,8 @@ absl::Status ValidateConfig(const mydev::config::Config& config) {
   for (int i = 0; i < config.device_size(); ++i) {
     const mydev::config::DeviceConfig& d = config.device(i);
     if (!IsValidDeviceName(d.name()))
-      return absl::InvalidArgumentError(absl::StrCat(
-          "device ", i, ": name '", d.name(), "' must be 'mydev<N>', e.g. mydev0"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("device ", i, ": name '", d.name(), "' must be 'mydev<N>', e.g. mydev0"));
     if (!names.insert(d.name()).second)
       return absl::InvalidArgumentError(
           absl::StrCat("device name '", d.name(), "' appears more than once"));
@@ -88,8 +88,8 @@ absl::Status ValidateConfig(const mydev::config::Config& config) {
       if (r.path().empty())
         return absl::InvalidArgumentError(
             absl::StrCat("device '", d.name(), "': replay needs a path to a pcap or pcapng file"));
-      if (r.has_speed() && !(r.speed() == 0 || (r.speed() >= kMinReplaySpeed &&
-                                                r.speed() <= kMaxReplaySpeed)))
+      if (r.has_speed() &&
+          !(r.speed() == 0 || (r.speed() >= kMinReplaySpeed && r.speed() <= kMaxReplaySpeed)))
         return absl::InvalidArgumentError(absl::StrCat(
             "device '", d.name(), "': replay speed ", r.speed(), " must be 0 (as fast as ",
             "possible) or between ", kMinReplaySpeed, " and ", kMaxReplaySpeed));

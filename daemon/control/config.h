@@ -31,9 +31,9 @@ struct Limits {
   uint32_t max_message_bytes = 4u << 20;
   absl::Duration tick = absl::Milliseconds(10);
   uint64_t max_ring_bytes_per_uid = 1ull << 30;  // all of one uid's rings together
-  uint32_t max_connections_per_uid = 128;         // gRPC connections; root exempt
-  uint32_t max_watch_streams = 16;                // WatchStats streams in all
-  uint32_t max_watch_streams_per_uid = 4;         // root exempt
+  uint32_t max_connections_per_uid = 128;        // gRPC connections; root exempt
+  uint32_t max_watch_streams = 16;               // WatchStats streams in all
+  uint32_t max_watch_streams_per_uid = 4;        // root exempt
 };
 
 inline constexpr char kDefaultDeviceDescription[] = "mydev synthetic traffic generator";
@@ -42,8 +42,7 @@ inline constexpr double kMinReplaySpeed = 0.001;
 inline constexpr double kMaxReplaySpeed = 1e6;
 
 // Parses text-format config; errors carry "name:line:column: message".
-absl::StatusOr<mydev::config::Config> ParseConfig(absl::string_view text,
-                                                  absl::string_view name);
+absl::StatusOr<mydev::config::Config> ParseConfig(absl::string_view text, absl::string_view name);
 absl::StatusOr<mydev::config::Config> LoadConfigFile(const std::string& path);
 
 // Checks device names ("mydev<N>", unique), backends, limits and access rules

@@ -11,7 +11,8 @@ TEST(ConfigTest, ParsesDevicesAndLimits) {
       device { name: "mydev0" synthetic { rate_pps: 20000 seed: 3 } }
       device { name: "mydev12" description: "second" synthetic { count: 5 } }
       limits { max_sessions_per_uid: 2 attach_timeout_ms: 50 default_ring_bytes: 2097152 }
-  )", "test.conf");
+  )",
+                                                        "test.conf");
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->device_size(), 2);
   EXPECT_EQ(c->device(0).synthetic().rate_pps(), 20000u);
@@ -49,8 +50,8 @@ TEST(ConfigTest, RejectsBadAndDuplicateNames) {
 
 TEST(ConfigTest, RejectsBadLimits) {
   for (const char* text : {
-           "limits { default_ring_bytes: 3000000 }",        // not a power of two
-           "limits { max_ring_bytes: 65536 }",              // below the ring minimum
+           "limits { default_ring_bytes: 3000000 }",  // not a power of two
+           "limits { max_ring_bytes: 65536 }",        // below the ring minimum
            "limits { default_ring_bytes: 8388608 max_ring_bytes: 4194304 }",
            "limits { max_bpf_insns: 70000 }",
        }) {
@@ -88,7 +89,8 @@ TEST(ConfigTest, ParsesReplayAndAccess) {
       limits { max_ring_bytes_per_uid: 67108864 }
       user_limits { user: "nobody" max_sessions: 3 }
       stats_viewers { group: "adm" }
-  )", "test.conf");
+  )",
+                                                        "test.conf");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_TRUE(c->device(0).replay().has_speed());
   EXPECT_FALSE(c->device(1).replay().has_speed());  // the factory reads this as 1.0
@@ -102,7 +104,7 @@ TEST(ConfigTest, ParsesReplayAndAccess) {
 
 TEST(ConfigTest, RejectsBadReplay) {
   for (const char* text : {
-           R"(device { name: "mydev2" replay { } })",                        // no path
+           R"(device { name: "mydev2" replay { } })",  // no path
            R"(device { name: "mydev2" replay { path: "/x" speed: -1 } })",
            R"(device { name: "mydev2" replay { path: "/x" speed: 0.0001 } })",
            R"(device { name: "mydev2" replay { path: "/x" speed: 1e9 } })",

@@ -2,21 +2,16 @@
 #include "daemon/control/session_manager.h"
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
+#include "absl/numeric/bits.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/log.h"
+#include "daemon/datapath/bpf_program.h"
 
 namespace mydev::daemon {
-namespace {
-
-uint64_t RoundUpToPowerOfTwo(uint64_t v) {
-  uint64_t p = 1;
-  while (p < v) p <<= 1;
-  return p;
-}
-
-}  // namespace
 
 SessionManager::SessionManager(const Limits& limits, std::vector<DeviceFanout*> devices)
     : SessionManager(limits, std::move(devices),
@@ -46,13 +41,35 @@ DeviceFanout* SessionManager::FindDevice(absl::string_view name) const {
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Open(
     const mydev::v1::OpenSessionRequest& req, const Credentials& peer) {
-  DeviceFanout* device = FindDevice(req.device());
-  if (device == nullptr)
+  absl::StatusOr<Admission> admission = CheckAccessAndLimits(req, peer);
+  if (!admission.ok()) return admission.status();
+  absl::StatusOr<std::shared_ptr<Session>> s = CreateSession(*admission, peer);
+  if (!s.ok()) return s.status();
+  if (absl::Status attached = AttachToDevice(*admission, *s); !attached.ok()) return attached;
+  return s;
+}
+
+absl::StatusOr<SessionManager::Admission> SessionManager::CheckAccessAndLimits(
+    const mydev::v1::OpenSessionRequest& req, const Credentials& peer) {
+  Admission a;
+  a.device = FindDevice(req.device());
+  if (a.device == nullptr)
     return absl::NotFoundError(absl::StrCat("no device named '", req.device(),
                                             "'; ListDevices (tcpdump -D) shows the devices"));
-  const Caller caller = LookUpCaller(peer.uid, peer.gid);
-  if (absl::Status allowed = access_.CheckCapture(caller, req.device()); !allowed.ok())
+  a.caller = LookUpCaller(peer.uid, peer.gid);
+  if (absl::Status allowed = access_.CheckCapture(a.caller, req.device()); !allowed.ok())
     return allowed;
+  absl::StatusOr<SessionParams> params = ResolveParams(req, *a.device);
+  if (!params.ok()) return params.status();
+  a.params = *std::move(params);
+  absl::StatusOr<uint64_t> id = ReserveQuota(a.caller, a.params.ring_bytes);
+  if (!id.ok()) return id.status();
+  a.id = *id;
+  return a;
+}
+
+absl::StatusOr<SessionParams> SessionManager::ResolveParams(
+    const mydev::v1::OpenSessionRequest& req, DeviceFanout& device) const {
   SessionParams p;
   p.device = req.device();
   p.snaplen = req.snaplen() == 0 ? kMaxSnaplen : std::min(req.snaplen(), kMaxSnaplen);
@@ -62,64 +79,134 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Open(
     return absl::InvalidArgumentError(absl::StrCat("buffer size ", want,
                                                    " is larger than the daemon's limit of ",
                                                    limits_.max_ring_bytes, " bytes"));
-  p.ring_bytes = std::max<uint64_t>(RoundUpToPowerOfTwo(want), shm::RingProducer::kMinDataBytes);
+  p.ring_bytes = std::max<uint64_t>(absl::bit_ceil(want), shm::RingProducer::kMinDataBytes);
   if (p.ring_bytes > limits_.max_ring_bytes)
     return absl::InvalidArgumentError(absl::StrCat(
         "buffer size ", want, " rounds up to ", p.ring_bytes,
         " bytes, larger than the daemon's limit of ", limits_.max_ring_bytes, " bytes"));
 
-  if (!mydev::v1::Direction_IsValid(req.direction()))
-    return absl::InvalidArgumentError(
-        absl::StrCat("direction ", static_cast<int>(req.direction()), " is not IN, OUT or INOUT"));
+  if (absl::Status s = CheckDirection(req.direction()); !s.ok()) return s;
   p.direction = req.direction();
 
-  const std::vector<int>& dlts = device->info().dlts;
+  const std::vector<int>& dlts = device.info().dlts;
   if (dlts.empty()) return absl::InternalError("device has no link type");
   p.dlt = req.dlt() == 0 ? dlts.front() : req.dlt();
-  if (std::find(dlts.begin(), dlts.end(), p.dlt) == dlts.end())
-    return absl::InvalidArgumentError(absl::StrCat("link type ", req.dlt(), " is not offered by '",
-                                                   req.device(), "'"));
+  if (absl::Status s = CheckDataLink(device, p.dlt); !s.ok()) return s;
   p.promisc = req.promisc();
   p.immediate = req.immediate();
   p.timeout_ms = req.timeout_ms();
-  p.ifdropped_at_open = device->counters().packets_ifdropped;
+  p.ifdropped_at_open = device.counters().packets_ifdropped;
+  return p;
+}
 
-  const UserLimit user_limit = access_.LimitsFor(peer.uid);
-  uint64_t id;
-  {
-    absl::MutexLock lock(&mu_);
-    auto open = sessions_per_uid_.find(peer.uid);
-    auto held = ring_bytes_per_uid_.find(peer.uid);
-    const uint32_t n = open == sessions_per_uid_.end() ? 0 : open->second;
-    const uint64_t bytes = held == ring_bytes_per_uid_.end() ? 0 : held->second;
-    if (n >= user_limit.max_sessions)
-      return absl::ResourceExhaustedError(absl::StrCat(
-          DescribeCaller(caller), " already has ", n, " sessions open (the limit is ",
-          user_limit.max_sessions, "); close some"));
-    if (bytes + p.ring_bytes > user_limit.max_ring_bytes)
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "a ", p.ring_bytes, "-byte ring would bring ", DescribeCaller(caller),
-          "'s ring memory to ", bytes + p.ring_bytes, " bytes, above the limit of ",
-          user_limit.max_ring_bytes, "; close sessions or ask for a smaller buffer"));
-    // Reserved; released below on failure.
-    ++sessions_per_uid_[peer.uid];
-    ring_bytes_per_uid_[peer.uid] += p.ring_bytes;
-    id = next_id_++;
-  }
-  absl::StatusOr<std::shared_ptr<Session>> s = Session::Create(id, peer, p);
-  absl::Status added = s.ok() ? device->AddSession(*s) : absl::OkStatus();
+absl::StatusOr<uint64_t> SessionManager::ReserveQuota(const Caller& caller, uint64_t ring_bytes) {
+  const UserLimit user_limit = access_.LimitsFor(caller.uid);
   absl::MutexLock lock(&mu_);
-  if (!s.ok() || !added.ok()) {
-    ReleaseQuota(peer.uid, p.ring_bytes);
-    if (!added.ok())
-      return absl::Status(added.code(), absl::StrCat("device '", p.device, "': ", added.message()));
+  auto open = sessions_per_uid_.find(caller.uid);
+  auto held = ring_bytes_per_uid_.find(caller.uid);
+  const uint32_t n = open == sessions_per_uid_.end() ? 0 : open->second;
+  const uint64_t bytes = held == ring_bytes_per_uid_.end() ? 0 : held->second;
+  if (n >= user_limit.max_sessions)
+    return absl::ResourceExhaustedError(absl::StrCat(DescribeCaller(caller), " already has ", n,
+                                                     " sessions open (the limit is ",
+                                                     user_limit.max_sessions, "); close some"));
+  if (bytes + ring_bytes > user_limit.max_ring_bytes)
     return absl::ResourceExhaustedError(
-        absl::StrCat("cannot create the session ring: ", s.status().message()));
+        absl::StrCat("a ", ring_bytes, "-byte ring would bring ", DescribeCaller(caller),
+                     "'s ring memory to ", bytes + ring_bytes, " bytes, above the limit of ",
+                     user_limit.max_ring_bytes, "; close sessions or ask for a smaller buffer"));
+  // Reserved; CreateSession or AttachToDevice gives it back on failure.
+  ++sessions_per_uid_[caller.uid];
+  ring_bytes_per_uid_[caller.uid] += ring_bytes;
+  return next_id_++;
+}
+
+absl::StatusOr<std::shared_ptr<Session>> SessionManager::CreateSession(const Admission& a,
+                                                                       const Credentials& peer) {
+  absl::StatusOr<std::shared_ptr<Session>> s = Session::Create(a.id, peer, a.params);
+  if (s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  ReleaseQuota(a.caller.uid, a.params.ring_bytes);
+  return absl::ResourceExhaustedError(
+      absl::StrCat("cannot create the session ring: ", s.status().message()));
+}
+
+absl::Status SessionManager::AttachToDevice(const Admission& a, const std::shared_ptr<Session>& s) {
+  absl::Status added = a.device->AddSession(s);
+  absl::MutexLock lock(&mu_);
+  if (!added.ok()) {
+    ReleaseQuota(a.caller.uid, a.params.ring_bytes);
+    return absl::Status(added.code(),
+                        absl::StrCat("device '", a.params.device, "': ", added.message()));
   }
-  sessions_[id] = *s;
+  sessions_[a.id] = s;
+  const Credentials& peer = s->owner();
   MYDEV_LOG(kInfo, "session %d opened on %s by uid %d gid %d pid %d (snaplen %d, ring %d bytes)",
-            id, p.device, peer.uid, peer.gid, peer.pid, p.snaplen, p.ring_bytes);
-  return s;
+            a.id, a.params.device, peer.uid, peer.gid, peer.pid, a.params.snaplen,
+            a.params.ring_bytes);
+  return absl::OkStatus();
+}
+
+absl::Status SessionManager::CheckDirection(mydev::v1::Direction direction) {
+  if (!mydev::v1::Direction_IsValid(direction))
+    return absl::InvalidArgumentError(
+        absl::StrCat("direction ", static_cast<int>(direction), " is not IN, OUT or INOUT"));
+  return absl::OkStatus();
+}
+
+absl::Status SessionManager::CheckDataLink(const DeviceFanout& device, int dlt) {
+  const std::vector<int>& dlts = device.info().dlts;
+  if (std::find(dlts.begin(), dlts.end(), dlt) == dlts.end())
+    return absl::InvalidArgumentError(
+        absl::StrCat("link type ", dlt, " is not offered by '", device.info().name, "'"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DeviceFanout*> SessionManager::DeviceOf(const Session& session) const {
+  DeviceFanout* d = FindDevice(session.params().device);
+  if (d == nullptr) return absl::NotFoundError("the session's device is gone");
+  return d;
+}
+
+absl::Status SessionManager::SetFilter(
+    Session& session, const google::protobuf::RepeatedPtrField<mydev::v1::BpfInsn>& insns) {
+  if (insns.empty()) {
+    session.SetFilter(std::nullopt);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<BpfProgram> program = BpfProgram::FromProto(insns, limits_.max_bpf_insns);
+  if (!program.ok()) return program.status();
+  session.SetFilter(*std::move(program));
+  return absl::OkStatus();
+}
+
+absl::Status SessionManager::SetDirection(Session& session, mydev::v1::Direction direction) {
+  if (absl::Status s = CheckDirection(direction); !s.ok()) return s;
+  session.SetDirection(direction);
+  return absl::OkStatus();
+}
+
+absl::Status SessionManager::SetDataLink(Session& session, int dlt) {
+  absl::StatusOr<DeviceFanout*> device = DeviceOf(session);
+  if (!device.ok()) return device.status();
+  if (absl::Status s = CheckDataLink(**device, dlt); !s.ok()) return s;
+  session.SetDataLink(dlt);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> SessionManager::Inject(Session& session, const Credentials& caller,
+                                                absl::Span<const uint8_t> frame) {
+  absl::StatusOr<DeviceFanout*> device = DeviceOf(session);
+  if (!device.ok()) return device.status();
+  DeviceFanout& d = **device;
+  if (absl::Status allowed =
+          access_.CheckInject(LookUpCaller(caller.uid, caller.gid), d.info().name);
+      !allowed.ok())
+    return allowed;
+  if (frame.empty() || frame.size() > kMaxSnaplen)
+    return absl::InvalidArgumentError(
+        absl::StrCat("packet of ", frame.size(), " bytes; it must be 1..", kMaxSnaplen));
+  return d.backend().Inject(frame);
 }
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Lookup(uint64_t id,
@@ -184,8 +271,7 @@ void SessionManager::ReleaseQuota(uint32_t uid, uint64_t ring_bytes) {
 void SessionManager::Detach(const std::shared_ptr<Session>& s, absl::string_view why) {
   if (DeviceFanout* d = FindDevice(s->params().device)) d->RemoveSession(s->id());
   SessionCounters c = s->counters();
-  MYDEV_LOG(kInfo,
-            "session %d closed on %s, uid %d pid %d: %s (received %d, dropped %d)", s->id(),
+  MYDEV_LOG(kInfo, "session %d closed on %s, uid %d pid %d: %s (received %d, dropped %d)", s->id(),
             s->params().device, s->owner().uid, s->owner().pid, why, c.packets_received,
             c.packets_dropped);
 }

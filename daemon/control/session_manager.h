@@ -1,14 +1,17 @@
-// session_manager.h — opens, finds, closes and frees capture sessions, and
-// enforces the limits: valid fields, ring sizes, who may capture on a device
-// (access rules), sessions and ring memory per uid, who may touch a session
-// (its token and its owner uid), and the attach deadline (a session whose fds
-// were not fetched within attach_timeout is freed).
+// session_manager.h — opens, finds, changes, closes and frees capture
+// sessions, and enforces the limits: valid fields, ring sizes, who may
+// capture on or inject into a device (access rules), sessions and ring memory
+// per uid, who may touch a session (its token and its owner uid), and the
+// attach deadline (a session whose fds were not fetched within
+// attach_timeout is freed). Every check of a request's values is here; the
+// gRPC services only translate (daemon/rpc/capture_service.h).
 //
 //   SessionManager m(limits, {&mydev0_runtime});   // no access rules: open to all
 //   SessionManager m(limits, {&mydev0_runtime}, *BuildAccessPolicy(config));
 //   m.StartReaper();                         // frees unattached sessions
 //   absl::StatusOr<std::shared_ptr<Session>> s = m.Open(request, creds);
 //   absl::StatusOr<std::shared_ptr<Session>> same = m.Lookup(id, token, creds.uid);
+//   m.SetDirection(**same, mydev::v1::DIRECTION_IN);   // INVALID_ARGUMENT if not a Direction
 //   m.Close(id, token, creds.uid);           // or m.Free(id, "client went away")
 #ifndef MYDEV_DAEMON_CONTROL_SESSION_MANAGER_H_
 #define MYDEV_DAEMON_CONTROL_SESSION_MANAGER_H_
@@ -21,10 +24,12 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "daemon/control/access_policy.h"
 #include "daemon/control/config.h"
 #include "daemon/datapath/device_fanout.h"
@@ -53,6 +58,26 @@ class SessionManager {
   absl::StatusOr<std::shared_ptr<Session>> Open(const mydev::v1::OpenSessionRequest& request,
                                                 const Credentials& peer);
 
+  // Changes to a session found with Lookup (the caller's own), each value
+  // checked here; nothing changes on an error.
+  // No instructions: no filter. INVALID_ARGUMENT (says why) for a program
+  // BpfProgram refuses or one longer than limits().max_bpf_insns.
+  absl::Status SetFilter(Session& session,
+                         const google::protobuf::RepeatedPtrField<mydev::v1::BpfInsn>& insns);
+  // INVALID_ARGUMENT: "direction 7 is not IN, OUT or INOUT".
+  absl::Status SetDirection(Session& session, mydev::v1::Direction direction);
+  // NOT_FOUND: the session's device is gone; INVALID_ARGUMENT: "link type
+  // 105 is not offered by 'mydev0'" (0 too: it means the default only in Open).
+  absl::Status SetDataLink(Session& session, int dlt);
+
+  // Sends frame out of the session's device for caller (the session's
+  // owner, as the kernel reports it for this call); returns the bytes sent.
+  // NOT_FOUND (the device is gone), PERMISSION_DENIED (the device's inject
+  // rule), INVALID_ARGUMENT (not 1..kMaxSnaplen bytes), then the backend's
+  // answer (UNIMPLEMENTED when it cannot inject).
+  absl::StatusOr<uint32_t> Inject(Session& session, const Credentials& caller,
+                                  absl::Span<const uint8_t> frame);
+
   // NOT_FOUND (no such session), PERMISSION_DENIED (token or owner uid).
   absl::StatusOr<std::shared_ptr<Session>> Lookup(uint64_t id, absl::string_view token,
                                                   uint32_t uid) const;
@@ -76,6 +101,46 @@ class SessionManager {
   const AccessPolicy& access() const { return access_; }
 
  private:
+  // What Open has checked and reserved before it creates anything.
+  struct Admission {
+    DeviceFanout* device = nullptr;
+    Caller caller;
+    SessionParams params;
+    uint64_t id = 0;  // reserved, with one session and params.ring_bytes of caller.uid's quota
+  };
+
+  // Open's steps, in order. Nothing is reserved until CheckAccessAndLimits
+  // returns; CreateSession and AttachToDevice give the reservation back when
+  // they fail.
+  //   CheckAccessAndLimits: the device (NOT_FOUND), its capture rule
+  //     (PERMISSION_DENIED), the request's values (ResolveParams), the
+  //     caller's limits (ReserveQuota); reserves the quota and an id.
+  //   CreateSession: the session and its ring (RESOURCE_EXHAUSTED).
+  //   AttachToDevice: onto the device's fan-out (its error, naming the
+  //     device), then into the session table.
+  absl::StatusOr<Admission> CheckAccessAndLimits(const mydev::v1::OpenSessionRequest& request,
+                                                 const Credentials& peer) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::shared_ptr<Session>> CreateSession(const Admission& admission,
+                                                         const Credentials& peer)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status AttachToDevice(const Admission& admission, const std::shared_ptr<Session>& session)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The request's fields validated (INVALID_ARGUMENT) and resolved against
+  // the limits and the device: snaplen, ring size, direction, link type, ...
+  absl::StatusOr<SessionParams> ResolveParams(const mydev::v1::OpenSessionRequest& request,
+                                              DeviceFanout& device) const;
+  // RESOURCE_EXHAUSTED when one more session, or ring_bytes more ring
+  // memory, would take caller over its limits; else reserves both and
+  // returns the new session's id.
+  absl::StatusOr<uint64_t> ReserveQuota(const Caller& caller, uint64_t ring_bytes)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The value checks Open and the Set* calls share.
+  static absl::Status CheckDirection(mydev::v1::Direction direction);
+  static absl::Status CheckDataLink(const DeviceFanout& device, int dlt);
+  // The session's device; NOT_FOUND if it is gone.
+  absl::StatusOr<DeviceFanout*> DeviceOf(const Session& session) const;
+
   std::shared_ptr<Session> Remove(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives back one session and its ring bytes reserved by Open().
   void ReleaseQuota(uint32_t uid, uint64_t ring_bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

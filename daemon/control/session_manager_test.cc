@@ -1,5 +1,5 @@
-// session_manager_test.cc — field validation, limits, token/uid checks,
-// close and the attach deadline.
+// session_manager_test.cc — field validation (Open, SetFilter, SetDirection,
+// SetDataLink, Inject), limits, token/uid checks, close and the attach deadline.
 #include "daemon/control/session_manager.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "daemon/backends/synthetic/synthetic_backend.h"
 
@@ -21,7 +22,7 @@ class SessionManagerTest : public ::testing::Test {
     DeviceInfo info;
     info.name = "mydev0";
     info.backend = "synthetic";
-    info.dlts = {kDltEn10mb};
+    info.dlts = {DLT_EN10MB};
     device_ = std::make_unique<DeviceFanout>(
         std::make_unique<SyntheticBackend>(info, SyntheticOptions{}), absl::Milliseconds(10));
     limits_.default_ring_bytes = 1 << 20;
@@ -80,6 +81,120 @@ TEST_F(SessionManagerTest, RejectsBadFields) {
   EXPECT_TRUE(manager_->List().empty());
 }
 
+TEST_F(SessionManagerTest, OpenSaysWhichFieldIsWrong) {
+  mydev::v1::OpenSessionRequest req;
+  req.set_device("mydev0");
+  req.set_direction(static_cast<mydev::v1::Direction>(7));
+  absl::Status s = manager_->Open(req, {7, 7, 1}).status();
+  EXPECT_EQ(s.message(), "direction 7 is not IN, OUT or INOUT");
+  req.set_direction(mydev::v1::DIRECTION_OUT);
+  req.set_dlt(-1);
+  s = manager_->Open(req, {7, 7, 1}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "link type -1 is not offered by 'mydev0'");
+  req.set_dlt(0);  // the device's default
+  absl::StatusOr<std::shared_ptr<Session>> opened = manager_->Open(req, {7, 7, 1});
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ((*opened)->dlt(), device_->info().dlts.front());
+  EXPECT_EQ((*opened)->params().direction, mydev::v1::DIRECTION_OUT);
+}
+
+TEST_F(SessionManagerTest, SetDirectionChecksTheValue) {
+  auto a = Open(7);
+  ASSERT_TRUE(a.ok());
+  Session& s = **a;
+  EXPECT_TRUE(manager_->SetDirection(s, mydev::v1::DIRECTION_IN).ok());
+  for (int bad : {-1, 4, 1000}) {
+    absl::Status st = manager_->SetDirection(s, static_cast<mydev::v1::Direction>(bad));
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(st.message(), absl::StrCat("direction ", bad, " is not IN, OUT or INOUT"));
+  }
+}
+
+TEST_F(SessionManagerTest, SetDataLinkTakesOnlyTheDevicesLinkTypes) {
+  auto a = Open(7);
+  ASSERT_TRUE(a.ok());
+  Session& s = **a;
+  const int offered = device_->info().dlts.front();
+  EXPECT_TRUE(manager_->SetDataLink(s, offered).ok());
+  EXPECT_EQ(s.dlt(), offered);
+  for (int bad : {105, 0, -1}) {  // 0 means "the default" only in Open
+    absl::Status st = manager_->SetDataLink(s, bad);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(st.message(), absl::StrCat("link type ", bad, " is not offered by 'mydev0'"));
+    EXPECT_EQ(s.dlt(), offered);  // unchanged
+  }
+}
+
+TEST_F(SessionManagerTest, SetFilterValidatesTheProgram) {
+  auto a = Open(7);
+  ASSERT_TRUE(a.ok());
+  Session& s = **a;
+  google::protobuf::RepeatedPtrField<mydev::v1::BpfInsn> prog;
+  mydev::v1::BpfInsn* ret = prog.Add();  // ret #128
+  ret->set_code(0x06);
+  ret->set_k(128);
+  ASSERT_TRUE(manager_->SetFilter(s, prog).ok());
+  EXPECT_TRUE(s.filter_set());
+
+  // A jump past the end: refused, the filter in place stays.
+  google::protobuf::RepeatedPtrField<mydev::v1::BpfInsn> bad;
+  mydev::v1::BpfInsn* jump = bad.Add();
+  jump->set_code(0x15);
+  jump->set_jt(9);
+  *bad.Add() = *ret;
+  absl::Status st = manager_->SetFilter(s, bad);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(st.message().empty());
+  EXPECT_TRUE(s.filter_set());
+
+  // Longer than limits.max_bpf_insns.
+  google::protobuf::RepeatedPtrField<mydev::v1::BpfInsn> huge;
+  for (uint32_t i = 0; i <= manager_->limits().max_bpf_insns; ++i) *huge.Add() = *ret;
+  st = manager_->SetFilter(s, huge);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find(absl::StrCat("must have 1..", manager_->limits().max_bpf_insns)),
+            std::string::npos)
+      << st;
+
+  // No instructions: no filter.
+  ASSERT_TRUE(manager_->SetFilter(s, {}).ok());
+  EXPECT_FALSE(s.filter_set());
+}
+
+TEST_F(SessionManagerTest, InjectChecksTheRuleThenTheSize) {
+  // No access rules: inject is for root only.
+  auto mine = Open(7);
+  ASSERT_TRUE(mine.ok());
+  const std::vector<uint8_t> frame(60, 0xab);
+  absl::StatusOr<uint32_t> sent = manager_->Inject(**mine, {7, 7, 1}, frame);
+  EXPECT_EQ(sent.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(sent.status().message().find(
+                "(uid 7) may not inject on mydev0: device mydev0 grants inject to no one but root"),
+            std::string::npos)
+      << sent.status();
+  // The rule comes first: a stranger learns nothing about sizes.
+  EXPECT_EQ(manager_->Inject(**mine, {7, 7, 1}, {}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+
+  auto roots = Open(0);
+  ASSERT_TRUE(roots.ok());
+  const Credentials root{0, 0, 1};
+  sent = manager_->Inject(**roots, root, {});
+  EXPECT_EQ(sent.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sent.status().message(), "packet of 0 bytes; it must be 1..262144");
+  const std::vector<uint8_t> huge(kMaxSnaplen + 1, 0);
+  sent = manager_->Inject(**roots, root, huge);
+  EXPECT_EQ(sent.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sent.status().message(), "packet of 262145 bytes; it must be 1..262144");
+  // 1..kMaxSnaplen bytes reach the backend, which (synthetic) cannot inject.
+  for (size_t n : {size_t{1}, frame.size(), size_t{kMaxSnaplen}}) {
+    const std::vector<uint8_t> ok(n, 0);
+    EXPECT_EQ(manager_->Inject(**roots, root, ok).status().code(), absl::StatusCode::kUnimplemented)
+        << n;
+  }
+}
+
 TEST_F(SessionManagerTest, SessionsPerUidLimit) {
   auto a = Open(1000), b = Open(1000);
   ASSERT_TRUE(a.ok() && b.ok());
@@ -99,14 +214,12 @@ TEST_F(SessionManagerTest, LookupChecksTokenAndOwner) {
   EXPECT_TRUE(manager_->Lookup(id, token, 1000).ok());
   std::string wrong = token;
   wrong[31] ^= 1;
-  EXPECT_EQ(manager_->Lookup(id, wrong, 1000).status().code(),
-            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(manager_->Lookup(id, wrong, 1000).status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(manager_->Lookup(id, token.substr(0, 16), 1000).status().code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(manager_->Lookup(id, TokenOf(**b), 1000).status().code(),
             absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(manager_->Lookup(id, token, 1001).status().code(),
-            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(manager_->Lookup(id, token, 1001).status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(manager_->Close(id, token, 1001).code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(manager_->Lookup(999, token, 1000).status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(manager_->Close(id, token, 1000).ok());
@@ -118,7 +231,7 @@ TEST_F(SessionManagerTest, UnattachedSessionsAreReaped) {
   auto a = Open(1000), b = Open(1000);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_TRUE((*b)->MarkAttached());
-  EXPECT_FALSE((*b)->MarkAttached());  // only once
+  EXPECT_FALSE((*b)->MarkAttached());                    // only once
   EXPECT_EQ(manager_->ReapUnattached(absl::Now()), 0u);  // not yet due
   EXPECT_EQ(manager_->ReapUnattached(absl::Now() + absl::Seconds(1)), 1u);
   EXPECT_FALSE(manager_->Exists((*a)->id()));
@@ -160,7 +273,7 @@ class SessionAccessTest : public ::testing::Test {
       DeviceInfo info;
       info.name = name;
       info.backend = "synthetic";
-      info.dlts = {kDltEn10mb};
+      info.dlts = {DLT_EN10MB};
       devices_.push_back(std::make_unique<DeviceFanout>(
           std::make_unique<SyntheticBackend>(info, SyntheticOptions{}), absl::Milliseconds(10)));
     }
@@ -200,7 +313,7 @@ TEST_F(SessionAccessTest, CaptureRuleIsCheckedOnOpen) {
   EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(denied.message(),
             "uid 1500 may not capture on mydev1: not in device mydev1's capture users/groups");
-  EXPECT_TRUE(Open(1500, 1500, "mydev0").ok());    // no access block: open
+  EXPECT_TRUE(Open(1500, 1500, "mydev0").ok());  // no access block: open
   // A refusal reserves nothing.
   EXPECT_EQ(manager_->List().size(), 4u);
 }
@@ -241,6 +354,30 @@ TEST_F(SessionAccessTest, RingMemoryPerUser) {
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(Open(1234, 1234, "mydev0", 8 << 20).ok()) << i;
   EXPECT_EQ(Open(1234, 1234, "mydev0", 1 << 20).status().code(),
             absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(SessionAccessTest, InjectRuleIsCheckedForTheCaller) {
+  Build(R"(
+    device { name: "mydev0" synthetic {} }
+    device { name: "mydev1" synthetic {} access { inject { user: "nobody" } } }
+  )");
+  const std::vector<uint8_t> frame(60, 0);
+  absl::StatusOr<std::shared_ptr<Session>> on1 = Open(65534, 65534, "mydev1");
+  ASSERT_TRUE(on1.ok()) << on1.status();  // inject-only rules leave capture open
+  // Granted: reaches the backend, which (synthetic) cannot inject.
+  EXPECT_EQ(manager_->Inject(**on1, {65534, 65534, 1}, frame).status().code(),
+            absl::StatusCode::kUnimplemented);
+  absl::StatusOr<std::shared_ptr<Session>> stranger = Open(1500, 1500, "mydev1");
+  ASSERT_TRUE(stranger.ok()) << stranger.status();
+  absl::Status denied = manager_->Inject(**stranger, {1500, 1500, 1}, frame).status();
+  EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(denied.message(),
+            "uid 1500 may not inject on mydev1: not in device mydev1's inject users/groups");
+  // mydev0 has no inject rule: root only.
+  absl::StatusOr<std::shared_ptr<Session>> on0 = Open(65534, 65534, "mydev0");
+  ASSERT_TRUE(on0.ok()) << on0.status();
+  EXPECT_EQ(manager_->Inject(**on0, {65534, 65534, 1}, frame).status().code(),
+            absl::StatusCode::kPermissionDenied);
 }
 
 }  // namespace

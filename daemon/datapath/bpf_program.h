@@ -8,9 +8,7 @@
 #ifndef MYDEV_DAEMON_DATAPATH_BPF_PROGRAM_H_
 #define MYDEV_DAEMON_DATAPATH_BPF_PROGRAM_H_
 
-#include <sys/types.h>  // u_int etc., which pcap/bpf.h assumes
-
-#include <pcap/bpf.h>
+#include <pcap/pcap.h>  // struct bpf_insn, bpf_filter(), bpf_validate() (pcap/bpf.h)
 
 #include <cstdint>
 #include <vector>

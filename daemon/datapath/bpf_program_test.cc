@@ -1,8 +1,13 @@
 // bpf_program_test.cc — BPF validation and filtering.
 #include "daemon/datapath/bpf_program.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <net/ethernet.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
 
+#include <cstring>
 #include <vector>
 
 #include "daemon/testing/test_util.h"
@@ -25,15 +30,27 @@ google::protobuf::RepeatedPtrField<mydev::v1::BpfInsn> ToProto(const std::vector
   return out;
 }
 
+// A 64-byte Ethernet/IPv4 frame carrying protocol proto (all else zero).
+std::vector<uint8_t> Ip4Frame(uint8_t proto) {
+  std::vector<uint8_t> f(64);
+  ether_header eth{};
+  eth.ether_type = htons(ETHERTYPE_IP);
+  std::memcpy(f.data(), &eth, sizeof eth);
+  struct ip ip {};
+  ip.ip_v = IPVERSION;
+  ip.ip_hl = sizeof ip / 4;
+  ip.ip_p = proto;
+  std::memcpy(f.data() + sizeof eth, &ip, sizeof ip);
+  return f;
+}
+
 TEST(BpfProgramTest, AcceptsCompiledProgramAndFilters) {
   absl::StatusOr<BpfProgram> p = BpfProgram::FromProto(ToProto(CompileFilter("udp")), 4096);
   ASSERT_TRUE(p.ok()) << p.status();
-  uint8_t udp[64] = {};
-  udp[12] = 0x08, udp[13] = 0x00, udp[14] = 0x45, udp[23] = 17;
-  uint8_t tcp[64] = {};
-  tcp[12] = 0x08, tcp[13] = 0x00, tcp[14] = 0x45, tcp[23] = 6;
-  EXPECT_GT(p->Run(udp, sizeof udp, sizeof udp), 0u);
-  EXPECT_EQ(p->Run(tcp, sizeof tcp, sizeof tcp), 0u);
+  const std::vector<uint8_t> udp = Ip4Frame(IPPROTO_UDP);
+  const std::vector<uint8_t> tcp = Ip4Frame(IPPROTO_TCP);
+  EXPECT_GT(p->Run(udp.data(), udp.size(), udp.size()), 0u);
+  EXPECT_EQ(p->Run(tcp.data(), tcp.size(), tcp.size()), 0u);
 }
 
 TEST(BpfProgramTest, ReturnsSnapLength) {

@@ -1,9 +1,10 @@
-// fanout.cc — see fanout.h.
+// device_fanout.cc — see device_fanout.h.
 #include "daemon/datapath/device_fanout.h"
 
 #include <utility>
 
 #include "base/log.h"
+#include "shm/ring_abi.h"
 
 namespace mydev::daemon {
 
@@ -90,7 +91,7 @@ void DeviceFanout::OnDeviceGone(const absl::Status& why) {
   }
   MYDEV_LOG(kWarning, "%s is gone (%s); closing its %d sessions", backend_->info().name,
             why.ToString(), gone->size());
-  for (const auto& s : *gone) s->CloseRing(kCloseReasonDeviceGone);
+  for (const auto& s : *gone) s->CloseRing(MYDEV_RING_CLOSE_DEVICE_GONE);
 }
 
 std::shared_ptr<const DeviceFanout::SessionList> DeviceFanout::Snapshot() const {

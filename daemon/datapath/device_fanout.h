@@ -1,4 +1,4 @@
-// fanout.h — one running device: its backend, the sessions open on it, and
+// device_fanout.h — one running device: its backend, the sessions open on it, and
 // the fan-out that copies each batch into every session's ring.
 //
 // The sessions are kept as an immutable snapshot (shared_ptr to a vector)
@@ -9,7 +9,7 @@
 // Promiscuous mode is reference-counted here: the backend is asked to turn it
 // on with the first session that wants it and off with the last. When the
 // backend reports the device gone, every session is dropped from the device
-// and its ring closed with kCloseReasonDeviceGone.
+// and its ring closed with MYDEV_RING_CLOSE_DEVICE_GONE (shm/ring_abi.h).
 //
 //   DeviceFanout dev(std::make_unique<SyntheticBackend>(info, opts), absl::Milliseconds(10));
 //   dev.AddSession(session);          // starts receiving with the next batch
@@ -36,9 +36,6 @@
 #include "daemon/datapath/session.h"
 
 namespace mydev::daemon {
-
-// close_reason in the ring header when the device went away.
-inline constexpr uint32_t kCloseReasonDeviceGone = 2;
 
 struct DeviceCounters {
   uint64_t packets_seen = 0;

@@ -1,10 +1,17 @@
-// fanout_test.cc — per-session direction, BPF, snaplen, full rings and the
+// device_fanout_test.cc — per-session direction, BPF, snaplen, full rings and the
 // timeout tick, read back through the real ring consumer.
 #include "daemon/datapath/device_fanout.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <net/ethernet.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <poll.h>
 
+#include <cstddef>
+#include <cstring>
 #include <vector>
 
 #include "daemon/backends/synthetic/synthetic_backend.h"
@@ -60,14 +67,21 @@ struct Traffic {
       packets[i].ts_ns = 1000 + i;
     }
   }
-  static bool IsUdp(const std::vector<uint8_t>& f) {
-    uint16_t et = (f[12] << 8) | f[13];
-    return (et == 0x0800 && f[23] == 17) || (et == 0x86dd && f[20] == 17);
+  // The IPv4 protocol or IPv6 next header of a frame; 0 for ARP.
+  static uint8_t IpProtocol(const std::vector<uint8_t>& f) {
+    ether_header eth;
+    std::memcpy(&eth, f.data(), sizeof eth);
+    switch (ntohs(eth.ether_type)) {
+      case ETHERTYPE_IP:
+        return f[sizeof eth + offsetof(struct ip, ip_p)];
+      case ETHERTYPE_IPV6:
+        return f[sizeof eth + offsetof(ip6_hdr, ip6_nxt)];
+      default:
+        return 0;
+    }
   }
-  static bool IsTcp(const std::vector<uint8_t>& f) {
-    uint16_t et = (f[12] << 8) | f[13];
-    return (et == 0x0800 && f[23] == 6) || (et == 0x86dd && f[20] == 6);
-  }
+  static bool IsUdp(const std::vector<uint8_t>& f) { return IpProtocol(f) == IPPROTO_UDP; }
+  static bool IsTcp(const std::vector<uint8_t>& f) { return IpProtocol(f) == IPPROTO_TCP; }
   void Feed(DeviceFanout& dev, size_t batch) const {
     for (size_t i = 0; i < packets.size(); i += batch)
       dev.OnBatch(absl::MakeConstSpan(packets).subspan(i, batch));
@@ -76,7 +90,7 @@ struct Traffic {
 
 TEST(FanoutTest, EachSessionGetsExactlyItsPackets) {
   DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
-                    absl::Milliseconds(10));
+                   absl::Milliseconds(10));
   SessionParams pa;
   pa.ring_bytes = 8 << 20;
   auto udp = NewSession(1, pa);
@@ -138,7 +152,7 @@ TEST(FanoutTest, EachSessionGetsExactlyItsPackets) {
 
 TEST(FanoutTest, FullRingDropsForThatSessionOnly) {
   DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
-                    absl::Milliseconds(10));
+                   absl::Milliseconds(10));
   SessionParams small;
   small.ring_bytes = shm::RingProducer::kMinDataBytes;
   SessionParams big;
@@ -159,7 +173,7 @@ TEST(FanoutTest, FullRingDropsForThatSessionOnly) {
 
 TEST(FanoutTest, RemovedSessionGetsNothingMore) {
   DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
-                    absl::Milliseconds(10));
+                   absl::Milliseconds(10));
   auto s = NewSession(1, SessionParams{});
   ASSERT_TRUE(dev.AddSession(s).ok());
   Traffic t(10);

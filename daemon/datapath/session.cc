@@ -71,8 +71,7 @@ Session::Session(uint64_t id, const Credentials& owner, const SessionParams& par
 bool Session::TokenMatches(absl::string_view token) const {
   if (token.size() != token_.size()) return false;
   uint8_t diff = 0;
-  for (size_t i = 0; i < token_.size(); ++i)
-    diff |= static_cast<uint8_t>(token[i]) ^ token_[i];
+  for (size_t i = 0; i < token_.size(); ++i) diff |= static_cast<uint8_t>(token[i]) ^ token_[i];
   return diff == 0;
 }
 
@@ -83,7 +82,7 @@ void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns) {
     if (!DirectionPasses(direction_, p.direction)) continue;
     const uint8_t* data = p.data;
     uint32_t len = p.len, captured = p.caplen;
-    if (dlt_ == kDltLinuxSll2) {  // the filter sees the SLL2 form too
+    if (dlt_ == DLT_LINUX_SLL2) {  // the filter sees the SLL2 form too
       if (!BuildSll2Record(p, &sll2_scratch_, &len, &captured)) continue;
       data = sll2_scratch_.data();
     }

@@ -56,7 +56,7 @@ struct SessionParams {
   bool immediate = false;
   uint32_t timeout_ms = 0;
   mydev::v1::Direction direction = mydev::v1::DIRECTION_INOUT;
-  int dlt = kDltEn10mb;
+  int dlt = DLT_EN10MB;
   uint64_t ifdropped_at_open = 0;  // device ifdrop counter when opened
 };
 

@@ -2,11 +2,10 @@
 // packet that a backend delivered in its default (Ethernet) form together
 // with its LinkLayerInfo. Sessions that switched to SLL2 use it per record.
 //
-// The 20-byte header (all multi-byte fields big-endian), as in libpcap's
-// sll.h and the LINKTYPE_LINUX_SLL2 spec:
-//   0  protocol (ETH_P_*)      2  reserved, 0        4  interface index
-//   8  ARPHRD_* type          10  packet type       11  address length
-//  12  link-layer address (8 bytes, zero-padded)
+// The header is libpcap's struct sll2_header (<pcap/sll.h>, SLL2_HDR_LEN = 20
+// bytes, multi-byte fields in network byte order): protocol (ETH_P_*),
+// reserved 0, interface index, ARPHRD_* type, packet type (PACKET_*),
+// address length, link-layer address (SLL_ADDRLEN = 8 bytes, zero-padded);
 // followed by the packet from its network-layer header on (what an
 // AF_PACKET SOCK_DGRAM socket would have returned).
 //
@@ -16,6 +15,8 @@
 #ifndef MYDEV_DAEMON_DATAPATH_SLL2_H_
 #define MYDEV_DAEMON_DATAPATH_SLL2_H_
 
+#include <pcap/sll.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -23,12 +24,9 @@
 
 namespace mydev::daemon {
 
-inline constexpr uint32_t kSll2HeaderBytes = 20;
-
 // Writes the SLL2 record of p into *out (resized to the captured bytes) and
 // its wire and captured lengths. False when p carries no LinkLayerInfo.
-bool BuildSll2Record(const Packet& p, std::vector<uint8_t>* out, uint32_t* len,
-                     uint32_t* caplen);
+bool BuildSll2Record(const Packet& p, std::vector<uint8_t>* out, uint32_t* len, uint32_t* caplen);
 
 }  // namespace mydev::daemon
 

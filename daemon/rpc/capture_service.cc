@@ -1,11 +1,9 @@
 // capture_service.cc — see capture_service.h.
 #include "daemon/rpc/capture_service.h"
 
-#include <algorithm>
+#include <cstdint>
 
-#include "absl/strings/str_cat.h"
-#include "daemon/control/access_policy.h"
-#include "daemon/datapath/bpf_program.h"
+#include "absl/types/span.h"
 #include "daemon/rpc/grpc_status.h"
 #include "daemon/rpc/stats_snapshot.h"
 
@@ -15,16 +13,16 @@ CaptureService::CaptureService(SessionManager* sessions, const PeerCredentialsTa
                                std::string fd_socket_path)
     : sessions_(sessions), peers_(peers), fd_socket_path_(std::move(fd_socket_path)) {}
 
-absl::StatusOr<std::shared_ptr<Session>> CaptureService::Find(
-    grpc::ServerContext* ctx, const mydev::v1::SessionRef& ref, Credentials* caller) const {
+absl::StatusOr<std::shared_ptr<Session>> CaptureService::Find(grpc::ServerContext* ctx,
+                                                              const mydev::v1::SessionRef& ref,
+                                                              Credentials* caller) const {
   absl::StatusOr<Credentials> who = peers_->ForPeer(ctx->peer());
   if (!who.ok()) return who.status();
   if (caller != nullptr) *caller = *who;
   return sessions_->Lookup(ref.session_id(), ref.token(), who->uid);
 }
 
-grpc::Status CaptureService::ListDevices(grpc::ServerContext*,
-                                         const mydev::v1::ListDevicesRequest*,
+grpc::Status CaptureService::ListDevices(grpc::ServerContext*, const mydev::v1::ListDevicesRequest*,
                                          mydev::v1::ListDevicesResponse* resp) {
   for (DeviceFanout* d : sessions_->devices()) {
     const DeviceInfo& info = d->info();
@@ -63,15 +61,7 @@ grpc::Status CaptureService::SetFilter(grpc::ServerContext* ctx,
                                        mydev::v1::SetFilterResponse*) {
   absl::StatusOr<std::shared_ptr<Session>> s = Find(ctx, req->session());
   if (!s.ok()) return ToGrpcStatus(s.status());
-  if (req->insns().empty()) {
-    (*s)->SetFilter(std::nullopt);
-    return grpc::Status::OK;
-  }
-  absl::StatusOr<BpfProgram> program =
-      BpfProgram::FromProto(req->insns(), sessions_->limits().max_bpf_insns);
-  if (!program.ok()) return ToGrpcStatus(program.status());
-  (*s)->SetFilter(std::move(*program));
-  return grpc::Status::OK;
+  return ToGrpcStatus(sessions_->SetFilter(**s, req->insns()));
 }
 
 grpc::Status CaptureService::SetDirection(grpc::ServerContext* ctx,
@@ -79,11 +69,7 @@ grpc::Status CaptureService::SetDirection(grpc::ServerContext* ctx,
                                           mydev::v1::SetDirectionResponse*) {
   absl::StatusOr<std::shared_ptr<Session>> s = Find(ctx, req->session());
   if (!s.ok()) return ToGrpcStatus(s.status());
-  if (!mydev::v1::Direction_IsValid(req->direction()))
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "direction ", static_cast<int>(req->direction()), " is not IN, OUT or INOUT")));
-  (*s)->SetDirection(req->direction());
-  return grpc::Status::OK;
+  return ToGrpcStatus(sessions_->SetDirection(**s, req->direction()));
 }
 
 grpc::Status CaptureService::SetDataLink(grpc::ServerContext* ctx,
@@ -91,34 +77,18 @@ grpc::Status CaptureService::SetDataLink(grpc::ServerContext* ctx,
                                          mydev::v1::SetDataLinkResponse*) {
   absl::StatusOr<std::shared_ptr<Session>> s = Find(ctx, req->session());
   if (!s.ok()) return ToGrpcStatus(s.status());
-  DeviceFanout* d = sessions_->FindDevice((*s)->params().device);
-  if (d == nullptr) return ToGrpcStatus(absl::NotFoundError("the session's device is gone"));
-  const std::vector<int>& dlts = d->info().dlts;
-  if (std::find(dlts.begin(), dlts.end(), req->dlt()) == dlts.end())
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "link type ", req->dlt(), " is not offered by '", d->info().name, "'")));
-  (*s)->SetDataLink(req->dlt());
-  return grpc::Status::OK;
+  return ToGrpcStatus(sessions_->SetDataLink(**s, req->dlt()));
 }
 
-grpc::Status CaptureService::Inject(grpc::ServerContext* ctx,
-                                    const mydev::v1::InjectRequest* req,
+grpc::Status CaptureService::Inject(grpc::ServerContext* ctx, const mydev::v1::InjectRequest* req,
                                     mydev::v1::InjectResponse* resp) {
   Credentials who;
   absl::StatusOr<std::shared_ptr<Session>> s = Find(ctx, req->session(), &who);
   if (!s.ok()) return ToGrpcStatus(s.status());
-  DeviceFanout* d = sessions_->FindDevice((*s)->params().device);
-  if (d == nullptr) return ToGrpcStatus(absl::NotFoundError("the session's device is gone"));
-  // The device's inject rule, for the caller (the session's owner uid).
-  if (absl::Status allowed =
-          sessions_->access().CheckInject(LookUpCaller(who.uid, who.gid), d->info().name);
-      !allowed.ok())
-    return ToGrpcStatus(allowed);
-  if (req->packet().empty() || req->packet().size() > kMaxSnaplen)
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("packet of ", req->packet().size(), " bytes; it must be 1..", kMaxSnaplen)));
-  absl::StatusOr<uint32_t> sent = d->backend().Inject(absl::MakeConstSpan(
-      reinterpret_cast<const uint8_t*>(req->packet().data()), req->packet().size()));
+  absl::StatusOr<uint32_t> sent =
+      sessions_->Inject(**s, who,
+                        absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(req->packet().data()),
+                                            req->packet().size()));
   if (!sent.ok()) return ToGrpcStatus(sent.status());
   resp->set_bytes_sent(*sent);
   return grpc::Status::OK;

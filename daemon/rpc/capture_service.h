@@ -2,6 +2,12 @@
 // Every call that names a session is checked against the caller's uid
 // (SO_PEERCRED, via PeerCredentialsTable) and the session token.
 //
+// The handlers only translate: the caller's credentials and the request in,
+// the SessionManager's answer out (absl::Status -> grpc::Status with the same
+// code and message, grpc_status.h). Every check of a request's values
+// (sizes, direction, link type, BPF, access rules, limits) is the
+// SessionManager's.
+//
 //   CaptureService capture(&manager, &peers, "/run/mydevd/mydevd.sock.fds");
 //   builder.RegisterService(&capture);
 #ifndef MYDEV_DAEMON_RPC_CAPTURE_SERVICE_H_
@@ -11,8 +17,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "daemon/rpc/grpc_unix_acceptor.h"
 #include "daemon/control/session_manager.h"
+#include "daemon/rpc/grpc_unix_acceptor.h"
 #include "proto/mydev.grpc.pb.h"
 
 namespace mydev::daemon {

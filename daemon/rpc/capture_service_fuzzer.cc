@@ -13,11 +13,10 @@
 //           bit1 point the op's SessionRef at the opened session (id + token);
 //           bit2 point only the id there (the token stays the fuzzer's).
 // Seeds: testdata/fuzz/capture_service_fuzzer/ (tools/fuzz.sh runs it).
-#include <sys/socket.h>
-
 #include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/server_posix.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdint>
@@ -26,12 +25,12 @@
 #include <memory>
 #include <type_traits>
 
-#include "daemon/rpc/capture_service.h"
-#include "daemon/control/config.h"
-#include "daemon/datapath/device_fanout.h"
-#include "daemon/rpc/grpc_unix_acceptor.h"
-#include "daemon/control/session_manager.h"
 #include "daemon/backends/synthetic/synthetic_backend.h"
+#include "daemon/control/config.h"
+#include "daemon/control/session_manager.h"
+#include "daemon/datapath/device_fanout.h"
+#include "daemon/rpc/capture_service.h"
+#include "daemon/rpc/grpc_unix_acceptor.h"
 #include "proto/mydev.grpc.pb.h"
 
 namespace mydev::daemon {
@@ -45,7 +44,7 @@ struct Harness {
     info.name = "mydev0";
     info.backend = "synthetic";
     info.description = "fuzz";
-    info.dlts = {kDltEn10mb, kDltLinuxSll2};
+    info.dlts = {DLT_EN10MB, DLT_LINUX_SLL2};
     device = std::make_unique<DeviceFanout>(
         std::make_unique<SyntheticBackend>(info, SyntheticOptions{}), absl::Milliseconds(10));
     limits.default_ring_bytes = 64 << 10;
@@ -65,8 +64,7 @@ struct Harness {
     if (!me.ok()) std::abort();
     peers.Set(sv[0], *me);
     grpc::AddInsecureChannelFromFd(server.get(), sv[0]);  // gRPC owns both fds now
-    stub = mydev::v1::Capture::NewStub(
-        grpc::CreateInsecureChannelFromFd("fuzz", sv[1]));
+    stub = mydev::v1::Capture::NewStub(grpc::CreateInsecureChannelFromFd("fuzz", sv[1]));
   }
 
   Limits limits;
@@ -90,8 +88,7 @@ struct Call {
 
 // A handler's answer: any status but one that says the daemon itself broke.
 void Check(const grpc::Status& s, const char* what) {
-  if (s.error_code() == grpc::StatusCode::UNKNOWN ||
-      s.error_code() == grpc::StatusCode::INTERNAL ||
+  if (s.error_code() == grpc::StatusCode::UNKNOWN || s.error_code() == grpc::StatusCode::INTERNAL ||
       s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
       s.error_code() == grpc::StatusCode::UNAVAILABLE) {
     std::fprintf(stderr, "%s: %d %s\n", what, s.error_code(), s.error_message().c_str());
@@ -122,7 +119,7 @@ void PointAt(mydev::v1::SessionRef* ref, const mydev::v1::OpenSessionResponse& o
 // per flags, and sends it; OK without a call if the bytes do not decode.
 template <typename Request, typename Response>
 grpc::Status Send(grpc::Status (mydev::v1::Capture::Stub::*rpc)(grpc::ClientContext*,
-                                                                  const Request&, Response*),
+                                                                const Request&, Response*),
                   const uint8_t* data, size_t size, const mydev::v1::OpenSessionResponse& open,
                   uint8_t flags) {
   Request req;
@@ -166,14 +163,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   grpc::Status s;
   switch (op) {
-    case 0: s = Send(&v1::Capture::Stub::ListDevices, rest, rest_len, open, flags); break;
-    case 1: s = Send(&v1::Capture::Stub::SetFilter, rest, rest_len, open, flags); break;
-    case 2: s = Send(&v1::Capture::Stub::SetDirection, rest, rest_len, open, flags); break;
-    case 3: s = Send(&v1::Capture::Stub::SetDataLink, rest, rest_len, open, flags); break;
-    case 4: s = Send(&v1::Capture::Stub::Inject, rest, rest_len, open, flags); break;
-    case 5: s = Send(&v1::Capture::Stub::GetSessionStats, rest, rest_len, open, flags); break;
-    case 6: s = Send(&v1::Capture::Stub::CloseSession, rest, rest_len, open, flags); break;
-    default: break;
+    case 0:
+      s = Send(&v1::Capture::Stub::ListDevices, rest, rest_len, open, flags);
+      break;
+    case 1:
+      s = Send(&v1::Capture::Stub::SetFilter, rest, rest_len, open, flags);
+      break;
+    case 2:
+      s = Send(&v1::Capture::Stub::SetDirection, rest, rest_len, open, flags);
+      break;
+    case 3:
+      s = Send(&v1::Capture::Stub::SetDataLink, rest, rest_len, open, flags);
+      break;
+    case 4:
+      s = Send(&v1::Capture::Stub::Inject, rest, rest_len, open, flags);
+      break;
+    case 5:
+      s = Send(&v1::Capture::Stub::GetSessionStats, rest, rest_len, open, flags);
+      break;
+    case 6:
+      s = Send(&v1::Capture::Stub::CloseSession, rest, rest_len, open, flags);
+      break;
+    default:
+      break;
   }
   Check(s, "request");
 

@@ -12,8 +12,8 @@
 
 #include "absl/time/clock.h"
 #include "base/log.h"
-#include "daemon/rpc/grpc_unix_acceptor.h"
 #include "base/unix_socket.h"
+#include "daemon/rpc/grpc_unix_acceptor.h"
 #include "shm/fd_passing.h"
 
 namespace mydev::daemon {
@@ -42,14 +42,14 @@ absl::StatusOr<std::unique_ptr<FdServer>> FdServer::Start(const std::string& pat
   if (!listen_fd.ok()) return listen_fd.status();
   UniqueFd stop_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop_fd.valid()) return absl::ErrnoToStatus(errno, "eventfd");
-  std::unique_ptr<FdServer> s(new FdServer(path, std::move(*listen_fd), std::move(stop_fd),
-                                           sessions, handshake_timeout));
+  std::unique_ptr<FdServer> s(
+      new FdServer(path, std::move(*listen_fd), std::move(stop_fd), sessions, handshake_timeout));
   s->thread_ = std::thread([p = s.get()] { p->Run(); });
   return s;
 }
 
-FdServer::FdServer(std::string path, UniqueFd listen_fd, UniqueFd stop_fd,
-                   SessionManager* sessions, absl::Duration handshake_timeout)
+FdServer::FdServer(std::string path, UniqueFd listen_fd, UniqueFd stop_fd, SessionManager* sessions,
+                   absl::Duration handshake_timeout)
     : path_(std::move(path)),
       listen_fd_(std::move(listen_fd)),
       stop_fd_(std::move(stop_fd)),
@@ -97,8 +97,7 @@ bool FdServer::Handshake(Conn& c) {
   absl::StatusOr<Credentials> who = PeerCredentialsOf(fd);
   if (!who.ok()) return false;
   absl::string_view token(reinterpret_cast<const char*>(req->token.data()), req->token.size());
-  absl::StatusOr<std::shared_ptr<Session>> s =
-      sessions_->Lookup(req->session_id, token, who->uid);
+  absl::StatusOr<std::shared_ptr<Session>> s = sessions_->Lookup(req->session_id, token, who->uid);
   if (!s.ok()) {
     MYDEV_LOG(kInfo, "fd hand-off refused to uid %d pid %d: %s", who->uid, who->pid,
               s.status().message());
@@ -140,8 +139,8 @@ void FdServer::Run() {
     absl::Time wake = next_sweep;
     for (const Conn& c : conns_)
       if (!c.attached) wake = std::min(wake, c.deadline);
-    int timeout_ms = static_cast<int>(
-        std::max<int64_t>(0, absl::ToInt64Milliseconds(absl::Ceil(wake - now, absl::Milliseconds(1)))));
+    int timeout_ms = static_cast<int>(std::max<int64_t>(
+        0, absl::ToInt64Milliseconds(absl::Ceil(wake - now, absl::Milliseconds(1)))));
 
     pfds.clear();
     pfds.push_back({listen_fd_.get(), POLLIN, 0});

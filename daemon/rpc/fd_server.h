@@ -27,9 +27,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/unique_fd.h"
 #include "daemon/control/session_manager.h"
 #include "shm/fd_passing.h"
-#include "base/unique_fd.h"
 
 namespace mydev::daemon {
 
@@ -48,12 +48,12 @@ class FdServer {
     UniqueFd fd;
     bool attached = false;
     uint64_t session_id = 0;
-    absl::Time deadline;  // for the whole request, while not attached
+    absl::Time deadline;                // for the whole request, while not attached
     shm::HandoffRequestReader request;  // the bytes so far: never blocks the loop
   };
 
-  FdServer(std::string path, UniqueFd listen_fd, UniqueFd stop_fd,
-           SessionManager* sessions, absl::Duration handshake_timeout);
+  FdServer(std::string path, UniqueFd listen_fd, UniqueFd stop_fd, SessionManager* sessions,
+           absl::Duration handshake_timeout);
   void Run();
   void Accept();
   // Reads what has arrived of the request; once it is complete, answers it.

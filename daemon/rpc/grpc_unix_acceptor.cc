@@ -1,7 +1,8 @@
-// peer_acceptor.cc — see peer_acceptor.h.
+// grpc_unix_acceptor.cc — see grpc_unix_acceptor.h.
 #include "daemon/rpc/grpc_unix_acceptor.h"
 
 #include <fcntl.h>
+#include <grpcpp/server_posix.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -12,11 +13,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include <grpcpp/server_posix.h>
-
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "base/log.h"
 #include "base/unix_socket.h"
@@ -40,9 +39,8 @@ void PeerCredentialsTable::Set(int fd, const Credentials& creds) {
 absl::StatusOr<Credentials> PeerCredentialsTable::ForPeer(absl::string_view peer) const {
   int fd = -1;
   if (!absl::ConsumePrefix(&peer, "fd:") || !absl::SimpleAtoi(peer, &fd))
-    return absl::UnauthenticatedError(
-        absl::StrCat("session control is only served on the local Unix socket (peer '", peer,
-                     "')"));
+    return absl::UnauthenticatedError(absl::StrCat(
+        "session control is only served on the local Unix socket (peer '", peer, "')"));
   absl::MutexLock lock(&mu_);
   auto it = by_fd_.find(fd);
   if (it == by_fd_.end())
@@ -66,17 +64,15 @@ absl::StatusOr<std::unique_ptr<GrpcUnixAcceptor>> GrpcUnixAcceptor::Start(
     if (epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
       return absl::ErrnoToStatus(errno, "epoll_ctl");
   }
-  std::unique_ptr<GrpcUnixAcceptor> a(
-      new GrpcUnixAcceptor(path, std::move(*listen_fd), std::move(stop_fd), std::move(epoll_fd),
-                           server, peers, limits));
+  std::unique_ptr<GrpcUnixAcceptor> a(new GrpcUnixAcceptor(
+      path, std::move(*listen_fd), std::move(stop_fd), std::move(epoll_fd), server, peers, limits));
   a->thread_ = std::thread([p = a.get()] { p->Run(); });
   return a;
 }
 
-GrpcUnixAcceptor::GrpcUnixAcceptor(std::string path, UniqueFd listen_fd,
-                                   UniqueFd stop_fd, UniqueFd epoll_fd,
-                                   grpc::Server* server, PeerCredentialsTable* peers,
-                                   const ConnectionLimits& limits)
+GrpcUnixAcceptor::GrpcUnixAcceptor(std::string path, UniqueFd listen_fd, UniqueFd stop_fd,
+                                   UniqueFd epoll_fd, grpc::Server* server,
+                                   PeerCredentialsTable* peers, const ConnectionLimits& limits)
     : path_(std::move(path)),
       listen_fd_(std::move(listen_fd)),
       stop_fd_(std::move(stop_fd)),

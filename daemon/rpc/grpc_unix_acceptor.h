@@ -1,4 +1,4 @@
-// peer_acceptor.h — serves gRPC on a Unix socket that mydevd accepts on
+// grpc_unix_acceptor.h — serves gRPC on a Unix socket that mydevd accepts on
 // itself, so every call knows its caller's uid/gid/pid, and so no one local
 // user can take all of mydevd's connections or descriptors.
 //
@@ -44,8 +44,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "daemon/datapath/session.h"
 #include "base/unique_fd.h"
+#include "daemon/datapath/session.h"
 
 namespace mydev::daemon {
 
@@ -97,8 +97,8 @@ class GrpcUnixAcceptor {
     absl::Time logged;
   };
 
-  GrpcUnixAcceptor(std::string path, UniqueFd listen_fd, UniqueFd stop_fd,
-                   UniqueFd epoll_fd, grpc::Server* server, PeerCredentialsTable* peers,
+  GrpcUnixAcceptor(std::string path, UniqueFd listen_fd, UniqueFd stop_fd, UniqueFd epoll_fd,
+                   grpc::Server* server, PeerCredentialsTable* peers,
                    const ConnectionLimits& limits);
   void Run();
   void AcceptOne();

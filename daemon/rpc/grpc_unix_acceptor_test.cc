@@ -1,4 +1,4 @@
-// peer_acceptor_test.cc — the acceptor's connection accounting against a real
+// grpc_unix_acceptor_test.cc — the acceptor's connection accounting against a real
 // gRPC server: a uid over its cap is closed at accept, and the end of a
 // connection is seen whoever ends it (the peer, or gRPC itself: a bad
 // preface, max connection age), without the acceptor's dup keeping it open.
@@ -15,9 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/unix_socket.h"
 #include "gtest/gtest.h"
 #include "proto/mydev.grpc.pb.h"
-#include "base/unix_socket.h"
 #include "shm/fd_passing.h"
 
 namespace mydev::daemon {
@@ -159,8 +159,8 @@ TEST_F(AcceptorTest, ConnectionClosedByServerAgeIsReleased) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 60000);  // stay away once closed
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 60000);
-  auto channel = grpc::CreateCustomChannel("unix:" + path_, grpc::InsecureChannelCredentials(),
-                                           args);
+  auto channel =
+      grpc::CreateCustomChannel("unix:" + path_, grpc::InsecureChannelCredentials(), args);
   EXPECT_EQ(CallOnce(channel), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_GE(acceptor_->open_connections(), 1u);
   EXPECT_TRUE(WaitFor([&] { return acceptor_->open_connections() == 0; }, 5000))

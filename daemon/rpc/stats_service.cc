@@ -10,8 +10,7 @@
 
 namespace mydev::daemon {
 
-void StatsService::TakeSnapshotFor(grpc::ServerContext* ctx,
-                                   mydev::v1::StatsSnapshot* out) const {
+void StatsService::TakeSnapshotFor(grpc::ServerContext* ctx, mydev::v1::StatsSnapshot* out) const {
   TakeStatsSnapshot(*sessions_, out);
   std::optional<Caller> caller;
   if (peers_ != nullptr) {
@@ -46,11 +45,11 @@ grpc::Status StatsService::AdmitWatch(grpc::ServerContext* ctx, int64_t* uid_key
                                      watch_limits_.max_per_uid, "); close one first"));
   if (watches_ >= watch_limits_.max_total) {
     if (mine == 0) watches_by_uid_.erase(*uid_key);
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat("mydevd already serves ", watches_,
-                                     " WatchStats streams (limits.max_watch_streams ",
-                                     watch_limits_.max_total,
-                                     "); close one, or poll with GetStats"));
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("mydevd already serves ", watches_,
+                     " WatchStats streams (limits.max_watch_streams ", watch_limits_.max_total,
+                     "); close one, or poll with GetStats"));
   }
   ++mine;
   ++watches_;

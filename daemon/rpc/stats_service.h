@@ -31,8 +31,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "daemon/rpc/grpc_unix_acceptor.h"
 #include "daemon/control/session_manager.h"
+#include "daemon/rpc/grpc_unix_acceptor.h"
 #include "proto/mydev.grpc.pb.h"
 
 namespace mydev::daemon {

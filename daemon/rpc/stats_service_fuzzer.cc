@@ -25,11 +25,10 @@
 //           6 probe stream a: nothing more may arrive before it is due.
 //   callers a % 6: root, owner A, owner B, viewer, stranger, unknown peer.
 // Seeds: testdata/fuzz/stats_service_fuzzer/ (tools/fuzz.sh runs it).
-#include <sys/socket.h>
-
 #include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/server_posix.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -45,13 +44,13 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "daemon/backends/synthetic/synthetic_backend.h"
 #include "daemon/control/access_policy.h"
 #include "daemon/control/config.h"
+#include "daemon/control/session_manager.h"
 #include "daemon/datapath/device_fanout.h"
 #include "daemon/rpc/grpc_unix_acceptor.h"
-#include "daemon/control/session_manager.h"
 #include "daemon/rpc/stats_service.h"
-#include "daemon/backends/synthetic/synthetic_backend.h"
 #include "proto/config.pb.h"
 #include "proto/mydev.grpc.pb.h"
 
@@ -67,12 +66,11 @@ struct CallerSpec {
   bool known;  // in the peer table
   uint32_t uid;
 };
-constexpr CallerSpec kCallers[6] = {{true, 0},         {true, kOwnerA},   {true, kOwnerB},
-                                    {true, kViewer},   {true, kStranger}, {false, 0}};
+constexpr CallerSpec kCallers[6] = {{true, 0},       {true, kOwnerA},   {true, kOwnerB},
+                                    {true, kViewer}, {true, kStranger}, {false, 0}};
 
-constexpr uint32_t kIntervals[16] = {0,     1,     50,    99,         100,        101,
-                                     250,   1000,  59999, 60000,      60001,      0xFFFFFFFFu,
-                                     0x80000000u, 5000, 333, 7};
+constexpr uint32_t kIntervals[16] = {0,     1,     50,    99,          100,         101,  250, 1000,
+                                     59999, 60000, 60001, 0xFFFFFFFFu, 0x80000000u, 5000, 333, 7};
 constexpr int64_t kStepsMs[10] = {1, 50, 99, 100, 250, 999, 1000, 60000, 60001, 3600000};
 
 [[noreturn]] void Fail(const char* what) {
@@ -93,7 +91,7 @@ struct Harness {
     info.name = "mydev0";
     info.backend = "synthetic";
     info.description = "fuzz";
-    info.dlts = {kDltEn10mb};
+    info.dlts = {DLT_EN10MB};
     device = std::make_unique<DeviceFanout>(
         std::make_unique<SyntheticBackend>(info, SyntheticOptions{}), absl::Milliseconds(10));
     limits.default_ring_bytes = 64 << 10;
@@ -102,8 +100,8 @@ struct Harness {
     config.mutable_stats_viewers()->add_user(std::to_string(kViewer));
     absl::StatusOr<AccessPolicy> policy = AccessPolicy::FromConfig(config, 8, 64 << 20);
     if (!policy.ok()) Fail("cannot build the access policy");
-    manager = std::make_unique<SessionManager>(
-        limits, std::vector<DeviceFanout*>{device.get()}, *std::move(policy));
+    manager = std::make_unique<SessionManager>(limits, std::vector<DeviceFanout*>{device.get()},
+                                               *std::move(policy));
     OpenSession({kOwnerA, kOwnerA, 1111});
     OpenSession({kOwnerB, kOwnerB, 2222});
     WatchClock watch_clock;
@@ -252,8 +250,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         st.opened = h.clock.Now();
         size_t mine = 0;
         for (const Stream& o : streams) mine += o.key == st.key;
-        const bool admit =
-            (st.key == 0 || mine < kWatchLimits.max_per_uid) && streams.size() < kWatchLimits.max_total;
+        const bool admit = (st.key == 0 || mine < kWatchLimits.max_per_uid) &&
+                           streams.size() < kWatchLimits.max_total;
         v1::WatchStatsRequest req;
         req.set_interval_ms(kIntervals[b % 16]);
         st.ctx = NewContext();

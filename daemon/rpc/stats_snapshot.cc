@@ -17,8 +17,8 @@ void FillSessionStats(Session& session, const SessionManager& manager,
   uint64_t ifdrop = 0;
   if (DeviceFanout* d = manager.FindDevice(session.params().device)) {
     uint64_t now = d->counters().packets_ifdropped;
-    ifdrop = now >= session.params().ifdropped_at_open ? now - session.params().ifdropped_at_open
-                                                       : 0;
+    ifdrop =
+        now >= session.params().ifdropped_at_open ? now - session.params().ifdropped_at_open : 0;
   }
   out->set_packets_ifdropped(ifdrop);
   out->set_bytes_received(c.bytes_received);

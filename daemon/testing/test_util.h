@@ -10,6 +10,7 @@
 
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "daemon/backends/backend.h"
 
 namespace mydev::daemon {
@@ -19,20 +20,21 @@ inline DeviceInfo TestDeviceInfo() {
   DeviceInfo info;
   info.name = "mydev0";
   info.backend = "synthetic";
-  info.dlts = {kDltEn10mb};
+  info.dlts = {DLT_EN10MB};
   return info;
 }
 
-// The classic BPF libpcap compiles expr to for DLT_EN10MB (a test failure
-// when it does not compile).
+// The classic BPF libpcap compiles expr to for DLT_EN10MB (a test failure,
+// and no instructions, when it does not compile).
 inline std::vector<bpf_insn> CompileFilter(const char* expr) {
   pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
+  absl::Cleanup close_dead = [dead] { pcap_close(dead); };
   bpf_program prog;
-  EXPECT_EQ(pcap_compile(dead, &prog, expr, 1, PCAP_NETMASK_UNKNOWN), 0) << pcap_geterr(dead);
-  std::vector<bpf_insn> v(prog.bf_insns, prog.bf_insns + prog.bf_len);
-  pcap_freecode(&prog);
-  pcap_close(dead);
-  return v;
+  const int rc = pcap_compile(dead, &prog, expr, 1, PCAP_NETMASK_UNKNOWN);
+  EXPECT_EQ(rc, 0) << pcap_geterr(dead);
+  if (rc != 0) return {};
+  absl::Cleanup free_prog = [&prog] { pcap_freecode(&prog); };
+  return std::vector<bpf_insn>(prog.bf_insns, prog.bf_insns + prog.bf_len);
 }
 
 }  // namespace mydev::daemon

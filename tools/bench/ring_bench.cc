@@ -134,9 +134,10 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(ring_bytes >> 20),
               static_cast<unsigned long long>(packets), batch, repeat,
               std::thread::hardware_concurrency());
-  std::printf("%6s | %9s %8s %9s | %9s %8s %9s | %10s\n", "bytes", "ring Mpps", "GB/s",
-              "ns/pkt", "copy Mpps", "GB/s", "ns/pkt", "ring/copy");
-  std::printf("-------+------------------------------+------------------------------+-----------\n");
+  std::printf("%6s | %9s %8s %9s | %9s %8s %9s | %10s\n", "bytes", "ring Mpps", "GB/s", "ns/pkt",
+              "copy Mpps", "GB/s", "ns/pkt", "ring/copy");
+  std::printf(
+      "-------+------------------------------+------------------------------+-----------\n");
   int rc = 0;
   for (const std::string& s : absl::GetFlag(FLAGS_sizes)) {
     const uint32_t size = static_cast<uint32_t>(std::strtoul(s.c_str(), nullptr, 10));
@@ -149,8 +150,8 @@ int main(int argc, char** argv) {
     for (int i = 0; i < repeat; ++i) {
       Result r = RunRing(packets, size, ring_bytes, batch);
       if (!r.ok || r.dropped != 0) {
-        std::fprintf(stderr, "ring run failed (out of order or corrupt: %d, dropped %llu)\n",
-                     !r.ok, static_cast<unsigned long long>(r.dropped));
+        std::fprintf(stderr, "ring run failed (out of order or corrupt: %d, dropped %llu)\n", !r.ok,
+                     static_cast<unsigned long long>(r.dropped));
         return 1;
       }
       if (r.seconds < best_ring.seconds) best_ring = r;

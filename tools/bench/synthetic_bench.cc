@@ -22,9 +22,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/time/time.h"
+#include "daemon/backends/synthetic/synthetic_backend.h"
 #include "daemon/datapath/device_fanout.h"
 #include "daemon/datapath/session.h"
-#include "daemon/backends/synthetic/synthetic_backend.h"
 #include "shm/ring_consumer.h"
 
 ABSL_FLAG(uint64_t, packets, 5'000'000, "packets per run");
@@ -73,9 +73,9 @@ Rate GeneratorAndFanoutOneThread(uint64_t packets, uint64_t ring_bytes) {
   DeviceInfo info;
   info.name = "mydev0";
   info.backend = "synthetic";
-  info.dlts = {kDltEn10mb};
+  info.dlts = {DLT_EN10MB};
   DeviceFanout dev(std::make_unique<SyntheticBackend>(info, SyntheticOptions{}),
-                    absl::Milliseconds(10));  // never started: we are its thread
+                   absl::Milliseconds(10));  // never started: we are its thread
   SessionParams p;
   p.device = "mydev0";
   p.ring_bytes = ring_bytes;
@@ -122,7 +122,7 @@ FanoutResult GeneratorAndFanout(uint64_t packets, uint64_t ring_bytes) {
   DeviceInfo info;
   info.name = "mydev0";
   info.backend = "synthetic";
-  info.dlts = {kDltEn10mb};
+  info.dlts = {DLT_EN10MB};
   SyntheticOptions o;
   o.rate_pps = 0;
   o.count = packets;
@@ -208,8 +208,10 @@ int main(int argc, char** argv) {
   Rate gen;
   double mean_bytes = 0;
   for (int i = 0; i < repeat; ++i) gen = better(gen, GeneratorOnly(packets, &mean_bytes));
-  std::printf("generator alone:                  %7.2f Mpps, %7.2f per CPU-second (mean frame %.0f bytes)\n",
-              gen.wall_mpps, gen.cpu_mpps, mean_bytes);
+  std::printf(
+      "generator alone:                  %7.2f Mpps, %7.2f per CPU-second (mean frame %.0f "
+      "bytes)\n",
+      gen.wall_mpps, gen.cpu_mpps, mean_bytes);
   Rate one;
   int rc = 0;
   for (int i = 0; i < repeat; ++i) {
@@ -225,8 +227,9 @@ int main(int argc, char** argv) {
     if (!r.ok) rc = 1;
     if (r.mpps > best.mpps) best = r;
   }
-  std::printf("backend thread + reader thread:   %7.2f Mpps (reader got %llu, ring dropped %llu)%s\n",
-              best.mpps, static_cast<unsigned long long>(best.received),
-              static_cast<unsigned long long>(best.lost), rc ? "  CHECK FAILED" : "");
+  std::printf(
+      "backend thread + reader thread:   %7.2f Mpps (reader got %llu, ring dropped %llu)%s\n",
+      best.mpps, static_cast<unsigned long long>(best.received),
+      static_cast<unsigned long long>(best.lost), rc ? "  CHECK FAILED" : "");
   return rc;
 }

@@ -57,8 +57,8 @@ int main(int argc, char** argv) {
   size_t ran = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string path = argv[i];
-    std::vector<std::string> files = IsDirectory(path) ? FilesIn(path)
-                                                       : std::vector<std::string>{path};
+    std::vector<std::string> files =
+        IsDirectory(path) ? FilesIn(path) : std::vector<std::string>{path};
     for (const std::string& f : files) {
       std::ifstream in(f, std::ios::binary);
       if (!in) {

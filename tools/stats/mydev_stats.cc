@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -98,8 +97,8 @@ int main(int argc, char** argv) {
     mydev::v1::StatsSnapshot snap;
     grpc::Status st = stub->GetStats(&ctx, mydev::v1::GetStatsRequest(), &snap);
     if (!st.ok()) {
-      std::fprintf(stderr, "mydev-stats: cannot get stats from mydevd at %s: %s\n",
-                   socket.c_str(), st.error_message().c_str());
+      std::fprintf(stderr, "mydev-stats: cannot get stats from mydevd at %s: %s\n", socket.c_str(),
+                   st.error_message().c_str());
       return 1;
     }
     print(snap);

@@ -6,6 +6,8 @@
 #include <linux/if_ether.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <pcap/pcap.h>  // PCAP_IF_*
+#include <pcap/vlan.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -21,12 +23,9 @@
 namespace mydev::daemon {
 namespace {
 
-constexpr uint32_t kVlanTagBytes = 4;
+constexpr uint32_t kVlanTagBytes = sizeof(vlan_tag);
+static_assert(kVlanTagBytes == VLAN_TAG_LEN);
 constexpr uint32_t kMacAddressesBytes = 2 * ETH_ALEN;  // where a VLAN tag goes back
-
-// PCAP_IF_* (pcap/pcap.h), kept here to avoid pulling libpcap into the daemon.
-constexpr uint32_t kPcapIfLoopback = 0x1, kPcapIfUp = 0x2, kPcapIfRunning = 0x4,
-                   kPcapIfConnected = 0x10, kPcapIfDisconnected = 0x20;
 
 struct InterfaceState {
   int ifindex = 0;
@@ -83,8 +82,8 @@ absl::StatusOr<std::unique_ptr<AfpacketBackend>> AfpacketBackend::Create(
   // Missing or down: the device starts gone instead of failing the daemon.
   const bool absent = absl::IsNotFound(st.status());
   if (!st.ok() && !absent)
-    return absl::Status(st.status().code(), absl::StrCat("device '", info.name, "': ",
-                                                         st.status().message()));
+    return absl::Status(st.status().code(),
+                        absl::StrCat("device '", info.name, "': ", st.status().message()));
   if (st.ok()) {
     if (absl::Status s = CheckLinkType(options.interface, st->hatype); !s.ok())
       return absl::Status(s.code(), absl::StrCat("device '", info.name, "': ", s.message()));
@@ -92,20 +91,21 @@ absl::StatusOr<std::unique_ptr<AfpacketBackend>> AfpacketBackend::Create(
   const bool up = st.ok() && (st->flags & IFF_UP);
   info.backend = "afpacket";
   if (info.description.empty()) info.description = "Linux interface " + options.interface;
-  info.dlts = {kDltEn10mb, kDltLinuxSll2};
+  info.dlts = {DLT_EN10MB, DLT_LINUX_SLL2};
   info.can_inject = true;
   // As the interface is at start-up (PCAP_IF_DISCONNECTED when missing or down).
-  info.pcap_flags = (st.ok() && (st->flags & IFF_LOOPBACK)) ? kPcapIfLoopback : 0;
+  info.pcap_flags = (st.ok() && (st->flags & IFF_LOOPBACK)) ? PCAP_IF_LOOPBACK : 0;
   if (!up) {
-    info.pcap_flags |= kPcapIfDisconnected;
+    info.pcap_flags |= PCAP_IF_CONNECTION_STATUS_DISCONNECTED;
   } else {
-    info.pcap_flags |= kPcapIfUp | ((st->flags & IFF_RUNNING) ? kPcapIfRunning | kPcapIfConnected
-                                                              : kPcapIfDisconnected);
+    info.pcap_flags |= PCAP_IF_UP | ((st->flags & IFF_RUNNING)
+                                         ? PCAP_IF_RUNNING | PCAP_IF_CONNECTION_STATUS_CONNECTED
+                                         : PCAP_IF_CONNECTION_STATUS_DISCONNECTED);
   }
   UniqueFd stop(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop.valid()) return absl::ErrnoToStatus(errno, "eventfd");
-  std::unique_ptr<AfpacketBackend> b(new AfpacketBackend(std::move(info), options,
-                                                         std::move(stop)));
+  std::unique_ptr<AfpacketBackend> b(
+      new AfpacketBackend(std::move(info), options, std::move(stop)));
   absl::MutexLock lock(&b->mu_);
   if (!up) {
     const absl::Status why =
@@ -259,25 +259,23 @@ void AfpacketBackend::DrainBlocks(const PacketSink& sink) {
           // reserve in front of the frame leaves room (pcap-linux.c does so).
           const bool vlan = (h.tp_status & TP_STATUS_VLAN_VALID) != 0;
           if (vlan && h.tp_snaplen >= kMacAddressesBytes &&
-              h.tp_mac >= TPACKET_ALIGN(sizeof(tpacket3_hdr)) + sizeof(sockaddr_ll) +
-                              kVlanTagBytes) {
-            uint16_t tpid = (h.tp_status & TP_STATUS_VLAN_TPID_VALID) ? h.hv1.tp_vlan_tpid
-                                                                      : ETH_P_8021Q;
+              h.tp_mac >=
+                  TPACKET_ALIGN(sizeof(tpacket3_hdr)) + sizeof(sockaddr_ll) + kVlanTagBytes) {
+            vlan_tag tag;
+            tag.vlan_tpid =
+                htons((h.tp_status & TP_STATUS_VLAN_TPID_VALID) ? h.hv1.tp_vlan_tpid : ETH_P_8021Q);
+            tag.vlan_tci = htons(h.hv1.tp_vlan_tci);
             data -= kVlanTagBytes;
             std::memmove(data, data + kVlanTagBytes, kMacAddressesBytes);
-            uint8_t* tag = data + kMacAddressesBytes;
-            tag[0] = static_cast<uint8_t>(tpid >> 8);
-            tag[1] = static_cast<uint8_t>(tpid);
-            tag[2] = static_cast<uint8_t>(h.hv1.tp_vlan_tci >> 8);
-            tag[3] = static_cast<uint8_t>(h.hv1.tp_vlan_tci);
+            std::memcpy(data + kMacAddressesBytes, &tag, sizeof tag);
             p.caplen += kVlanTagBytes;
             p.len += kVlanTagBytes;
             l.payload_offset += kVlanTagBytes;
           }
           p.data = data;
           p.ts_ns = static_cast<uint64_t>(h.tp_sec) * 1'000'000'000u + h.tp_nsec;
-          p.direction = sll.sll_pkttype == PACKET_OUTGOING ? PacketDirection::kOut
-                                                           : PacketDirection::kIn;
+          p.direction =
+              sll.sll_pkttype == PACKET_OUTGOING ? PacketDirection::kOut : PacketDirection::kIn;
           l.protocol = ntohs(sll.sll_protocol);
           l.hatype = sll.sll_hatype;
           l.ifindex = static_cast<uint32_t>(sll.sll_ifindex);
@@ -322,8 +320,8 @@ void AfpacketBackend::TryReopen() {
     ring_.reset();
     fd_.reset();
     if (s.ToString() != reopen_error_)  // once per distinct error, not every recheck
-      MYDEV_LOG(kWarning, "%s: %s is back but cannot be opened: %s", info_.name,
-                options_.interface, s.ToString());
+      MYDEV_LOG(kWarning, "%s: %s is back but cannot be opened: %s", info_.name, options_.interface,
+                s.ToString());
     reopen_error_ = s.ToString();
     return;
   }
@@ -334,8 +332,8 @@ void AfpacketBackend::TryReopen() {
 }
 
 void AfpacketBackend::Run(PacketSink sink) {
-  const int recheck_ms = static_cast<int>(
-      std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.recheck)));
+  const int recheck_ms =
+      static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.recheck)));
   int64_t next_check = MonotonicMs() + recheck_ms;
   for (;;) {
     int fd;
@@ -386,14 +384,14 @@ absl::StatusOr<uint32_t> AfpacketBackend::Inject(absl::Span<const uint8_t> frame
   if (n < 0) {
     int e = errno;
     if (e == EAGAIN || e == ENOBUFS)
-      return absl::UnavailableError(absl::StrCat(options_.interface,
-                                                 "'s send queue is full; retry"));
-    return absl::ErrnoToStatus(e, absl::StrCat("sending a ", frame.size(), "-byte frame on ",
-                                               options_.interface));
+      return absl::UnavailableError(
+          absl::StrCat(options_.interface, "'s send queue is full; retry"));
+    return absl::ErrnoToStatus(
+        e, absl::StrCat("sending a ", frame.size(), "-byte frame on ", options_.interface));
   }
   if (static_cast<size_t>(n) != frame.size())
-    return absl::InternalError(absl::StrCat("sent ", n, " of ", frame.size(), " bytes on ",
-                                            options_.interface));
+    return absl::InternalError(
+        absl::StrCat("sent ", n, " of ", frame.size(), " bytes on ", options_.interface));
   return static_cast<uint32_t>(n);
 }
 

@@ -48,15 +48,15 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "daemon/backends/backend.h"
-#include "daemon/backends/afpacket/tpacket_v3_ring.h"
 #include "base/unique_fd.h"
+#include "daemon/backends/afpacket/tpacket_v3_ring.h"
+#include "daemon/backends/backend.h"
 
 namespace mydev::daemon {
 
 struct AfpacketOptions {
-  std::string interface;                      // "eth0"
-  TpacketV3Geometry ring;                     // kernel ring per device
+  std::string interface;                             // "eth0"
+  TpacketV3Geometry ring;                            // kernel ring per device
   absl::Duration recheck = absl::Milliseconds(500);  // interface presence polling
 };
 
@@ -104,7 +104,7 @@ class AfpacketBackend : public Backend {
   DeviceInfo info_;
   const AfpacketOptions options_;
   const UniqueFd stop_event_;  // eventfd: written by Stop()
-  DeviceGoneHandler gone_;          // set before Start()
+  DeviceGoneHandler gone_;     // set before Start()
   std::atomic<uint64_t> ifdropped_{0};
 
   mutable absl::Mutex mu_;

@@ -12,6 +12,10 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <net/if_arp.h>
+#include <pcap/pcap.h>
+#include <pcap/sll.h>
+#include <pcap/vlan.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -28,21 +32,22 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "base/unique_fd.h"
 #include "daemon/datapath/device_fanout.h"
 #include "daemon/datapath/session.h"
 #include "daemon/datapath/sll2.h"
 #include "shm/ring_consumer.h"
-#include "base/unique_fd.h"
 
 namespace mydev::daemon {
 namespace {
 
-constexpr uint16_t kTestEthertype = 0x88b5;  // IEEE local experimental
+constexpr uint16_t kTestEthertype = ETH_P_802_EX1;  // IEEE 802.1 local experimental
 constexpr char kMarker[8] = {'M', 'Y', 'D', 'E', 'V', 'A', 'F', 'P'};
 constexpr char kNear[] = "veth0";  // the backend's interface
 constexpr char kFar[] = "veth1";   // where the test sends from
 
 bool Run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
+uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 // Run() for TEST_F bodies, where Run names ::testing::Test::Run.
 bool Shell(const std::string& cmd) { return Run(cmd); }
 
@@ -55,10 +60,9 @@ class NetnsEnvironment : public ::testing::Environment {
     name_ = "mydev-t-" + std::to_string(getpid());
     original_ = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     ASSERT_TRUE(Run("ip netns add " + name_)) << "ip netns add " << name_;
-    int ns = open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(ns, 0);
-    ASSERT_EQ(setns(ns, CLONE_NEWNET), 0) << strerror(errno);
-    close(ns);
+    UniqueFd ns(open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(ns.valid());
+    ASSERT_EQ(setns(ns.get(), CLONE_NEWNET), 0) << strerror(errno);
     // No IPv6 chatter (router solicitations, DAD) on the test links.
     Run("sysctl -w net.ipv6.conf.default.disable_ipv6=1");
     Run("sysctl -w net.ipv6.conf.all.disable_ipv6=1");
@@ -136,7 +140,8 @@ class RawSocket {
       pollfd p{fd_.get(), POLLIN, 0};
       if (left <= 0 || poll(&p, 1, left) <= 0) return {};
       ssize_t n = recv(fd_.get(), buf.data(), buf.size(), 0);
-      if (n >= 22 && std::memcmp(buf.data() + 14, kMarker, 8) == 0)
+      if (n >= static_cast<ssize_t>(ETH_HLEN + sizeof kMarker) &&
+          std::memcmp(buf.data() + ETH_HLEN, kMarker, sizeof kMarker) == 0)
         return std::vector<uint8_t>(buf.begin(), buf.begin() + n);
     }
   }
@@ -150,9 +155,13 @@ std::vector<uint8_t> TestFrame(const std::vector<uint8_t>& dst, const std::vecto
                                uint32_t index, size_t size, int vlan_tci = -1) {
   std::vector<uint8_t> f(dst);
   f.insert(f.end(), src.begin(), src.end());
-  if (vlan_tci >= 0) f.insert(f.end(), {0x81, 0x00, uint8_t(vlan_tci >> 8), uint8_t(vlan_tci)});
+  if (vlan_tci >= 0) {
+    const vlan_tag tag{htons(ETH_P_8021Q), htons(static_cast<uint16_t>(vlan_tci))};
+    const uint8_t* t = reinterpret_cast<const uint8_t*>(&tag);
+    f.insert(f.end(), t, t + sizeof tag);
+  }
   f.insert(f.end(), {uint8_t(kTestEthertype >> 8), uint8_t(kTestEthertype & 0xff)});
-  f.insert(f.end(), kMarker, kMarker + 8);
+  f.insert(f.end(), kMarker, kMarker + sizeof kMarker);
   for (int i = 3; i >= 0; --i) f.push_back(static_cast<uint8_t>(index >> (8 * i)));
   while (f.size() < size) f.push_back(static_cast<uint8_t>(f.size() * 7 + index));
   return f;
@@ -169,10 +178,17 @@ struct Captured {
 };
 
 bool IsTestFrame(const uint8_t* d, uint32_t caplen) {
-  uint32_t at = 12;
-  if (caplen >= 16 && d[12] == 0x81 && d[13] == 0x00) at = 16;
-  return caplen >= at + 10 && d[at] == (kTestEthertype >> 8) &&
-         d[at + 1] == (kTestEthertype & 0xff) && std::memcmp(d + at + 2, kMarker, 8) == 0;
+  uint32_t at = 2 * ETH_ALEN;  // the ethertype, or an 802.1Q tag's TPID
+  if (caplen >= at + VLAN_TAG_LEN && Get16(d + at) == ETH_P_8021Q) at += VLAN_TAG_LEN;
+  return caplen >= at + 2 + sizeof kMarker && Get16(d + at) == kTestEthertype &&
+         std::memcmp(d + at + 2, kMarker, sizeof kMarker) == 0;
+}
+
+// The SLL2 header at the start of a record.
+sll2_header Sll2Header(const std::vector<uint8_t>& record) {
+  sll2_header h{};
+  if (record.size() >= sizeof h) std::memcpy(&h, record.data(), sizeof h);
+  return h;
 }
 
 class Collector {
@@ -182,11 +198,16 @@ class Collector {
       {
         absl::MutexLock lock(&mu_);
         ++batches_;
-        mu_.Await(absl::Condition(+[](bool* open) { return *open; }, &open_));
+        mu_.Await(absl::Condition(
+            +[](bool* open) { return *open; }, &open_));
         for (const Packet& p : batch) {
           if (!IsTestFrame(p.data, p.caplen)) continue;
-          Captured c{std::vector<uint8_t>(p.data, p.data + p.caplen), p.len, p.ts_ns,
-                     p.direction, p.link ? *p.link : LinkLayerInfo{}, {}};
+          Captured c{std::vector<uint8_t>(p.data, p.data + p.caplen),
+                     p.len,
+                     p.ts_ns,
+                     p.direction,
+                     p.link ? *p.link : LinkLayerInfo{},
+                     {}};
           uint32_t len, caplen;
           if (BuildSll2Record(p, &c.sll2, &len, &caplen)) {
             EXPECT_EQ(caplen, c.sll2.size());
@@ -258,7 +279,7 @@ TEST_F(AfpacketTest, DeliversFramesAsSentWithLengthsTimesAndDirection) {
   auto b = NewBackend();
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->info().backend, "afpacket");
-  EXPECT_EQ(b->info().dlts, (std::vector<int>{kDltEn10mb, kDltLinuxSll2}));
+  EXPECT_EQ(b->info().dlts, (std::vector<int>{DLT_EN10MB, DLT_LINUX_SLL2}));
   EXPECT_TRUE(b->info().can_inject);
   Collector c;
   ASSERT_TRUE(b->Start(c.sink()).ok());
@@ -288,9 +309,9 @@ TEST_F(AfpacketTest, DeliversFramesAsSentWithLengthsTimesAndDirection) {
     EXPECT_EQ(got[i].link.protocol, kTestEthertype);
     EXPECT_EQ(got[i].link.ifindex, ifindex);
     EXPECT_EQ(got[i].link.pkttype, PACKET_HOST);
-    EXPECT_EQ(got[i].link.halen, 6);
-    EXPECT_EQ(std::vector<uint8_t>(got[i].link.addr, got[i].link.addr + 6), far_mac_);
-    EXPECT_EQ(got[i].link.payload_offset, 14u);
+    EXPECT_EQ(got[i].link.halen, ETH_ALEN);
+    EXPECT_EQ(std::vector<uint8_t>(got[i].link.addr, got[i].link.addr + ETH_ALEN), far_mac_);
+    EXPECT_EQ(got[i].link.payload_offset, uint32_t{ETH_HLEN});
   }
 }
 
@@ -324,11 +345,14 @@ TEST_F(AfpacketTest, VlanTagIsPutBack) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].bytes, frame);  // the kernel stripped the tag; it is back
   EXPECT_EQ(got[0].len, frame.size());
-  EXPECT_EQ(got[0].link.payload_offset, 18u);
-  // SLL2: the network layer (after the tag) behind a 20-byte header.
-  ASSERT_EQ(got[0].sll2.size(), 20u + frame.size() - 18);
-  EXPECT_EQ(got[0].sll2[0] << 8 | got[0].sll2[1], kTestEthertype);
-  EXPECT_EQ(std::memcmp(got[0].sll2.data() + 20, frame.data() + 18, frame.size() - 18), 0);
+  const size_t network = ETH_HLEN + VLAN_TAG_LEN;  // where the network layer starts
+  EXPECT_EQ(got[0].link.payload_offset, network);
+  // SLL2: the network layer (after the tag) behind the SLL2 header.
+  ASSERT_EQ(got[0].sll2.size(), SLL2_HDR_LEN + frame.size() - network);
+  EXPECT_EQ(ntohs(Sll2Header(got[0].sll2).sll2_protocol), kTestEthertype);
+  EXPECT_EQ(std::memcmp(got[0].sll2.data() + SLL2_HDR_LEN, frame.data() + network,
+                        frame.size() - network),
+            0);
 }
 
 // Reads every record in a session's ring.
@@ -346,7 +370,7 @@ std::vector<std::vector<uint8_t>> DrainRing(Session& s, std::vector<uint32_t>* l
   return out;
 }
 
-std::shared_ptr<Session> NewSession(uint64_t id, bool promisc, int dlt = kDltEn10mb) {
+std::shared_ptr<Session> NewSession(uint64_t id, bool promisc, int dlt = DLT_EN10MB) {
   SessionParams p;
   p.device = "mydev1";
   p.ring_bytes = 1 << 20;
@@ -371,7 +395,7 @@ TEST_F(AfpacketTest, SessionInSll2GetsCookedRecords) {
   DeviceFanout dev(NewBackend(), absl::Milliseconds(5));
   ASSERT_TRUE(dev.Start().ok());
   auto eth = NewSession(1, false);
-  auto sll2 = NewSession(2, false, kDltLinuxSll2);
+  auto sll2 = NewSession(2, false, DLT_LINUX_SLL2);
   ASSERT_TRUE(dev.AddSession(eth).ok());
   ASSERT_TRUE(dev.AddSession(sll2).ok());
   RawSocket far(kFar);
@@ -386,7 +410,8 @@ TEST_F(AfpacketTest, SessionInSll2GetsCookedRecords) {
     std::vector<uint32_t> lens;
     auto recs = DrainRing(*sll2, &lens);
     for (size_t i = 0; i < recs.size(); ++i)
-      if (recs[i].size() >= 30 && std::memcmp(recs[i].data() + 20, kMarker, 8) == 0) {
+      if (recs[i].size() >= SLL2_HDR_LEN + sizeof kMarker &&
+          std::memcmp(recs[i].data() + SLL2_HDR_LEN, kMarker, sizeof kMarker) == 0) {
         sll2_got.push_back(recs[i]);
         sll2_lens.push_back(lens[i]);
       }
@@ -395,17 +420,19 @@ TEST_F(AfpacketTest, SessionInSll2GetsCookedRecords) {
   dev.Stop();
   EXPECT_EQ(eth_got[0], frame);
   const std::vector<uint8_t>& r = sll2_got[0];
-  ASSERT_EQ(r.size(), 20u + frame.size() - 14);
+  ASSERT_EQ(r.size(), SLL2_HDR_LEN + frame.size() - ETH_HLEN);
   EXPECT_EQ(sll2_lens[0], r.size());
   const uint32_t ifindex = if_nametoindex(kNear);
-  EXPECT_EQ(r[0] << 8 | r[1], kTestEthertype);
-  EXPECT_EQ(uint32_t(r[4]) << 24 | r[5] << 16 | r[6] << 8 | r[7], ifindex);
-  EXPECT_EQ(r[8] << 8 | r[9], 1);  // ARPHRD_ETHER
-  EXPECT_EQ(r[10], PACKET_HOST);
-  EXPECT_EQ(r[11], 6);
-  EXPECT_EQ(std::vector<uint8_t>(r.begin() + 12, r.begin() + 18), far_mac_);
-  EXPECT_EQ(std::vector<uint8_t>(r.begin() + 20, r.end()),
-            std::vector<uint8_t>(frame.begin() + 14, frame.end()));
+  const sll2_header h = Sll2Header(r);
+  EXPECT_EQ(ntohs(h.sll2_protocol), kTestEthertype);
+  EXPECT_EQ(ntohs(h.sll2_reserved_mbz), 0);
+  EXPECT_EQ(ntohl(h.sll2_if_index), ifindex);
+  EXPECT_EQ(ntohs(h.sll2_hatype), ARPHRD_ETHER);
+  EXPECT_EQ(h.sll2_pkttype, PACKET_HOST);
+  EXPECT_EQ(h.sll2_halen, ETH_ALEN);
+  EXPECT_EQ(std::vector<uint8_t>(h.sll2_addr, h.sll2_addr + ETH_ALEN), far_mac_);
+  EXPECT_EQ(std::vector<uint8_t>(r.begin() + SLL2_HDR_LEN, r.end()),
+            std::vector<uint8_t>(frame.begin() + ETH_HLEN, frame.end()));
 }
 
 TEST_F(AfpacketTest, KernelDropsAreCountedAsIfdrop) {
@@ -459,12 +486,11 @@ uint32_t CloseReason(Session& s) {
 }
 
 // Goes away (down, or deleted) and comes back; the device serves again.
-void GoneAndBack(DeviceFanout& dev, const std::string& away, const std::string& back,
-                 uint64_t id) {
+void GoneAndBack(DeviceFanout& dev, const std::string& away, const std::string& back, uint64_t id) {
   auto s = NewSession(id, true);
   ASSERT_TRUE(dev.AddSession(s).ok());
   ASSERT_TRUE(Run(away)) << away;
-  EXPECT_TRUE(Eventually([&] { return CloseReason(*s) == kCloseReasonDeviceGone; }));
+  EXPECT_TRUE(Eventually([&] { return CloseReason(*s) == MYDEV_RING_CLOSE_DEVICE_GONE; }));
   EXPECT_TRUE(absl::IsUnavailable(dev.backend().Health())) << dev.backend().Health();
   absl::Status refused = dev.AddSession(NewSession(id + 1, false));
   EXPECT_TRUE(absl::IsUnavailable(refused)) << refused;
@@ -538,8 +564,8 @@ TEST_F(AfpacketTest, MissingInterfaceStartsGoneAndServesWhenItAppears) {
   absl::StatusOr<std::unique_ptr<AfpacketBackend>> b = AfpacketBackend::Create(info, o);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ((*b)->info().backend, "afpacket");
-  EXPECT_EQ((*b)->info().dlts, (std::vector<int>{kDltEn10mb, kDltLinuxSll2}));
-  EXPECT_EQ((*b)->info().pcap_flags & 0x2, 0u) << "not PCAP_IF_UP";
+  EXPECT_EQ((*b)->info().dlts, (std::vector<int>{DLT_EN10MB, DLT_LINUX_SLL2}));
+  EXPECT_EQ((*b)->info().pcap_flags & PCAP_IF_UP, 0u) << "not PCAP_IF_UP";
   const absl::Status health = (*b)->Health();
   EXPECT_TRUE(absl::IsUnavailable(health)) << health;
   EXPECT_EQ(health.message(),
@@ -551,7 +577,7 @@ TEST_F(AfpacketTest, MissingInterfaceStartsGoneAndServesWhenItAppears) {
   EXPECT_FALSE(dev.backend().Inject(std::vector<uint8_t>(60)).ok());
 
   ASSERT_TRUE(Shell(std::string("ip link add ") + kLate + " type veth peer name " + kLateFar +
-                  " && ip link set " + kLateFar + " up"));
+                    " && ip link set " + kLateFar + " up"));
   absl::SleepFor(absl::Milliseconds(300));  // several rechecks: still down
   EXPECT_TRUE(absl::IsUnavailable(dev.backend().Health())) << dev.backend().Health();
   EXPECT_TRUE(absl::IsUnavailable(dev.AddSession(NewSession(2, false))));

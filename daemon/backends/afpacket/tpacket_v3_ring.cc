@@ -7,6 +7,7 @@
 
 #include <cerrno>
 
+#include "absl/numeric/bits.h"
 #include "absl/strings/str_cat.h"
 
 namespace mydev::daemon {
@@ -24,10 +25,9 @@ absl::StatusOr<std::unique_ptr<TpacketV3Ring>> TpacketV3Ring::Create(int fd,
                                                                      const TpacketV3Geometry& g,
                                                                      uint32_t reserve) {
   const long page = sysconf(_SC_PAGESIZE);
-  if (g.block_bytes == 0 || g.block_bytes % page != 0 ||
-      (g.block_bytes & (g.block_bytes - 1)) != 0 || g.block_count == 0 ||
-      g.frame_bytes < TPACKET_ALIGNMENT || g.frame_bytes % TPACKET_ALIGNMENT != 0 ||
-      g.block_bytes % g.frame_bytes != 0)
+  if (g.block_bytes == 0 || g.block_bytes % page != 0 || !absl::has_single_bit(g.block_bytes) ||
+      g.block_count == 0 || g.frame_bytes < TPACKET_ALIGNMENT ||
+      g.frame_bytes % TPACKET_ALIGNMENT != 0 || g.block_bytes % g.frame_bytes != 0)
     return absl::InvalidArgumentError(absl::StrCat(
         "bad TPACKET_V3 geometry: block ", g.block_bytes, " bytes (a power of two multiple of ",
         page, "), ", g.block_count, " blocks, frame ", g.frame_bytes, " bytes"));
@@ -49,8 +49,7 @@ absl::StatusOr<std::unique_ptr<TpacketV3Ring>> TpacketV3Ring::Create(int fd,
   void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED)
     return absl::ErrnoToStatus(errno, absl::StrCat("mmap of the ", bytes, "-byte packet ring"));
-  return std::unique_ptr<TpacketV3Ring>(
-      new TpacketV3Ring(static_cast<uint8_t*>(map), bytes, g));
+  return std::unique_ptr<TpacketV3Ring>(new TpacketV3Ring(static_cast<uint8_t*>(map), bytes, g));
 }
 
 TpacketV3Ring::~TpacketV3Ring() { munmap(map_, map_bytes_); }

@@ -27,10 +27,10 @@
 namespace mydev::daemon {
 
 struct TpacketV3Geometry {
-  uint32_t block_bytes = 1 << 20;      // a multiple of the page size, power of two
+  uint32_t block_bytes = 1 << 20;  // a multiple of the page size, power of two
   uint32_t block_count = 8;
-  uint32_t frame_bytes = 2048;         // the kernel's slot hint; packets may be larger
-  uint32_t retire_timeout_ms = 10;     // a partly filled block is retired after this
+  uint32_t frame_bytes = 2048;      // the kernel's slot hint; packets may be larger
+  uint32_t retire_timeout_ms = 10;  // a partly filled block is retired after this
 };
 
 class TpacketV3Ring {
@@ -50,8 +50,8 @@ class TpacketV3Ring {
   void ReleaseBlock();
 
   // Calls f(frame, header, sockaddr_ll) for every packet of a user-owned
-  // block, in order; frame is where the packet's tpacket3_hdr starts. Stops early (returning false) at a packet whose offsets point
-  // outside the block.
+  // block, in order; frame is where the packet's tpacket3_hdr starts. Stops
+  // early (returning false) at a packet whose offsets point outside the block.
   template <typename F>
   static bool ForEachPacket(tpacket_block_desc* block, size_t block_bytes, F f);
 

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "base/log.h"
@@ -31,20 +32,21 @@ using PcapHandle = std::unique_ptr<pcap_t, PcapCloser>;
 absl::StatusOr<PcapHandle> ReadFromStart(int fd, const std::string& path) {
   if (lseek(fd, 0, SEEK_SET) != 0)
     return absl::ErrnoToStatus(errno, absl::StrCat("rewinding replay file '", path, "'"));
-  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (copy < 0) return absl::ErrnoToStatus(errno, absl::StrCat("dup of replay file '", path, "'"));
-  FILE* f = fdopen(copy, "rb");
-  if (f == nullptr) {
-    int e = errno;
-    close(copy);
-    return absl::ErrnoToStatus(e, absl::StrCat("fdopen of replay file '", path, "'"));
-  }
+  UniqueFd copy(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!copy.valid())
+    return absl::ErrnoToStatus(errno, absl::StrCat("dup of replay file '", path, "'"));
+  FILE* f = fdopen(copy.get(), "rb");
+  if (f == nullptr)
+    return absl::ErrnoToStatus(errno, absl::StrCat("fdopen of replay file '", path, "'"));
+  copy.release();  // f owns the dup now
+  absl::Cleanup close_f = [f] { std::fclose(f); };
   char errbuf[PCAP_ERRBUF_SIZE] = "";
   pcap_t* p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-  if (p != nullptr) return PcapHandle(p);  // pcap_close fcloses f
-  std::fclose(f);
-  return absl::InvalidArgumentError(
-      absl::StrCat("cannot read replay file '", path, "' as pcap or pcapng: ", errbuf));
+  if (p == nullptr)
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read replay file '", path, "' as pcap or pcapng: ", errbuf));
+  std::move(close_f).Cancel();  // pcap_close fcloses f
+  return PcapHandle(p);
 }
 
 absl::StatusOr<UniqueFd> OpenFile(const std::string& path) {
@@ -79,8 +81,7 @@ absl::StatusOr<std::unique_ptr<ReplayBackend>> ReplayBackend::Open(DeviceInfo in
       new ReplayBackend(std::move(info), options, dlt, std::move(*fd)));
 }
 
-ReplayBackend::ReplayBackend(DeviceInfo info, const ReplayOptions& options, int dlt,
-                             UniqueFd file)
+ReplayBackend::ReplayBackend(DeviceInfo info, const ReplayOptions& options, int dlt, UniqueFd file)
     : info_(std::move(info)), options_(options), dlt_(dlt), file_(std::move(file)) {}
 
 ReplayBackend::~ReplayBackend() { Stop(); }
@@ -117,95 +118,146 @@ bool ReplayBackend::SleepUntil(int64_t deadline_ns) {
   return !stopping_;
 }
 
-void ReplayBackend::Run(PacketSink sink) {
-  const uint32_t max_batch = std::max<uint32_t>(1, options_.max_batch);
-  const double speed = options_.speed;
-  std::vector<std::vector<uint8_t>> frames(max_batch);
-  std::vector<Packet> batch(max_batch);
-  size_t n = 0;
-  const int64_t start_mono = ClockNs(CLOCK_MONOTONIC);
-  const int64_t start_real = ClockNs(CLOCK_REALTIME);
-  int64_t pass_base = 0;    // offset of this pass's first packet
-  int64_t last_offset = 0;  // offset of the latest packet queued
+class ReplayBackend::Player {
+ public:
+  Player(ReplayBackend& backend, PacketSink sink)
+      : b_(backend),
+        sink_(std::move(sink)),
+        max_batch_(std::max<uint32_t>(1, backend.options_.max_batch)),
+        speed_(backend.options_.speed),
+        frames_(max_batch_),
+        batch_(max_batch_),
+        start_mono_(ClockNs(CLOCK_MONOTONIC)),
+        start_real_(ClockNs(CLOCK_REALTIME)) {}
 
-  // Hands the queued packets to the sink; false when Stop() was called.
-  auto flush = [&]() -> bool {
-    if (n > 0) {
-      if (speed == 0) {
-        const uint64_t now = static_cast<uint64_t>(ClockNs(CLOCK_REALTIME));
-        for (size_t i = 0; i < n; ++i) batch[i].ts_ns = now;
-      }
-      sink(absl::MakeConstSpan(batch.data(), n));
-      replayed_.fetch_add(n, std::memory_order_relaxed);
-      n = 0;
+  // Plays pass after pass until the last one (no loop) or one the file
+  // cannot give (both: finished), or until Stop().
+  void Run() {
+    for (;;) {
+      PcapHandle file = OpenPass();
+      if (file == nullptr) break;
+      uint64_t packets = 0;
+      if (!PlayPass(file.get(), &packets)) return;
+      file.reset();
+      if (!Flush()) return;
+      if (!EndPass(packets)) break;
     }
-    return !Stopping();
-  };
+    b_.finished_.store(true, std::memory_order_release);
+    MYDEV_LOG(kInfo, "%s: replay of '%s' finished after %d packets; the device stays, idle",
+              b_.info_.name, b_.options_.path, b_.packets_replayed());
+  }
 
-  for (;;) {
-    absl::StatusOr<PcapHandle> file = ReadFromStart(file_.get(), options_.path);
+ private:
+  // The file from its start for the next pass; null (logged) when it cannot
+  // be read any more or no longer has the device's link type.
+  PcapHandle OpenPass() const {
+    absl::StatusOr<PcapHandle> file = ReadFromStart(b_.file_.get(), b_.options_.path);
     if (!file.ok()) {
-      MYDEV_LOG(kWarning, "%s: replay stopped: %s", info_.name, file.status().ToString());
-      break;
+      MYDEV_LOG(kWarning, "%s: replay stopped: %s", b_.info_.name, file.status().ToString());
+      return nullptr;
     }
-    if (pcap_datalink(file->get()) != dlt_) {
+    if (pcap_datalink(file->get()) != b_.dlt_) {
       MYDEV_LOG(kWarning, "%s: replay stopped: '%s' now has link type %d, the device has %d",
-                info_.name, options_.path, pcap_datalink(file->get()), dlt_);
-      break;
+                b_.info_.name, b_.options_.path, pcap_datalink(file->get()), b_.dlt_);
+      return nullptr;
     }
-    uint64_t in_pass = 0;
+    return std::move(*file);
+  }
+
+  // Paces and queues every packet of one pass; *packets counts them. A read
+  // error ends the pass as the end of the file does. False when stopping.
+  bool PlayPass(pcap_t* file, uint64_t* packets) {
     int64_t first_ts = 0;
     for (;;) {
       pcap_pkthdr* h = nullptr;
       const u_char* data = nullptr;
-      int rc = pcap_next_ex(file->get(), &h, &data);
-      if (rc == PCAP_ERROR_BREAK) break;  // end of file
+      int rc = pcap_next_ex(file, &h, &data);
+      if (rc == PCAP_ERROR_BREAK) return true;  // end of file
       if (rc != 1) {
         MYDEV_LOG(kWarning, "%s: reading '%s' after %d packets: %s; ending this pass",
-                  info_.name, options_.path, in_pass, pcap_geterr(file->get()));
-        break;
+                  b_.info_.name, b_.options_.path, *packets, pcap_geterr(file));
+        return true;
       }
       // Nanosecond precision: tv_usec holds nanoseconds.
       const int64_t ts = static_cast<int64_t>(h->ts.tv_sec) * 1'000'000'000 + h->ts.tv_usec;
-      if (in_pass == 0) first_ts = ts;
-      ++in_pass;
-      if (speed > 0) {
-        double scaled = static_cast<double>(ts - first_ts) / speed;
-        int64_t delta = scaled <= 0 ? 0
-                        : scaled >= static_cast<double>(kMaxOffsetNs)
-                            ? kMaxOffsetNs
-                            : static_cast<int64_t>(scaled);
-        int64_t offset = std::min(kMaxOffsetNs, pass_base + delta);
-        last_offset = std::max(last_offset, offset);
-        const int64_t due = start_mono + last_offset;
-        if (due > ClockNs(CLOCK_MONOTONIC)) {
-          if (!flush() || !SleepUntil(due)) return;
-        }
-      }
-      std::vector<uint8_t>& frame = frames[n];
-      frame.assign(data, data + h->caplen);
-      Packet& p = batch[n];
-      p.data = frame.data();
-      p.caplen = h->caplen;
-      p.len = std::max(h->len, h->caplen);
-      p.direction = PacketDirection::kIn;
-      p.ts_ns = static_cast<uint64_t>(start_real + last_offset);
-      if (++n == max_batch && !flush()) return;
+      if (*packets == 0) first_ts = ts;
+      ++*packets;
+      if (!Pace(ts - first_ts) || !Queue(*h, data)) return false;
     }
-    file->reset();
-    if (!flush()) return;
-    passes_.fetch_add(1, std::memory_order_relaxed);
-    if (!options_.loop) break;
-    if (in_pass == 0) {
-      MYDEV_LOG(kWarning, "%s: '%s' has no packets; not looping over an empty file",
-                info_.name, options_.path);
-      break;
-    }
-    pass_base = last_offset;
   }
-  finished_.store(true, std::memory_order_release);
-  MYDEV_LOG(kInfo, "%s: replay of '%s' finished after %d packets; the device stays, idle",
-            info_.name, options_.path, packets_replayed());
-}
+
+  // Moves the replay clock to a packet recorded `recorded_ns` after its
+  // pass's first one and, when that is still ahead, hands over what is queued
+  // and sleeps until then. Not paced at speed 0. False when stopping.
+  bool Pace(int64_t recorded_ns) {
+    if (!(speed_ > 0)) return true;
+    double scaled = static_cast<double>(recorded_ns) / speed_;
+    int64_t delta = scaled <= 0                                   ? 0
+                    : scaled >= static_cast<double>(kMaxOffsetNs) ? kMaxOffsetNs
+                                                                  : static_cast<int64_t>(scaled);
+    int64_t offset = std::min(kMaxOffsetNs, pass_base_ + delta);
+    last_offset_ = std::max(last_offset_, offset);
+    const int64_t due = start_mono_ + last_offset_;
+    if (due > ClockNs(CLOCK_MONOTONIC)) return Flush() && b_.SleepUntil(due);
+    return true;
+  }
+
+  // Copies one packet into the batch, stamped with the replay clock; a full
+  // batch goes to the sink. False when stopping.
+  bool Queue(const pcap_pkthdr& h, const u_char* data) {
+    std::vector<uint8_t>& frame = frames_[n_];
+    frame.assign(data, data + h.caplen);
+    Packet& p = batch_[n_];
+    p.data = frame.data();
+    p.caplen = h.caplen;
+    p.len = std::max(h.len, h.caplen);
+    p.direction = PacketDirection::kIn;
+    p.ts_ns = static_cast<uint64_t>(start_real_ + last_offset_);
+    return ++n_ < max_batch_ || Flush();
+  }
+
+  // Hands the queued packets to the sink (at speed 0, stamped now). False
+  // when Stop() was called.
+  bool Flush() {
+    if (n_ > 0) {
+      if (speed_ == 0) {
+        const uint64_t now = static_cast<uint64_t>(ClockNs(CLOCK_REALTIME));
+        for (size_t i = 0; i < n_; ++i) batch_[i].ts_ns = now;
+      }
+      sink_(absl::MakeConstSpan(batch_.data(), n_));
+      b_.replayed_.fetch_add(n_, std::memory_order_relaxed);
+      n_ = 0;
+    }
+    return !b_.Stopping();
+  }
+
+  // Counts a finished pass; true when another one follows: looping, over a
+  // file that had packets (an empty one would spin).
+  bool EndPass(uint64_t packets) {
+    b_.passes_.fetch_add(1, std::memory_order_relaxed);
+    if (!b_.options_.loop) return false;
+    if (packets == 0) {
+      MYDEV_LOG(kWarning, "%s: '%s' has no packets; not looping over an empty file", b_.info_.name,
+                b_.options_.path);
+      return false;
+    }
+    pass_base_ = last_offset_;  // the next pass starts where this one ended
+    return true;
+  }
+
+  ReplayBackend& b_;
+  const PacketSink sink_;
+  const uint32_t max_batch_;
+  const double speed_;
+  std::vector<std::vector<uint8_t>> frames_;  // the batch's bytes
+  std::vector<Packet> batch_;
+  size_t n_ = 0;  // packets queued in batch_
+  const int64_t start_mono_;
+  const int64_t start_real_;
+  int64_t pass_base_ = 0;    // offset of this pass's first packet
+  int64_t last_offset_ = 0;  // offset of the latest packet queued
+};
+
+void ReplayBackend::Run(PacketSink sink) { Player(*this, std::move(sink)).Run(); }
 
 }  // namespace mydev::daemon

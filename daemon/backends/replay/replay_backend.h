@@ -37,14 +37,14 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "daemon/backends/backend.h"
 #include "base/unique_fd.h"
+#include "daemon/backends/backend.h"
 
 namespace mydev::daemon {
 
 struct ReplayOptions {
   std::string path;
-  double speed = 1.0;        // 0 = as fast as possible
+  double speed = 1.0;  // 0 = as fast as possible
   bool loop = false;
   uint32_t max_batch = 256;  // packets per sink call at most
 };
@@ -68,6 +68,10 @@ class ReplayBackend : public Backend {
   bool finished() const { return finished_.load(std::memory_order_acquire); }
 
  private:
+  // One run of the replay thread: the batch being filled and the pace
+  // (replay_backend.cc).
+  class Player;
+
   ReplayBackend(DeviceInfo info, const ReplayOptions& options, int dlt, UniqueFd file);
   void Run(PacketSink sink);
   // Sleeps until deadline_ns (CLOCK_MONOTONIC) or Stop(); false when stopping.

@@ -22,8 +22,6 @@
 namespace mydev::daemon {
 namespace {
 
-constexpr int kDltLinuxSll = 113;  // any non-Ethernet type proves "the file's"
-
 struct Recorded {
   uint64_t ts_ns;
   uint32_t len;
@@ -38,8 +36,8 @@ class Collector {
       absl::MutexLock lock(&mu_);
       ++batches_;
       for (const Packet& p : batch)
-        packets_.push_back({p.ts_ns, p.len, p.direction,
-                            std::vector<uint8_t>(p.data, p.data + p.caplen)});
+        packets_.push_back(
+            {p.ts_ns, p.len, p.direction, std::vector<uint8_t>(p.data, p.data + p.caplen)});
     };
   }
   std::vector<Recorded> packets() const {
@@ -68,7 +66,8 @@ std::string TempPath(const char* suffix) {
 }
 
 // Writes frames 0..gaps.size() with packet k at 1700000000 s + sum(gaps[<k]) ns.
-std::string WritePcap(const std::vector<int64_t>& gaps_ns, int dlt = kDltLinuxSll,
+// The default link type is not Ethernet: a device showing it shows the file's.
+std::string WritePcap(const std::vector<int64_t>& gaps_ns, int dlt = DLT_LINUX_SLL,
                       uint32_t orig_len_extra = 0) {
   std::string path = TempPath(".pcap");
   pcap_t* dead = pcap_open_dead_with_tstamp_precision(dlt, 65535, PCAP_TSTAMP_PRECISION_NANO);
@@ -102,7 +101,7 @@ std::string WritePcapng(int frames, int dlt) {
   Put32(&b, 1), Put32(&b, 32), Put16(&b, static_cast<uint16_t>(dlt)), Put16(&b, 0);
   Put32(&b, 65535);
   Put16(&b, 9), Put16(&b, 1), b.append("\x09\0\0\0", 4);  // if_tsresol = 10^-9
-  Put16(&b, 0), Put16(&b, 0);                              // opt_endofopt
+  Put16(&b, 0), Put16(&b, 0);                             // opt_endofopt
   Put32(&b, 32);
   uint64_t t = 1'700'000'000ULL * 1'000'000'000ULL;
   for (int i = 0; i < frames; ++i, t += 1'000'000) {
@@ -150,10 +149,10 @@ int64_t RealtimeNs() {
 }
 
 TEST(ReplayBackendTest, AsFastAsPossiblePlaysEveryPacketOnceThenIdles) {
-  std::string path = WritePcap(std::vector<int64_t>(999, 1'000'000'000), kDltLinuxSll, 40);
+  std::string path = WritePcap(std::vector<int64_t>(999, 1'000'000'000), DLT_LINUX_SLL, 40);
   std::unique_ptr<ReplayBackend> dev = OpenOrDie(path, 0, false);
   ASSERT_NE(dev, nullptr);
-  EXPECT_EQ(dev->info().dlts, std::vector<int>{kDltLinuxSll});
+  EXPECT_EQ(dev->info().dlts, std::vector<int>{DLT_LINUX_SLL});
   EXPECT_EQ(dev->info().description, "replay of " + path);
   Collector got;
   const int64_t before = RealtimeNs();
@@ -282,10 +281,10 @@ TEST(ReplayBackendTest, StopInterruptsALongGap) {
 }
 
 TEST(ReplayBackendTest, ReadsPcapng) {
-  std::string path = WritePcapng(5, 1);
+  std::string path = WritePcapng(5, DLT_EN10MB);
   std::unique_ptr<ReplayBackend> dev = OpenOrDie(path, 1.0, false);
   ASSERT_NE(dev, nullptr);
-  EXPECT_EQ(dev->info().dlts, std::vector<int>{1});
+  EXPECT_EQ(dev->info().dlts, std::vector<int>{DLT_EN10MB});
   Collector got;
   ASSERT_TRUE(dev->Start(got.Sink()).ok());
   ASSERT_TRUE(WaitFor([&] { return dev->finished(); }));
@@ -351,14 +350,14 @@ TEST(ReplayBackendTest, UnreadableFilesAreClearErrors) {
 }
 
 TEST(ReplayBackendTest, FactoryBuildsReplayDevices) {
-  std::string path = WritePcap({1000}, 1);
+  std::string path = WritePcap({1000}, DLT_EN10MB);
   mydev::config::DeviceConfig d;
   d.set_name("mydev3");
   d.mutable_replay()->set_path(path);
   absl::StatusOr<std::unique_ptr<Backend>> b = CreateBackend(d);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ((*b)->info().backend, "replay");
-  EXPECT_EQ((*b)->info().dlts, std::vector<int>{1});
+  EXPECT_EQ((*b)->info().dlts, std::vector<int>{DLT_EN10MB});
   EXPECT_EQ((*b)->info().name, "mydev3");
   EXPECT_FALSE((*b)->info().can_inject);
 

@@ -42,8 +42,8 @@ void SyntheticBackend::Run(PacketSink sink) {
   SyntheticFrameGenerator gen(options_.seed);
   // The batch points straight into the generator's templates, which stay
   // unchanged for pool_size() frames: no copy here, one in the fan-out.
-  const uint32_t max_batch = static_cast<uint32_t>(
-      std::clamp<uint64_t>(options_.max_batch, 1, gen.pool_size()));
+  const uint32_t max_batch =
+      static_cast<uint32_t>(std::clamp<uint64_t>(options_.max_batch, 1, gen.pool_size()));
   std::vector<Packet> batch(max_batch);
   const int64_t start_mono = ClockNs(CLOCK_MONOTONIC);
   const int64_t start_real = ClockNs(CLOCK_REALTIME);
@@ -59,8 +59,9 @@ void SyntheticBackend::Run(PacketSink sink) {
     if (options_.count != 0) n = std::min<uint64_t>(n, options_.count - sent);
     if (rate != 0) {
       int64_t elapsed = ClockNs(CLOCK_MONOTONIC) - start_mono;
-      uint64_t due = static_cast<uint64_t>(static_cast<unsigned __int128>(elapsed) * rate /
-                                           1'000'000'000u) + 1;
+      uint64_t due =
+          static_cast<uint64_t>(static_cast<unsigned __int128>(elapsed) * rate / 1'000'000'000u) +
+          1;
       if (due <= sent) {
         if (!SleepUntil(start_mono + offset_ns(sent))) return;
         continue;

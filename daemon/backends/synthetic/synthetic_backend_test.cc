@@ -4,10 +4,17 @@
 // determinism, pacing, count.
 #include "daemon/backends/synthetic/synthetic_backend.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <net/ethernet.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
+#include <netinet/udp.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <map>
 #include <thread>
@@ -16,6 +23,15 @@
 
 namespace mydev::daemon {
 namespace {
+
+constexpr size_t kEth = sizeof(ether_header);
+
+template <typename Header>
+Header Get(const uint8_t* at) {
+  Header h;
+  std::memcpy(&h, at, sizeof h);
+  return h;
+}
 
 uint16_t Sum(const uint8_t* p, size_t n, uint32_t s = 0) {
   for (; n >= 2; p += 2, n -= 2) s += (p[0] << 8) | p[1];
@@ -27,26 +43,35 @@ uint16_t Sum(const uint8_t* p, size_t n, uint32_t s = 0) {
 // Checks the checksums of a frame by recomputing them in full, and that the
 // IP lengths match the frame's size.
 ::testing::AssertionResult ChecksumsValid(const uint8_t* f, size_t size) {
-  uint16_t ethertype = (f[12] << 8) | f[13];
-  if (ethertype == 0x0800) {
-    if (Sum(f + 14, 20) != 0xffff) return ::testing::AssertionFailure() << "IPv4 header checksum";
-    if (((f[16] << 8) | f[17]) + 14u != size) return ::testing::AssertionFailure() << "IPv4 length";
+  const uint16_t ethertype = ntohs(Get<ether_header>(f).ether_type);
+  if (ethertype == ETHERTYPE_IP) {
+    const uint8_t* l3 = f + kEth;
+    const struct ip ip = Get<struct ip>(l3);
+    if (Sum(l3, sizeof ip) != 0xffff)
+      return ::testing::AssertionFailure() << "IPv4 header checksum";
+    if (ntohs(ip.ip_len) + kEth != size) return ::testing::AssertionFailure() << "IPv4 length";
     // L4 checksum over pseudo-header (ICMP: none).
-    uint8_t proto = f[23];
-    uint32_t l4_len = size - 34;
+    const uint8_t proto = ip.ip_p;
+    const uint8_t* l4 = l3 + sizeof ip;
+    uint32_t l4_len = size - kEth - sizeof ip;
     uint32_t pseudo = 0;
-    if (proto != 1) pseudo = Sum(f + 26, 8) + proto + l4_len;
-    if (Sum(f + 34, l4_len, pseudo) != 0xffff)
+    if (proto != IPPROTO_ICMP)
+      pseudo = Sum(l3 + offsetof(struct ip, ip_src), 2 * sizeof(in_addr)) + proto + l4_len;
+    if (Sum(l4, l4_len, pseudo) != 0xffff)
       return ::testing::AssertionFailure() << "IPv4 L4 checksum, proto " << int{proto};
-    if (proto == 17 && f[40] == 0 && f[41] == 0)
+    if (proto == IPPROTO_UDP && Get<udphdr>(l4).uh_sum == 0)
       return ::testing::AssertionFailure() << "UDP checksum 0 (= none)";
-  } else if (ethertype == 0x86dd) {
-    uint32_t l4_len = size - 54;
-    if (((f[18] << 8) | f[19]) != static_cast<int>(l4_len)) return ::testing::AssertionFailure() << "IPv6 length";
-    uint32_t pseudo = Sum(f + 22, 32) + f[20] + l4_len;
-    if (Sum(f + 54, l4_len, pseudo) != 0xffff)
-      return ::testing::AssertionFailure() << "IPv6 L4 checksum, next header " << int{f[20]};
-  } else if (ethertype != 0x0806 || size != 60) {
+  } else if (ethertype == ETHERTYPE_IPV6) {
+    const uint8_t* l3 = f + kEth;
+    const ip6_hdr ip6 = Get<ip6_hdr>(l3);
+    uint32_t l4_len = size - kEth - sizeof ip6;
+    if (uint32_t{ntohs(ip6.ip6_plen)} != l4_len)
+      return ::testing::AssertionFailure() << "IPv6 length";
+    uint32_t pseudo =
+        Sum(l3 + offsetof(ip6_hdr, ip6_src), 2 * sizeof(in6_addr)) + ip6.ip6_nxt + l4_len;
+    if (Sum(l3 + sizeof ip6, l4_len, pseudo) != 0xffff)
+      return ::testing::AssertionFailure() << "IPv6 L4 checksum, next header " << int{ip6.ip6_nxt};
+  } else if (ethertype != ETHERTYPE_ARP || size != kSyntheticMinFrame) {
     return ::testing::AssertionFailure() << "not IPv4, IPv6 or a 60-byte ARP frame";
   }
   return ::testing::AssertionSuccess();
@@ -72,10 +97,10 @@ TEST(SyntheticFrameGeneratorTest, FramesAreWellFormed) {
     // Direction follows the device MAC.
     if (dir == PacketDirection::kOut) {
       ++out;
-      EXPECT_EQ(std::memcmp(f.data() + 6, kDeviceMac, 6), 0);
+      EXPECT_EQ(std::memcmp(Get<ether_header>(f.data()).ether_shost, kDeviceMac, ETH_ALEN), 0);
     } else {
       ++in;
-      EXPECT_EQ(std::memcmp(f.data(), kDeviceMac, 6), 0);
+      EXPECT_EQ(std::memcmp(Get<ether_header>(f.data()).ether_dhost, kDeviceMac, ETH_ALEN), 0);
     }
     ASSERT_TRUE(ChecksumsValid(f.data(), f.size())) << "frame " << i;
   }
@@ -100,9 +125,9 @@ TEST(SyntheticFrameGeneratorTest, ChecksumsHoldAcrossSequenceWraps) {
     ++kinds[f.kind];
     ASSERT_EQ(FindSequence(f.data, f.size), std::optional<uint64_t>(i));
     ASSERT_TRUE(ChecksumsValid(f.data, f.size)) << "frame " << i;
-    uint16_t ethertype = (f.data[12] << 8) | f.data[13];
-    if (ethertype == 0x0800) {  // the IPv4 ID carries the sequence's low 16 bits
-      ASSERT_EQ((f.data[18] << 8) | f.data[19], static_cast<uint16_t>(i));
+    if (ntohs(Get<ether_header>(f.data).ether_type) == ETHERTYPE_IP) {
+      // The IPv4 ID carries the sequence's low 16 bits.
+      ASSERT_EQ(ntohs(Get<struct ip>(f.data + kEth).ip_id), static_cast<uint16_t>(i));
     }
   }
   EXPECT_GE(kinds.size(), 5u);  // several kinds, even in a small pool
@@ -176,8 +201,7 @@ TEST(SyntheticBackendTest, RateIsHonoured) {
                  }
                  got += batch.size();
                }).ok());
-  EXPECT_EQ(b.Start([](absl::Span<const Packet>) {}).code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(b.Start([](absl::Span<const Packet>) {}).code(), absl::StatusCode::kFailedPrecondition);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   b.Stop();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -37,6 +37,8 @@
 #ifndef MYDEV_DAEMON_BACKENDS_SYNTHETIC_SYNTHETIC_FRAME_GENERATOR_H_
 #define MYDEV_DAEMON_BACKENDS_SYNTHETIC_SYNTHETIC_FRAME_GENERATOR_H_
 
+#include <linux/if_ether.h>
+
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -46,9 +48,9 @@
 namespace mydev::daemon {
 
 inline constexpr char kSeqMagic[8] = {'M', 'Y', 'D', 'E', 'V', 'S', 'E', 'Q'};
-inline constexpr uint8_t kDeviceMac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
-inline constexpr uint32_t kSyntheticMinFrame = 60;
-inline constexpr uint32_t kSyntheticMaxFrame = 1514;
+inline constexpr uint8_t kDeviceMac[ETH_ALEN] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
+inline constexpr uint32_t kSyntheticMinFrame = ETH_ZLEN;       // 60: Ethernet's minimum, no FCS
+inline constexpr uint32_t kSyntheticMaxFrame = ETH_FRAME_LEN;  // 1514: its maximum, no FCS
 
 // The L3/L4 kinds the generator produces.
 enum class SyntheticKind { kUdp4, kTcp4, kIcmp4, kUdp6, kTcp6, kIcmp6, kArp };
@@ -93,12 +95,12 @@ class SyntheticFrameGenerator {
     uint32_t size = 0;
     SyntheticKind kind = SyntheticKind::kUdp4;
     PacketDirection direction = PacketDirection::kIn;
-    bool udp = false;         // a computed L4 checksum of 0 is sent as 0xffff
-    uint16_t seq_at = 0;      // the u64 after kSeqMagic
-    uint16_t ip_id_at = 0;    // IPv4 ID
-    uint16_t ip_csum_at = 0;  // IPv4 header checksum
-    uint16_t echo_seq_at = 0; // ICMP / ICMPv6 echo sequence
-    uint16_t l4_csum_at = 0;  // UDP / TCP / ICMP / ICMPv6 checksum
+    bool udp = false;          // a computed L4 checksum of 0 is sent as 0xffff
+    uint16_t seq_at = 0;       // the u64 after kSeqMagic
+    uint16_t ip_id_at = 0;     // IPv4 ID
+    uint16_t ip_csum_at = 0;   // IPv4 header checksum
+    uint16_t echo_seq_at = 0;  // ICMP / ICMPv6 echo sequence
+    uint16_t l4_csum_at = 0;   // UDP / TCP / ICMP / ICMPv6 checksum
     uint32_t ip_base_sum = 0;
     uint32_t l4_base_sum = 0;
   };
