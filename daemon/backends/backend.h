@@ -1,5 +1,6 @@
 // backend.h — the interface every capture device backend implements
-// (synthetic today; afpacket and replay plug in through backend_factory.h).
+// (synthetic/, afpacket/, replay/ beside this file). backend_factory.h builds
+// one from a device's config: the only daemon code that names a concrete backend.
 //
 // A backend owns its own thread. Between Start() and Stop() it hands batches
 // of packets to the sink from that thread; the packet bytes are valid only for
