@@ -61,22 +61,16 @@ int FdFlood(Capture::Stub* stub) {
     absl::StatusOr<UniqueFd> s = ConnectUnix(FdSocket());
     if (s.ok()) conns.push_back(std::move(*s));
   }
-  const int64_t t0 = NowMs();
-  mydev::v1::OpenSessionResponse o;
-  grpc::Status st = Open(stub, DefaultOpen(), &o);
-  std::string err;
-  std::optional<Attached> a;
-  if (st.ok()) a = Attach(o, &err);
-  const int64_t attach_ms = NowMs() - t0;
+  TimedOpen t = OpenAndAttachTimed(stub);
   for (size_t i = 0; i < conns.size(); i += 2) {
     std::string junk = RandomBytes(40);
     (void)!send(conns[i].get(), junk.data(), junk.size(), MSG_NOSIGNAL);
   }
   conns.clear();
   Print("attack=fd-flood connected=" + std::to_string(n) +
-        " attach_during_flood=" + std::to_string(a.has_value()) +
-        " attach_ms=" + std::to_string(attach_ms) + " error=" + Quote(err));
-  if (st.ok()) CloseSession(stub, Ref(o));
+        " attach_during_flood=" + std::to_string(t.attached.has_value()) +
+        " attach_ms=" + std::to_string(t.ms) + " error=" + Quote(t.error));
+  if (t.status.ok()) CloseSession(stub, Ref(t.open));
   return 0;
 }
 

@@ -65,15 +65,7 @@ int BadOpen(Capture::Stub* stub, const std::string& name,
     // An accepted session must still work: attach and see packets.
     std::string err;
     std::optional<Attached> a = Attach(o, &err);
-    uint64_t got = 0;
-    if (a) {
-      const int64_t end = NowMs() + 1000;
-      while (got == 0 && NowMs() < end) {
-        while (mydev_ring_next(a->ring.view()) != nullptr) ++got;
-        mydev_ring_release(a->ring.view());
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-    }
+    const uint64_t got = a ? ReadSomePackets(*a, 1000) : 0;
     line += " attached=" + std::to_string(a.has_value()) + " packets=" + std::to_string(got);
     CloseSession(stub, Ref(o));
   }

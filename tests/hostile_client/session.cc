@@ -2,13 +2,16 @@
 #include "tests/hostile_client/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "base/unix_socket.h"
 #include "shm/fd_passing.h"
 #include "tests/hostile_client/flags.h"
 #include "tests/hostile_client/report.h"
+#include "tests/hostile_client/run_control.h"
 
 namespace mydev::hostile {
 
@@ -90,6 +93,26 @@ std::optional<Attached> Attach(const mydev::v1::OpenSessionResponse& o, std::str
   a.ring_fd = std::move(fds->ring);
   a.ring = std::move(*ring);
   return a;
+}
+
+TimedOpen OpenAndAttachTimed(Capture::Stub* stub) {
+  TimedOpen t;
+  const int64_t t0 = NowMs();
+  t.status = Open(stub, DefaultOpen(), &t.open);
+  if (t.status.ok()) t.attached = Attach(t.open, &t.error);
+  t.ms = NowMs() - t0;
+  return t;
+}
+
+uint64_t ReadSomePackets(Attached& a, int64_t timeout_ms) {
+  uint64_t got = 0;
+  const int64_t end = NowMs() + timeout_ms;
+  while (got == 0 && NowMs() < end) {
+    while (mydev_ring_next(a.ring.view()) != nullptr) ++got;
+    mydev_ring_release(a.ring.view());
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return got;
 }
 
 std::optional<std::pair<mydev::v1::OpenSessionResponse, Attached>> OpenAttached(

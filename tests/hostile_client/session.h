@@ -61,6 +61,21 @@ struct Attached {
 // with *error set on failure.
 std::optional<Attached> Attach(const mydev::v1::OpenSessionResponse& o, std::string* error);
 
+// One OpenSession with the default request, then the fd hand-off, timed:
+// what a well-behaved user experiences (e.g. during a flood).
+struct TimedOpen {
+  grpc::Status status;                  // OpenSession's
+  mydev::v1::OpenSessionResponse open;  // valid when status.ok()
+  std::optional<Attached> attached;     // nullopt: open or attach failed
+  std::string error;                    // why Attach failed
+  int64_t ms = 0;                       // open + attach wall time
+};
+TimedOpen OpenAndAttachTimed(Capture::Stub* stub);
+
+// Reads the ring until at least one packet came or timeout_ms passed;
+// returns how many were read (0: nothing arrived).
+uint64_t ReadSomePackets(Attached& a, int64_t timeout_ms);
+
 // Opens and attaches, printing "ready=1 session=N token=HEX" (or "ready=0
 // ..." and nullopt on failure).
 std::optional<std::pair<mydev::v1::OpenSessionResponse, Attached>> OpenAttached(

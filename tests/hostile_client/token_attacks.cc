@@ -131,15 +131,7 @@ int TokenReused(Capture::Stub* stub) {
           std::to_string(RawHandoff(o.fd_socket(), HandoffBytes(o.session_id(), o.token())));
   line += " third_fds=" +
           std::to_string(RawHandoff(o.fd_socket(), HandoffBytes(o.session_id(), o.token())));
-  uint64_t got = 0;
-  if (a) {
-    const int64_t end = NowMs() + 1000;
-    while (got == 0 && NowMs() < end) {
-      while (mydev_ring_next(a->ring.view()) != nullptr) ++got;
-      mydev_ring_release(a->ring.view());
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
+  const uint64_t got = a ? ReadSomePackets(*a, 1000) : 0;
   mydev::v1::SessionStats s;
   line += " first_still_reads=" + std::to_string(got > 0) +
           " after=" + CodeName(GetStats(stub, Ref(o), &s).error_code());

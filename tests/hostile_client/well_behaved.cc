@@ -98,17 +98,11 @@ int HoldSession(Capture::Stub* stub) {
 
 // One OpenSession + fd hand-off, timed (a well-behaved user during a flood).
 int OpenTimed(Capture::Stub* stub) {
-  const int64_t t0 = NowMs();
-  mydev::v1::OpenSessionResponse o;
-  grpc::Status st = Open(stub, DefaultOpen(), &o);
-  std::string err;
-  std::optional<Attached> a;
-  if (st.ok()) a = Attach(o, &err);
-  const int64_t ms = NowMs() - t0;
-  Print("attack=open-timed code=" + std::string(CodeName(st.error_code())) +
-        " attached=" + std::to_string(a.has_value()) + " open_attach_ms=" + std::to_string(ms) +
-        " message=" + Quote(st.error_message() + err));
-  if (st.ok()) CloseSession(stub, Ref(o));
+  TimedOpen t = OpenAndAttachTimed(stub);
+  Print("attack=open-timed code=" + std::string(CodeName(t.status.error_code())) + " attached=" +
+        std::to_string(t.attached.has_value()) + " open_attach_ms=" + std::to_string(t.ms) +
+        " message=" + Quote(t.status.error_message() + t.error));
+  if (t.status.ok()) CloseSession(stub, Ref(t.open));
   return 0;
 }
 
