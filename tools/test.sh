@@ -1,6 +1,7 @@
 #!/bin/bash
 # test.sh — builds everything with every warning an error (--config=ci) and
-# runs every test (unit, integration, end-to-end), then compiles every C/C++
+# runs every test (unit, integration, end-to-end), checks the C/C++ is
+# formatted (tools/format.sh --check), then compiles every C/C++
 # target again with clang -Wthread-safety (--config=thread-safety: a field
 # ABSL_GUARDED_BY a mutex touched without it is a build error), then the ring/session/fan-out tests and fuzz seed replays again
 # under ASan+UBSan (--config=asan-ubsan), the ring/session/fan-out/backend
@@ -56,12 +57,23 @@ run_sanitizer() {
 SANITIZER_TARGETS=(//shm/... //daemon/control:session_manager_test
   //daemon/datapath:device_fanout_test //daemon/datapath:bpf_program_test
   //daemon/datapath:bpf_program_fuzzer_seeds_test //daemon/control:config_fuzzer_seeds_test
-  //daemon/rpc:capture_service_fuzzer_seeds_test)
+  //daemon/rpc:capture_service_fuzzer_seeds_test
+  //tools/mydevctl:top_model_test //tools/mydevctl:top_controls_test //tools/mydevctl:printers_test)
 # The threaded code under ThreadSanitizer: gRPC-free targets only (Debian's
 # gRPC brings its own uninstrumented libabsl; see third_party/debian/BUILD).
 TSAN_TARGETS=(//shm/... //daemon/control:session_manager_test
   //daemon/datapath:device_fanout_test //daemon/backends/synthetic:synthetic_backend_test
-  //daemon/backends/replay:replay_backend_test)
+  //daemon/backends/replay:replay_backend_test //tools/mydevctl:top_model_test)
+if [[ $# -eq 0 ]]; then
+  # The tree is formatted (.clang-format; ./tools/format.sh fixes it): one check.
+  if ./tools/format.sh --check; then
+    echo "format: 1 passed, 0 failed"
+    passed=$((passed + 1))
+  else
+    echo "format: 0 passed, 1 failed (run ./tools/format.sh)"
+    failed=$((failed + 1))
+  fi
+fi
 if [[ $# -eq 0 && "${MYDEV_SKIP_SANITIZERS:-0}" != 1 ]]; then
   # Every C/C++ target but the libFuzzer ones (tagged manual; --config=fuzz
   # builds them), compiled by clang with -Wthread-safety -Werror: one check.
