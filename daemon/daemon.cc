@@ -2,6 +2,8 @@
 #include "daemon/daemon.h"
 
 #include <fcntl.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/server_builder.h>
 #include <sys/file.h>
@@ -145,9 +147,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   absl::StatusOr<bool> dir_created = d->LockSocketPath();
   if (!dir_created.ok()) return dir_created.status();
   if (absl::Status s = d->BuildDevices(options.config, limits); !s.ok()) return s;
+  if (absl::Status s = d->BindRemoteStats(options.config); !s.ok()) return s;
   if (absl::Status s = d->DropPrivilegesIfAsked(options, *dir_created); !s.ok()) return s;
   if (absl::Status s = d->BuildServices(options.config, limits); !s.ok()) return s;
   if (absl::Status s = d->StartListeners(options.socket_mode, limits); !s.ok()) return s;
+  if (absl::Status s = d->StartRemoteStats(options.config); !s.ok()) return s;
   if (absl::Status s = d->StartDevices(); !s.ok()) return s;
   d->sessions_->StartReaper();
   MYDEV_LOG(kInfo, "listening on %s (fds on %s)", d->socket_path_, d->fd_socket_path_);
@@ -175,6 +179,15 @@ absl::Status Daemon::BuildDevices(const mydev::config::Config& config, const Lim
   return absl::OkStatus();
 }
 
+absl::Status Daemon::BindRemoteStats(const mydev::config::Config& config) {
+  if (!config.has_stats_listener()) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<RemoteStatsServer>> remote =
+      RemoteStatsServer::Bind(ResolveStatsListener(config.stats_listener()));
+  if (!remote.ok()) return remote.status();
+  remote_ = std::move(*remote);
+  return absl::OkStatus();
+}
+
 absl::Status Daemon::DropPrivilegesIfAsked(const DaemonOptions& options, bool dir_created) {
   // Devices are open and no thread runs yet: become options.run_as and keep
   // CAP_NET_RAW only for afpacket devices (capabilities.h).
@@ -196,6 +209,10 @@ absl::Status Daemon::BuildServices(const mydev::config::Config& config, const Li
       sessions_.get(), &peers_,
       WatchLimits{limits.max_watch_streams, limits.max_watch_streams_per_uid});
 
+  // Every server built from here on serves grpc.health.v1.Health and
+  // grpc.reflection.v1alpha.ServerReflection (//third_party/debian:grpc_reflection).
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;  // no listening ports: the acceptor feeds it fds
   builder.RegisterService(capture_.get());
   builder.RegisterService(stats_.get());
@@ -208,6 +225,11 @@ absl::Status Daemon::BuildServices(const mydev::config::Config& config, const Li
   builder.SetResourceQuota(quota);
   server_ = builder.BuildAndStart();
   if (!server_) return absl::InternalError("gRPC server failed to start");
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus("mydev.v1.Capture", true);
+    health->SetServingStatus("mydev.v1.Stats", true);
+    health->SetServingStatus(true);
+  }
   return absl::OkStatus();
 }
 
@@ -226,6 +248,24 @@ absl::Status Daemon::StartListeners(int socket_mode, const Limits& limits) {
   return absl::OkStatus();
 }
 
+absl::Status Daemon::StartRemoteStats(const mydev::config::Config& config) {
+  if (!remote_) return absl::OkStatus();
+  // Checked at start as the starting user; gRPC re-reads the files later as
+  // the user mydevd runs as now.
+  if (absl::Status s = CheckStatsListenerFiles(config.stats_listener()); !s.ok())
+    return absl::Status(s.code(), absl::StrCat(s.message(), " (mydevd runs as uid ", getuid(),
+                                               " gid ", getgid(), ")"));
+  return remote_->Start(sessions_.get(), socket_path_);
+}
+
+absl::Status Daemon::Reload() {
+  if (!remote_) {
+    MYDEV_LOG(kInfo, "reload: nothing to re-read (no stats_listener configured)");
+    return absl::OkStatus();
+  }
+  return remote_->ReloadTokens();
+}
+
 absl::Status Daemon::StartDevices() {
   for (auto& dev : devices_) {
     if (absl::Status s = dev->Start(); !s.ok())
@@ -241,9 +281,14 @@ Daemon::~Daemon() { Shutdown(); }
 void Daemon::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  // Health first: probes and watchers see NOT_SERVING before anything stops.
+  if (server_ && server_->GetHealthCheckService())
+    server_->GetHealthCheckService()->SetServingStatus(false);
+  if (remote_) remote_->SetServing(false);
   if (sessions_) sessions_->CloseAllRings(MYDEV_RING_CLOSE_SHUTDOWN);
   if (acceptor_) acceptor_->Stop();
   if (stats_) stats_->Shutdown();
+  if (remote_) remote_->Shutdown();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (fd_server_) fd_server_->Stop();
   for (auto& dev : devices_) dev->Stop();

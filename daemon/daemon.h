@@ -1,14 +1,18 @@
 // daemon.h — mydevd assembled: devices + fan-out, session manager, the gRPC
-// server (Capture + Stats) on a Unix socket it accepts on itself, and the fd
-// hand-off socket `<socket>.fds`. main.cc only parses flags and waits for a
-// signal; tests run the very same thing in-process.
+// server (Capture + Stats, gRPC health and reflection) on a Unix socket it
+// accepts on itself, the fd hand-off socket `<socket>.fds`, and — with a
+// config stats_listener — the remote Stats endpoint (RemoteStatsServer: TLS,
+// client certificates / bearer tokens, its own threads). main.cc only parses
+// flags and waits for a signal (SIGHUP: Reload()); tests run the very same
+// thing in-process.
 //
 //   DaemonOptions o;
 //   o.socket_path = "/run/mydevd/mydevd.sock";
 //   o.config = DefaultConfig();
 //   absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(o);
 //   ...   // clients: grpc::CreateChannel("unix:" + o.socket_path, ...)
-//   (*d)->Shutdown();   // rings marked closed, sockets removed
+//   (*d)->Reload();     // SIGHUP: re-read the stats tokens file
+//   (*d)->Shutdown();   // health NOT_SERVING, rings marked closed, sockets removed
 #ifndef MYDEV_DAEMON_DAEMON_H_
 #define MYDEV_DAEMON_DAEMON_H_
 
@@ -30,6 +34,7 @@
 #include "daemon/rpc/capture_service.h"
 #include "daemon/rpc/fd_server.h"
 #include "daemon/rpc/grpc_unix_acceptor.h"
+#include "daemon/rpc/remote_stats_server.h"
 #include "daemon/rpc/stats_service.h"
 #include "proto/config.pb.h"
 
@@ -65,11 +70,21 @@ class Daemon {
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonOptions& options);
   ~Daemon();
 
-  // Marks every ring closed (reason 1), ends streams, stops gRPC, the sockets
-  // (files removed) and the devices. Idempotent.
+  // Re-reads what can change without a restart: the remote Stats listener's
+  // tokens file (certificates are re-read by gRPC every reload_interval_s).
+  // Capture sessions are not touched. Logged; the error if the file did not
+  // load (the old tokens stay).
+  absl::Status Reload();
+
+  // Sets gRPC health to NOT_SERVING on every listener (health Watch calls
+  // hear it before the servers stop), marks every ring closed (reason 1),
+  // ends streams, stops gRPC, the sockets (files removed) and the devices.
+  // Idempotent.
   void Shutdown();
 
   SessionManager& sessions() { return *sessions_; }
+  // The remote Stats endpoint; null without a config stats_listener.
+  const RemoteStatsServer* remote_stats() const { return remote_.get(); }
   const std::string& socket_path() const { return socket_path_; }
   const std::string& fd_socket_path() const { return fd_socket_path_; }
 
@@ -84,6 +99,8 @@ class Daemon {
   absl::StatusOr<bool> LockSocketPath();
   // Opens every configured device (backend + fan-out, not started).
   absl::Status BuildDevices(const mydev::config::Config& config, const Limits& limits);
+  // With a stats_listener: binds its TCP port(s) while still privileged.
+  absl::Status BindRemoteStats(const mydev::config::Config& config);
   // With options.drop_capabilities or run_as: becomes run_as and keeps
   // CAP_NET_RAW only for afpacket devices (capabilities.h). Runs while the
   // process has a single thread: after BuildDevices, before BuildServices.
@@ -94,6 +111,9 @@ class Daemon {
   // The gRPC socket (the acceptor; it detects a second live daemon), then
   // the fd hand-off socket.
   absl::Status StartListeners(int socket_mode, const Limits& limits);
+  // The remote Stats endpoint's servers and relays (its files checked again,
+  // now as the user mydevd runs as).
+  absl::Status StartRemoteStats(const mydev::config::Config& config);
   // Starts every device's backend and ticker.
   absl::Status StartDevices();
 
@@ -107,6 +127,7 @@ class Daemon {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<GrpcUnixAcceptor> acceptor_;
   std::unique_ptr<FdServer> fd_server_;
+  std::unique_ptr<RemoteStatsServer> remote_;
   bool shut_down_ = false;
   UniqueFd lock_fd_;  // flock on <socket>.lock, held until Shutdown()
 };

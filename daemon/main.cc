@@ -1,5 +1,6 @@
 // main.cc — mydevd: the capture daemon. Runs in the foreground, logs to
-// stderr, stops cleanly (exit 0) on SIGTERM or SIGINT.
+// stderr, stops cleanly (exit 0) on SIGTERM or SIGINT; SIGHUP re-reads the
+// remote Stats listener's tokens file (Daemon::Reload), sessions untouched.
 //
 //   mydevd [--socket PATH] [--config FILE] [--user NAME]
 //          [--log_level debug|info|warning|error]      (--help lists them)
@@ -18,6 +19,7 @@
 #include "base/log.h"
 #include "daemon/control/config.h"
 #include "daemon/daemon.h"
+#include "daemon/rpc/grpc_log.h"
 
 ABSL_FLAG(std::string, socket, mydev::daemon::kDefaultSocketPath,
           "gRPC Unix socket; the fd hand-off socket is PATH.fds. Both are created 0666.");
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   mydev::SetLogLevel(level);
+  RouteGrpcLogs();  // gRPC's own lines too, rate-limited
   const std::string user_name = absl::GetFlag(FLAGS_user);
   const std::string config_path = absl::GetFlag(FLAGS_config);
 
@@ -92,11 +95,12 @@ int main(int argc, char** argv) {
 
   // Signals are taken by sigwait below; every thread started from here on
   // inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   // Every gRPC connection and session costs descriptors: use all we may.
@@ -112,7 +116,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    MYDEV_LOG(kInfo, "SIGHUP received: re-reading the tokens file");
+    (void)(*daemon)->Reload();  // logs what it did, or why the old tokens stay
+  }
   MYDEV_LOG(kInfo, "%s received, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*daemon)->Shutdown();
   daemon->reset();

@@ -49,8 +49,9 @@
  *   reader_sleeping ctl page     set by the client, cleared by either
  *                                (MYDEV_RING_READER_SLEEPING / _AWAKE)
  *
- * The daemon trusts nothing on the ctl page: it loads consumer_pos once per
- * batch and clamps it to [producer_pos - data_bytes, producer_pos].
+ * The daemon trusts nothing on the ctl page: each time it needs consumer_pos
+ * (room for a batch, a wake-up decision, a high-water check, the stats) it
+ * loads it once and clamps it to [producer_pos - data_bytes, producer_pos].
  *
  * ------------------------------------------------------------------ ordering
  *

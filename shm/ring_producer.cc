@@ -80,6 +80,8 @@ struct RingProducer::Impl {
   bool closed = false;
 
   uint64_t packets_received = 0, packets_dropped = 0, bytes_received = 0;
+  uint64_t high_water = 0;  // the most bytes seen waiting at a Publish
+  uint64_t wakeups = 0;     // eventfd writes
 
   WakePolicy policy;
   uint64_t wake_bytes = 0;  // effective threshold
@@ -89,17 +91,38 @@ struct RingProducer::Impl {
     if (ctl_map.addr != MAP_FAILED) ::munmap(ctl_map.addr, ctl_map.bytes);
   }
 
-  // Loads the client's consumer position (untrusted) once and clamps it to
-  // [write_pos - data_bytes, published_pos]; never moves the limit backwards.
-  uint64_t LoadConsumer() {
-    // (2): pairs with the store-release in mydev_ring_release().
-    uint64_t cons = __atomic_load_n(&ctl->consumer_pos, __ATOMIC_ACQUIRE);
+  // A consumer position as the client wrote it (untrusted), clamped to
+  // [write_pos - data_bytes, published_pos].
+  uint64_t ClampConsumer(uint64_t cons) const {
     const uint64_t lowest = write_pos - data_bytes;  // modular: fine while write_pos < data_bytes
     const uint64_t offset = cons - lowest;
     if (offset > published_pos - lowest)  // outside the window: behind it or ahead of it
       cons = static_cast<int64_t>(offset) < 0 ? lowest : published_pos;
+    return cons;
+  }
+
+  // Loads the client's consumer position (untrusted) once and clamps it
+  // (ClampConsumer); never moves the limit backwards.
+  uint64_t LoadConsumer() {
+    // (2): pairs with the store-release in mydev_ring_release().
+    const uint64_t cons = ClampConsumer(__atomic_load_n(&ctl->consumer_pos, __ATOMIC_ACQUIRE));
     if (static_cast<int64_t>(cons + data_bytes - write_limit) > 0) write_limit = cons + data_bytes;
     return cons;
+  }
+
+  // Published bytes beyond the last consumer position read (write_limit -
+  // data_bytes, which only moves forward): an upper bound of the bytes
+  // waiting, since the reader only moves forward too. 0..data_bytes.
+  uint64_t KnownFill() const { return published_pos - (write_limit - data_bytes); }
+
+  // Keeps high_water >= the bytes waiting right after a Publish, exactly:
+  // when the upper bound is not above the mark, nothing can be; otherwise the
+  // consumer position is re-read (which also refreshes write_limit) and the
+  // exact fill taken.
+  void TrackHighWater() {
+    if (KnownFill() <= high_water) return;
+    LoadConsumer();
+    if (KnownFill() > high_water) high_water = KnownFill();
   }
 
   // Bytes needed at write_pos for a record of rec_bytes (plus the tail skipped
@@ -122,6 +145,7 @@ struct RingProducer::Impl {
     ssize_t n;
     do n = ::write(event_fd.get(), &one, sizeof one);
     while (n < 0 && errno == EINTR);
+    ++wakeups;
   }
 
   void StoreCounters() {
@@ -270,9 +294,11 @@ void RingProducer::Publish(int64_t now_ns) {
   if (__atomic_load_n(&m.ctl->reader_sleeping, __ATOMIC_RELAXED) == MYDEV_RING_READER_AWAKE) {
     // An awake reader sees everything published so far before it sleeps.
     m.pending_since_ns = -1;
+    m.TrackHighWater();  // usually a compare; re-reads the consumer position when it must
     return;
   }
   const uint64_t waiting = m.published_pos - m.LoadConsumer();
+  if (m.KnownFill() > m.high_water) m.high_water = m.KnownFill();  // exact: just loaded
   if (waiting == 0) {
     m.pending_since_ns = -1;
     return;
@@ -305,5 +331,14 @@ uint64_t RingProducer::data_bytes() const { return impl_->data_bytes; }
 uint64_t RingProducer::packets_received() const { return impl_->packets_received; }
 uint64_t RingProducer::packets_dropped() const { return impl_->packets_dropped; }
 uint64_t RingProducer::bytes_received() const { return impl_->bytes_received; }
+uint64_t RingProducer::high_water_bytes() const { return impl_->high_water; }
+uint64_t RingProducer::wakeups() const { return impl_->wakeups; }
+
+uint64_t RingProducer::fill_bytes() const {
+  const Impl& m = *impl_;
+  // Relaxed: a gauge; nothing in the ring is read on the strength of it.
+  const uint64_t cons = m.ClampConsumer(__atomic_load_n(&m.ctl->consumer_pos, __ATOMIC_RELAXED));
+  return m.published_pos - cons;
+}
 
 }  // namespace mydev::shm

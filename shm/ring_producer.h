@@ -11,6 +11,7 @@
 //   for (const Packet& p : batch)
 //     (*ring)->Write(p.ts_ns, p.len, MYDEV_REC_DIR_IN, p.data, caplen);  // false = dropped
 //   (*ring)->Publish(now_ns);         // makes the batch visible, wakes if due
+//   uint64_t waiting = (*ring)->fill_bytes();   // gauges for the stats
 #ifndef MYDEV_SHM_RING_PRODUCER_H_
 #define MYDEV_SHM_RING_PRODUCER_H_
 
@@ -73,6 +74,22 @@ class RingProducer {
   uint64_t packets_received() const;  // records written
   uint64_t packets_dropped() const;   // records refused for lack of room
   uint64_t bytes_received() const;
+
+  // Gauges for the stats. Like the counters above, call them where the writer
+  // cannot run at the same time (the daemon holds the session's mutex).
+  //
+  // Bytes published and not yet released by the reader: the consumer
+  // position read once (the client writes it) and clamped as the writer
+  // clamps it, so 0..data_bytes() whatever the client wrote.
+  uint64_t fill_bytes() const;
+  // The most bytes ever waiting, as of the last Publish. Publish keeps it
+  // exact without reading the consumer position each time: the fill from the
+  // last position read is an upper bound (the reader only moves forward), and
+  // the position is re-read only when that bound exceeds the mark. Write()
+  // pays nothing for it. Never below the fill_bytes() of an honest reader.
+  uint64_t high_water_bytes() const;
+  // eventfd writes made: wake-ups of a sleeping reader, plus the one of Close().
+  uint64_t wakeups() const;
 
   static constexpr uint32_t kMaxCaplen = 262144;
 

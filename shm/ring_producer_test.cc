@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -597,6 +598,145 @@ TEST(RingWake, WaitResults) {
   EXPECT_EQ(errno, EBADF);
 }
 
+// ---------------------------------------------------------------- gauges
+
+// Bytes published and not released: what fill_bytes() must say.
+uint64_t Waiting(Fixture& f) {
+  return f.reader.header()->producer_pos -
+         __atomic_load_n(&f.v()->ctl->consumer_pos, __ATOMIC_RELAXED);
+}
+
+TEST(RingGauges, FillFollowsPublishAndRelease) {
+  Fixture f = Make();
+  EXPECT_EQ(f.producer->fill_bytes(), 0u);
+  EXPECT_EQ(f.producer->high_water_bytes(), 0u);
+  for (uint64_t seq = 0; seq < 10; ++seq) ASSERT_TRUE(Write(*f.producer, seq));
+  EXPECT_EQ(f.producer->fill_bytes(), 0u) << "written but not published";
+  f.producer->Publish(0);
+  const uint64_t ten = f.reader.header()->producer_pos;
+  ASSERT_GT(ten, 0u);
+  EXPECT_EQ(f.producer->fill_bytes(), ten);
+  EXPECT_EQ(f.producer->high_water_bytes(), ten);
+  // The reader takes 4 and releases them: the fill drops, the mark stays.
+  for (int i = 0; i < 4; ++i) ASSERT_NE(mydev_ring_next(f.v()), nullptr);
+  mydev_ring_release(f.v());
+  EXPECT_EQ(f.producer->fill_bytes(), Waiting(f));
+  EXPECT_EQ(f.producer->fill_bytes(), ten - f.v()->consumer_pos);
+  EXPECT_EQ(f.producer->high_water_bytes(), ten);
+  Drain(f.v());
+  EXPECT_EQ(f.producer->fill_bytes(), 0u);
+  EXPECT_EQ(f.producer->high_water_bytes(), ten);
+  // Fewer bytes than the mark waiting again: the mark does not move.
+  for (uint64_t seq = 10; seq < 15; ++seq) ASSERT_TRUE(Write(*f.producer, seq));
+  f.producer->Publish(0);
+  EXPECT_EQ(f.producer->fill_bytes(), Waiting(f));
+  EXPECT_EQ(f.producer->high_water_bytes(), ten);
+  // More than the mark: it is the exact fill, not the bytes written since the
+  // writer last read the consumer position.
+  for (uint64_t seq = 15; seq < 100; ++seq) ASSERT_TRUE(Write(*f.producer, seq));
+  f.producer->Publish(0);
+  EXPECT_EQ(f.producer->high_water_bytes(), Waiting(f));
+  EXPECT_LT(f.producer->high_water_bytes(), f.reader.header()->producer_pos);
+}
+
+TEST(RingGauges, FullRingMarksHighWater) {
+  Fixture f = Make();
+  uint64_t seq = 0;
+  while (Write(*f.producer, seq)) ++seq;
+  f.producer->Publish(0);
+  EXPECT_EQ(f.producer->fill_bytes(), f.reader.header()->producer_pos);
+  EXPECT_GT(f.producer->high_water_bytes(), kRing - 256);
+  EXPECT_LE(f.producer->high_water_bytes(), kRing);
+  Drain(f.v());
+  EXPECT_EQ(f.producer->fill_bytes(), 0u);
+  EXPECT_GT(f.producer->high_water_bytes(), kRing - 256);
+}
+
+// The mark equals the largest fill seen right after any Publish, whatever the
+// mix of writes, publishes, reads and releases, over many laps.
+TEST(RingGauges, HighWaterIsExactOverRandomTraffic) {
+  Fixture f = Make();
+  std::mt19937_64 rng(7);
+  uint64_t seq = 0, want = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const int writes = static_cast<int>(rng() % 64);
+    for (int i = 0; i < writes; ++i) Write(*f.producer, seq++);
+    f.producer->Publish(0);
+    want = std::max(want, Waiting(f));
+    ASSERT_EQ(f.producer->high_water_bytes(), want) << "step " << step;
+    ASSERT_EQ(f.producer->fill_bytes(), Waiting(f));
+    // Stretches of a reader that keeps up and of one that nearly stalls.
+    const int reads = static_cast<int>(rng() % ((step / 500) % 2 == 0 ? 80 : 8));
+    for (int i = 0; i < reads && mydev_ring_next(f.v()) != nullptr; ++i) {
+    }
+    if (rng() % 3 != 0) mydev_ring_release(f.v());
+    ASSERT_EQ(f.v()->corrupt, 0);
+  }
+  EXPECT_GT(f.reader.header()->producer_pos, 3 * kRing) << "several laps";
+  EXPECT_GT(f.producer->packets_dropped(), 0u) << "the ring was full at times";
+  EXPECT_GT(want, kRing - 256);
+}
+
+TEST(RingGauges, FillIsClampedWhateverTheClientWrites) {
+  Fixture f = Make();
+  auto* ctl = static_cast<mydev_ring_control*>(f.reader.ctl_map());
+  uint64_t seq = 0;
+  while (f.reader.header()->producer_pos < 2 * kRing + 1000) {
+    for (int i = 0; i < 100; ++i) Write(*f.producer, seq++);
+    f.producer->Publish(0);
+    Drain(f.v());
+  }
+  for (int i = 0; i < 100; ++i) Write(*f.producer, seq++);
+  f.producer->Publish(0);
+  const uint64_t prod = f.reader.header()->producer_pos;
+  const uint64_t mark = f.producer->high_water_bytes();
+  struct Case {
+    uint64_t consumer, fill;
+  } cases[] = {
+      {prod + 8, 0},                 // ahead of the writer
+      {~uint64_t{0}, kRing},         // as far behind as ahead: read as behind, full
+      {prod - kRing - 4096, kRing},  // behind the window: a full ring
+      {0, kRing},                    // ditto
+      {uint64_t{1} << 63, 0},        // read as ahead: empty
+      {prod - 800, 800},             // inside the window: taken as is
+  };
+  for (const Case& c : cases) {
+    __atomic_store_n(&ctl->consumer_pos, c.consumer, __ATOMIC_RELAXED);
+    EXPECT_EQ(f.producer->fill_bytes(), c.fill) << "consumer " << c.consumer;
+  }
+  EXPECT_EQ(f.producer->high_water_bytes(), mark) << "reading the gauge changes nothing";
+  EXPECT_EQ(f.reader.header()->producer_pos, prod);
+}
+
+TEST(RingGauges, WakeupsCountEventfdWrites) {
+  Fixture f = Make();
+  f.producer->SetWakePolicy({.immediate = true});
+  uint64_t count = 0;
+  for (uint64_t seq = 0; seq < 100; ++seq) {  // the reader stays awake: no write
+    ASSERT_TRUE(Write(*f.producer, seq));
+    f.producer->Publish(0);
+  }
+  EXPECT_EQ(f.producer->wakeups(), 0u);
+  Drain(f.v());
+  for (uint64_t seq = 100; seq < 105; ++seq) {  // asleep each time: one write each
+    ASSERT_EQ(mydev_ring_prepare_sleep(f.v()), 1);
+    ASSERT_TRUE(Write(*f.producer, seq));
+    f.producer->Publish(0);
+    f.producer->Publish(0);  // already woken: no second write
+    ASSERT_TRUE(Readable(f.producer->event_fd()));
+    ASSERT_EQ(::read(f.producer->event_fd(), &count, sizeof count),
+              static_cast<ssize_t>(sizeof count));
+    EXPECT_EQ(count, 1u);
+    Drain(f.v());
+  }
+  EXPECT_EQ(f.producer->wakeups(), 5u);
+  ASSERT_EQ(mydev_ring_prepare_sleep(f.v()), 1);
+  f.producer->Publish(0);  // nothing waiting: no write
+  EXPECT_EQ(f.producer->wakeups(), 5u);
+  f.producer->Close(MYDEV_RING_CLOSE_SHUTDOWN);
+  EXPECT_EQ(f.producer->wakeups(), 6u) << "Close writes the eventfd too";
+}
+
 // ---------------------------------------------------------------- threads
 
 // A producer thread and a consumer thread; the consumer sleeps on the eventfd
@@ -654,7 +794,11 @@ void RunThreads(uint64_t packets, bool lossless, int consumer_pause_every) {
   }
   if (consumer_pause_every > 0) {
     EXPECT_GT(dropped, 0u) << "the slow reader should lose some";
+    EXPECT_GT(f.producer->high_water_bytes(), kRing - 2 * 256) << "it was full";
   }
+  EXPECT_LE(f.producer->high_water_bytes(), kRing);
+  EXPECT_EQ(f.producer->fill_bytes(), 0u) << "the reader read everything";
+  EXPECT_GE(f.producer->wakeups(), 1u) << "at least the close";
 }
 
 TEST(RingThreads, ReaderThatKeepsUpLosesNothing) { RunThreads(3'000'000, true, 0); }

@@ -399,7 +399,7 @@ def test_kernel_drops_reported_as_ifdrop(stage, veth):
     (the session ring kept up), and every frame of the burst is either in the
     file or counted as an interface drop: the link carries only the test's
     traffic (IPv6 off, no addresses) and veth loses nothing in between, so
-    received + ifdrop == sent exactly. mydev-stats shows the drops on the
+    received + ifdrop == sent exactly. mydevctl stats shows the drops on the
     device."""
     config = ('device { name: "mydev0" synthetic { rate_pps: 2000 } }\n'
               'device { name: "mydev1" afpacket { interface: "%s" block_bytes: 65536 '

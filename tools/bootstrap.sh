@@ -14,6 +14,11 @@ PACKAGES=(
   clang libclang-rt-14-dev clang-format
   dpkg-dev flex bison cmake
   tcpdump tshark iproute2 util-linux procps python3 python3-pytest strace bc
+  libncurses-dev grpc-proto tmux
+  python3-grpcio python3-grpc-tools openssl
+  # deploy/ and tests/deploy_*: the systemd unit's checks, images built from
+  # Debian's archive (mmdebstrap), rootful podman with runc and netavark
+  systemd mmdebstrap podman runc netavark iptables catatonit python3-yaml
 )
 
 log() { echo "bootstrap: $*" >&2; }

@@ -45,8 +45,8 @@ for k in a b c; do
   pids+=($!)
 done
 sleep 1.5
-echo "== mydevd's statistics while they run (mydev-stats, the read-only Stats service)"
-"$PREFIX/bin/mydev-stats" || true
+echo "== mydevd's statistics while they run (mydevctl stats, the read-only Stats service)"
+"$PREFIX/bin/mydevctl" stats || true
 for p in "${pids[@]}"; do wait "$p" || true; done
 pids=()
 

@@ -57,12 +57,15 @@ run_sanitizer() {
 SANITIZER_TARGETS=(//shm/... //daemon/control:session_manager_test
   //daemon/datapath:device_fanout_test //daemon/datapath:bpf_program_test
   //daemon/datapath:bpf_program_fuzzer_seeds_test //daemon/control:config_fuzzer_seeds_test
-  //daemon/rpc:capture_service_fuzzer_seeds_test)
+  //daemon/rpc:capture_service_fuzzer_seeds_test
+  //daemon/control:stats_tokens_test //daemon/control:stats_tokens_fuzzer_seeds_test
+  //base:inet_address_test //daemon/rpc:tcp_connection_relay_test
+  //tools/mydevctl:top_model_test //tools/mydevctl:top_controls_test //tools/mydevctl:printers_test)
 # The threaded code under ThreadSanitizer: gRPC-free targets only (Debian's
 # gRPC brings its own uninstrumented libabsl; see third_party/debian/BUILD).
 TSAN_TARGETS=(//shm/... //daemon/control:session_manager_test
   //daemon/datapath:device_fanout_test //daemon/backends/synthetic:synthetic_backend_test
-  //daemon/backends/replay:replay_backend_test)
+  //daemon/backends/replay:replay_backend_test //daemon/rpc:tcp_connection_relay_test)
 if [[ $# -eq 0 ]]; then
   # The tree is formatted (.clang-format; ./tools/format.sh fixes it): one check.
   if ./tools/format.sh --check; then

@@ -40,9 +40,11 @@ DeviceFanout* SessionManager::FindDevice(absl::string_view name) const {
 }
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::Open(
-    const mydev::v1::OpenSessionRequest& req, const Credentials& peer) {
+    const mydev::v1::OpenSessionRequest& req, const Credentials& peer, const PeerProcess& process) {
   absl::StatusOr<Admission> admission = CheckAccessAndLimits(req, peer);
   if (!admission.ok()) return admission.status();
+  admission->params.comm = process.comm;
+  admission->params.cmdline = process.cmdline;
   absl::StatusOr<std::shared_ptr<Session>> s = CreateSession(*admission, peer);
   if (!s.ok()) return s.status();
   if (absl::Status attached = AttachToDevice(*admission, *s); !attached.ok()) return attached;
@@ -141,9 +143,10 @@ absl::Status SessionManager::AttachToDevice(const Admission& a, const std::share
   }
   sessions_[a.id] = s;
   const Credentials& peer = s->owner();
-  MYDEV_LOG(kInfo, "session %d opened on %s by uid %d gid %d pid %d (snaplen %d, ring %d bytes)",
-            a.id, a.params.device, peer.uid, peer.gid, peer.pid, a.params.snaplen,
-            a.params.ring_bytes);
+  MYDEV_LOG(kInfo,
+            "session %d opened on %s by uid %d gid %d pid %d (%s) (snaplen %d, ring %d bytes)",
+            a.id, a.params.device, peer.uid, peer.gid, peer.pid,
+            a.params.comm.empty() ? "?" : a.params.comm, a.params.snaplen, a.params.ring_bytes);
   return absl::OkStatus();
 }
 

@@ -9,7 +9,8 @@
 //   SessionManager m(limits, {&mydev0_runtime});   // no access rules: open to all
 //   SessionManager m(limits, {&mydev0_runtime}, *BuildAccessPolicy(config));
 //   m.StartReaper();                         // frees unattached sessions
-//   absl::StatusOr<std::shared_ptr<Session>> s = m.Open(request, creds);
+//   absl::StatusOr<std::shared_ptr<Session>> s =
+//       m.Open(request, creds, PeerProcess::Read(creds.pid));
 //   absl::StatusOr<std::shared_ptr<Session>> same = m.Lookup(id, token, creds.uid);
 //   m.SetDirection(**same, mydev::v1::DIRECTION_IN);   // INVALID_ARGUMENT if not a Direction
 //   m.Close(id, token, creds.uid);           // or m.Free(id, "client went away")
@@ -32,6 +33,7 @@
 #include "absl/types/span.h"
 #include "daemon/control/access_policy.h"
 #include "daemon/control/config.h"
+#include "daemon/control/peer_process.h"
 #include "daemon/datapath/device_fanout.h"
 #include "daemon/datapath/session.h"
 #include "proto/mydev.pb.h"
@@ -55,8 +57,11 @@ class SessionManager {
   // Validates every field; NOT_FOUND (device), PERMISSION_DENIED (the
   // device's capture rule), INVALID_ARGUMENT (sizes, direction, dlt),
   // RESOURCE_EXHAUSTED (sessions or ring memory per uid, memory).
+  // process (PeerProcess::Read(peer.pid), read once by the caller) is kept
+  // with the session for the stats.
   absl::StatusOr<std::shared_ptr<Session>> Open(const mydev::v1::OpenSessionRequest& request,
-                                                const Credentials& peer);
+                                                const Credentials& peer,
+                                                const PeerProcess& process = {});
 
   // Changes to a session found with Lookup (the caller's own), each value
   // checked here; nothing changes on an error.

@@ -131,7 +131,9 @@ DeviceCounters DeviceFanout::counters() const {
   c.packets_seen = packets_seen_.load(std::memory_order_relaxed);
   c.bytes_seen = bytes_seen_.load(std::memory_order_relaxed);
   c.packets_ifdropped = backend_->ifdropped();
-  c.sessions = static_cast<uint32_t>(Snapshot()->size());
+  absl::MutexLock lock(&mu_);
+  c.sessions = static_cast<uint32_t>(sessions_->size());
+  c.promisc_sessions = promisc_sessions_;
   return c;
 }
 

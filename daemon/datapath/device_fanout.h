@@ -42,6 +42,7 @@ struct DeviceCounters {
   uint64_t bytes_seen = 0;
   uint64_t packets_ifdropped = 0;
   uint32_t sessions = 0;
+  uint32_t promisc_sessions = 0;  // sessions holding promiscuous mode on
 };
 
 class DeviceFanout {
@@ -58,6 +59,9 @@ class DeviceFanout {
 
   const DeviceInfo& info() const { return backend_->info(); }
   Backend& backend() { return *backend_; }
+  // The backend's Health(): OK while the device serves, UNAVAILABLE (saying
+  // why) while its interface is missing or down.
+  absl::Status health() const { return backend_->Health(); }
 
   // UNAVAILABLE while the device is gone; the error of turning promiscuous
   // mode on when this is the first session to ask for it.
@@ -73,6 +77,7 @@ class DeviceFanout {
   // Publishes every session's ring (what the ticker does).
   void TickAll();
 
+  // Counters and the session counts, the two counts read under one lock.
   DeviceCounters counters() const;
 
  private:

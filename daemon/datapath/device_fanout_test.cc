@@ -184,6 +184,27 @@ TEST(FanoutTest, RemovedSessionGetsNothingMore) {
   EXPECT_EQ(dev.counters().sessions, 0u);
 }
 
+TEST(FanoutTest, CountsPromiscuousSessions) {
+  DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
+                   absl::Milliseconds(10));
+  SessionParams promisc;
+  promisc.promisc = true;
+  ASSERT_TRUE(dev.AddSession(NewSession(1, promisc)).ok());
+  ASSERT_TRUE(dev.AddSession(NewSession(2, SessionParams{})).ok());
+  ASSERT_TRUE(dev.AddSession(NewSession(3, promisc)).ok());
+  DeviceCounters c = dev.counters();
+  EXPECT_EQ(c.sessions, 3u);
+  EXPECT_EQ(c.promisc_sessions, 2u);
+  dev.RemoveSession(1);
+  dev.RemoveSession(2);
+  c = dev.counters();
+  EXPECT_EQ(c.sessions, 1u);
+  EXPECT_EQ(c.promisc_sessions, 1u);
+  dev.OnDeviceGone(absl::UnavailableError("test"));
+  EXPECT_EQ(dev.counters().promisc_sessions, 0u);
+  EXPECT_TRUE(dev.health().ok()) << "the synthetic device never goes away by itself";
+}
+
 TEST(FanoutTest, TickerWakesTheReaderAfterItsTimeout) {
   SyntheticOptions o;
   o.count = 5;  // then the device goes quiet

@@ -137,7 +137,30 @@ bool Session::filter_set() const {
 
 SessionCounters Session::counters() const {
   absl::MutexLock lock(&mu_);
-  return {ring_->packets_received(), ring_->packets_dropped(), ring_->bytes_received()};
+  return CountersLocked();
+}
+
+SessionCounters Session::CountersLocked() const {
+  SessionCounters c;
+  c.packets_received = ring_->packets_received();
+  c.packets_dropped = ring_->packets_dropped();
+  c.bytes_received = ring_->bytes_received();
+  c.ring_fill_bytes = ring_->fill_bytes();
+  // The mark is exact as of the last Publish; a client that moved its
+  // consumer position backwards could make the fill read higher.
+  c.ring_high_water_bytes = std::max(ring_->high_water_bytes(), c.ring_fill_bytes);
+  c.wakeups = ring_->wakeups();
+  return c;
+}
+
+SessionStatus Session::status() const {
+  absl::MutexLock lock(&mu_);
+  SessionStatus s;
+  s.counters = CountersLocked();
+  s.direction = direction_;
+  s.dlt = dlt_;
+  s.filter_insns = filter_.has_value() ? static_cast<uint32_t>(filter_->size()) : 0;
+  return s;
 }
 
 }  // namespace mydev::daemon

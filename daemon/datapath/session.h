@@ -2,7 +2,7 @@
 // per-client filtering state the fan-out applies before copying a packet in.
 //
 // Threads: the device's fan-out thread calls Deliver(); the device ticker
-// calls Tick(); gRPC handlers call SetFilter()/SetDirection()/counters().
+// calls Tick(); gRPC handlers call SetFilter()/SetDirection()/counters()/status().
 // One mutex per session serialises them (the ring has exactly one writer at a
 // time); it is uncontended on the hot path and taken once per batch.
 //
@@ -58,12 +58,29 @@ struct SessionParams {
   mydev::v1::Direction direction = mydev::v1::DIRECTION_INOUT;
   int dlt = DLT_EN10MB;
   uint64_t ifdropped_at_open = 0;  // device ifdrop counter when opened
+  // The owner's process when it opened the session, read once then (see
+  // daemon/control/peer_process.h); empty when unknown.
+  std::string comm;     // "tcpdump"
+  std::string cmdline;  // "tcpdump -i mydev0 -n udp", at most 256 bytes
 };
 
+// The ring's counters (monotonic) and gauges.
 struct SessionCounters {
   uint64_t packets_received = 0;
   uint64_t packets_dropped = 0;
   uint64_t bytes_received = 0;
+  uint64_t ring_fill_bytes = 0;        // waiting for the reader now
+  uint64_t ring_high_water_bytes = 0;  // the most ever waiting (>= ring_fill_bytes)
+  uint64_t wakeups = 0;                // eventfd writes to the reader
+};
+
+// What the stats show of a session that changes after it opened, read under
+// one lock: its counters and its current settings.
+struct SessionStatus {
+  SessionCounters counters;
+  mydev::v1::Direction direction = mydev::v1::DIRECTION_INOUT;  // after SetDirection
+  int dlt = DLT_EN10MB;                                         // after SetDataLink
+  uint32_t filter_insns = 0;  // instructions of the BPF program; 0 = no filter
 };
 
 class Session {
@@ -95,6 +112,9 @@ class Session {
   int dlt() const;
   bool filter_set() const;
   SessionCounters counters() const;
+  // Counters and current settings together (one lock; the fill is the
+  // client's consumer position read once, see RingProducer::fill_bytes).
+  SessionStatus status() const;
 
   // The fds handed to the client (owned by the ring; valid for the session's life).
   int ring_fd() const { return ring_fd_; }
@@ -109,6 +129,8 @@ class Session {
  private:
   Session(uint64_t id, const Credentials& owner, const SessionParams& params,
           std::unique_ptr<shm::RingProducer> ring);
+  // counters(), for callers holding mu_.
+  SessionCounters CountersLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const uint64_t id_;
   const Credentials owner_;

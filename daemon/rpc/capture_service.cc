@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "absl/types/span.h"
+#include "daemon/control/peer_process.h"
 #include "daemon/rpc/grpc_status.h"
 #include "daemon/rpc/stats_snapshot.h"
 
@@ -42,7 +43,10 @@ grpc::Status CaptureService::OpenSession(grpc::ServerContext* ctx,
                                          mydev::v1::OpenSessionResponse* resp) {
   absl::StatusOr<Credentials> who = peers_->ForPeer(ctx->peer());
   if (!who.ok()) return ToGrpcStatus(who.status());
-  absl::StatusOr<std::shared_ptr<Session>> s = sessions_->Open(*req, *who);
+  // Once, now: who is capturing (the pid SO_PEERCRED gave; empty when it is
+  // not visible from here or already gone).
+  absl::StatusOr<std::shared_ptr<Session>> s =
+      sessions_->Open(*req, *who, PeerProcess::Read(static_cast<pid_t>(who->pid)));
   if (!s.ok()) return ToGrpcStatus(s.status());
   const Session& session = **s;
   resp->set_session_id(session.id());

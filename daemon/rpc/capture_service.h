@@ -6,7 +6,8 @@
 // the SessionManager's answer out (absl::Status -> grpc::Status with the same
 // code and message, grpc_status.h). Every check of a request's values
 // (sizes, direction, link type, BPF, access rules, limits) is the
-// SessionManager's.
+// SessionManager's. OpenSession also reads the caller's process names
+// (daemon/control/peer_process.h) once, for the stats.
 //
 //   CaptureService capture(&manager, &peers, "/run/mydevd/mydevd.sock.fds");
 //   builder.RegisterService(&capture);

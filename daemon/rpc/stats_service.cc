@@ -1,78 +1,112 @@
 // stats_service.cc — see stats_service.h.
 #include "daemon/rpc/stats_service.h"
 
+#include <limits.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/control/access_policy.h"
+#include "daemon/rpc/grpc_status.h"
 #include "daemon/rpc/stats_snapshot.h"
 
 namespace mydev::daemon {
 
-void StatsService::TakeSnapshotFor(grpc::ServerContext* ctx, mydev::v1::StatsSnapshot* out) const {
+void ScopeSnapshot(const StatsCaller& caller, const AccessPolicy& access,
+                   mydev::v1::StatsSnapshot* snapshot) {
+  snapshot->set_scope(caller.scope);
+  switch (caller.scope) {
+    case mydev::v1::STATS_SCOPE_SESSIONS:
+      return;
+    case mydev::v1::STATS_SCOPE_LOCAL:
+      for (mydev::v1::SessionStats& s : *snapshot->mutable_sessions()) {
+        if (caller.local && access.MaySeeOwner(*caller.local, s.uid())) continue;
+        s.set_uid(kHiddenUid);
+        s.set_pid(0);
+        s.clear_comm();
+        s.clear_cmdline();
+      }
+      return;
+    default:  // DEVICES, and anything unforeseen: the least
+      snapshot->set_scope(mydev::v1::STATS_SCOPE_DEVICES);
+      snapshot->clear_sessions();
+      return;
+  }
+}
+
+std::string HostName() {
+  char name[HOST_NAME_MAX + 1] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "";
+  return name;
+}
+
+StatsService::StatsService(const SessionManager* sessions, const PeerCredentialsTable* peers,
+                           const WatchLimits& watch_limits, WatchClock clock)
+    : StatsService(sessions, std::make_shared<LocalStatsAuthenticator>(peers), watch_limits,
+                   std::move(clock)) {}
+
+StatsService::StatsService(const SessionManager* sessions,
+                           std::shared_ptr<const StatsAuthenticator> auth,
+                           const WatchLimits& watch_limits, WatchClock clock)
+    : sessions_(sessions),
+      auth_(std::move(auth)),
+      watch_limits_(watch_limits),
+      clock_(std::move(clock)) {}
+
+void StatsService::TakeSnapshotFor(const StatsCaller& caller, mydev::v1::StatsSnapshot* out) const {
   TakeStatsSnapshot(*sessions_, out);
-  std::optional<Caller> caller;
-  if (peers_ != nullptr) {
-    absl::StatusOr<Credentials> who = peers_->ForPeer(ctx->peer());
-    if (who.ok()) caller = LookUpCaller(who->uid, who->gid);
-  }
-  for (mydev::v1::SessionStats& s : *out->mutable_sessions()) {
-    if (caller && sessions_->access().MaySeeOwner(*caller, s.uid())) continue;
-    s.set_uid(kHiddenUid);
-    s.set_pid(0);
-  }
+  ScopeSnapshot(caller, sessions_->access(), out);
+  out->set_host(HostName());
 }
 
 grpc::Status StatsService::GetStats(grpc::ServerContext* ctx, const mydev::v1::GetStatsRequest*,
                                     mydev::v1::StatsSnapshot* resp) {
-  TakeSnapshotFor(ctx, resp);
+  absl::StatusOr<StatsCaller> caller = auth_->Authenticate(*ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  TakeSnapshotFor(*caller, resp);
   return grpc::Status::OK;
 }
 
-grpc::Status StatsService::AdmitWatch(grpc::ServerContext* ctx, int64_t* uid_key) {
-  *uid_key = -1;
-  if (peers_ != nullptr) {
-    absl::StatusOr<Credentials> who = peers_->ForPeer(ctx->peer());
-    if (who.ok()) *uid_key = who->uid;
-  }
+grpc::Status StatsService::AdmitWatch(const StatsCaller& caller) {
   absl::MutexLock lock(&mu_);
-  uint32_t& mine = watches_by_uid_[*uid_key];  // 0 if new: erased again on refusal
-  if (*uid_key != 0 && mine >= watch_limits_.max_per_uid)
+  if (shutting_down_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "mydevd is shutting down");
+  uint32_t& mine = watches_by_client_[caller.client];  // 0 if new: erased again on refusal
+  if (!caller.exempt_from_client_cap && mine >= watch_limits_.max_per_client) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat("uid ", *uid_key, " already has ", mine,
-                                     " WatchStats streams (limits.max_watch_streams_per_uid ",
-                                     watch_limits_.max_per_uid, "); close one first"));
+                        absl::StrCat(caller.client, " already has ", mine, " WatchStats streams (",
+                                     watch_limits_.per_client_field, " ",
+                                     watch_limits_.max_per_client, "); close one first"));
+  }
   if (watches_ >= watch_limits_.max_total) {
-    if (mine == 0) watches_by_uid_.erase(*uid_key);
-    return grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("mydevd already serves ", watches_,
-                     " WatchStats streams (limits.max_watch_streams ", watch_limits_.max_total,
-                     "); close one, or poll with GetStats"));
+    if (mine == 0) watches_by_client_.erase(caller.client);
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("mydevd already serves ", watches_, " WatchStats streams (",
+                                     watch_limits_.total_field, " ", watch_limits_.max_total,
+                                     "); close one, or poll with GetStats"));
   }
   ++mine;
   ++watches_;
   return grpc::Status::OK;
 }
 
-void StatsService::EndWatch(int64_t uid_key) {
+void StatsService::EndWatch(const StatsCaller& caller) {
   absl::MutexLock lock(&mu_);
   --watches_;
-  auto it = watches_by_uid_.find(uid_key);
-  if (it != watches_by_uid_.end() && --it->second == 0) watches_by_uid_.erase(it);
+  auto it = watches_by_client_.find(caller.client);
+  if (it != watches_by_client_.end() && --it->second == 0) watches_by_client_.erase(it);
 }
 
 grpc::Status StatsService::WatchStats(grpc::ServerContext* ctx,
                                       const mydev::v1::WatchStatsRequest* req,
                                       grpc::ServerWriter<mydev::v1::StatsSnapshot>* writer) {
-  int64_t uid_key;
-  if (grpc::Status admitted = AdmitWatch(ctx, &uid_key); !admitted.ok()) return admitted;
+  absl::StatusOr<StatsCaller> caller = auth_->Authenticate(*ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  if (grpc::Status admitted = AdmitWatch(*caller); !admitted.ok()) return admitted;
   struct Release {
     StatsService* self;
-    int64_t key;
-    ~Release() { self->EndWatch(key); }
-  } release{this, uid_key};
+    const StatsCaller& caller;
+    ~Release() { self->EndWatch(caller); }
+  } release{this, *caller};
   const uint32_t ms = req->interval_ms() == 0 ? 1000 : std::clamp(req->interval_ms(), 100u, 60000u);
   const absl::Duration interval = absl::Milliseconds(ms);
   // Cancellation has no callback in the sync API: re-check it at least this often.
@@ -80,7 +114,7 @@ grpc::Status StatsService::WatchStats(grpc::ServerContext* ctx,
   absl::Time next = clock_.now();
   for (;;) {
     mydev::v1::StatsSnapshot snap;
-    TakeSnapshotFor(ctx, &snap);
+    TakeSnapshotFor(*caller, &snap);
     if (!writer->Write(snap)) return grpc::Status::OK;  // client went away
     next += interval;
     for (;;) {

@@ -8,9 +8,10 @@
 //
 // Invariants checked (abort otherwise):
 //   * GetStats lists exactly the manager's sessions, and each device's count;
-//   * in every snapshot a session's uid/pid are the owner's for root, the
-//     owner and the viewer, and kHiddenUid/0 for a stranger or an unknown peer;
-//   * a WatchStats is admitted exactly when under max_per_uid (root exempt;
+//   * in every snapshot (scope STATS_SCOPE_LOCAL) a session's uid/pid are the
+//     owner's for root, the owner and the viewer, and kHiddenUid/0 (comm and
+//     cmdline empty) for a stranger or an unknown peer;
+//   * a WatchStats is admitted exactly when under max_per_client (root exempt;
 //     unknown peers share one count) and max_total, else RESOURCE_EXHAUSTED;
 //     watch_streams() always equals the streams the fuzzer holds open;
 //   * the m-th message of a stream with interval I (0 = 1000, clamped to
@@ -153,6 +154,7 @@ bool MaySee(const CallerSpec& c, uint32_t owner) {
 
 // Owner hiding, and that every session listed was opened here.
 void CheckSnapshot(Harness& h, const CallerSpec& c, const v1::StatsSnapshot& snap) {
+  if (snap.scope() != v1::STATS_SCOPE_LOCAL) Fail("a local snapshot not of STATS_SCOPE_LOCAL");
   for (const v1::SessionStats& s : snap.sessions()) {
     auto it = h.owners.find(s.session_id());
     if (it == h.owners.end()) Fail("a snapshot lists a session never opened");
@@ -160,8 +162,8 @@ void CheckSnapshot(Harness& h, const CallerSpec& c, const v1::StatsSnapshot& sna
     if (MaySee(c, o.uid)) {
       if (s.uid() != o.uid || s.pid() != static_cast<uint32_t>(o.pid))
         Fail("a caller allowed to see the owner got the wrong uid/pid");
-    } else if (s.uid() != kHiddenUid || s.pid() != 0) {
-      Fail("a caller not allowed to see the owner got its uid/pid");
+    } else if (s.uid() != kHiddenUid || s.pid() != 0 || !s.comm().empty() || !s.cmdline().empty()) {
+      Fail("a caller not allowed to see the owner got its uid/pid/comm/cmdline");
     }
   }
 }
@@ -250,7 +252,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         st.opened = h.clock.Now();
         size_t mine = 0;
         for (const Stream& o : streams) mine += o.key == st.key;
-        const bool admit = (st.key == 0 || mine < kWatchLimits.max_per_uid) &&
+        const bool admit = (st.key == 0 || mine < kWatchLimits.max_per_client) &&
                            streams.size() < kWatchLimits.max_total;
         v1::WatchStatsRequest req;
         req.set_interval_ms(kIntervals[b % 16]);

@@ -3,7 +3,7 @@ per concern:
 
     stage        the built binaries, found in Bazel's runfiles and copied into
                  a world-readable install tree (Stage; the `stage` fixture)
-    daemon       running mydevd (Daemon, its log and mydev-stats counters),
+    daemon       running mydevd (Daemon, its log and `mydevctl stats` counters),
                  its system user, config text for an afpacket device
     run_as       running programs as another user: `nobody` via runuser, a
                  bare uid via setpriv; signalling what runuser started
@@ -19,6 +19,10 @@ per concern:
     hostile      tests/hostile_client/hostile_client: one attack per run, the
                  reference reader that must lose nothing meanwhile
     proc_status  /proc of a running mydevd: fds, memory, ids, capabilities
+    pki          test certificates made with openssl: CAs, server certificates
+                 with IP subjectAltNames, client certificates, an expired one
+    grpc_stubs   Python gRPC stubs generated at test time (mydev.proto; health
+                 and reflection from grpc-proto), health and reflection calls
 
     from e2e.pcap_files import read_pcap
 

@@ -1,6 +1,6 @@
 """daemon.py — running mydevd for a test: the system user it switches to,
 starting it on a socket of its own with a config file, stopping it, its log,
-its counters as mydev-stats reports them; and the config text for a device
+its counters as `mydevctl stats --format=kv` reports them; and the config text for a device
 on a real interface.
 
     with stage.daemon(rate_pps=2000) as d:     # Stage.daemon builds a Daemon
@@ -94,8 +94,9 @@ class Daemon:
             return f.read().decode(errors="replace")
 
     def stats(self):
-        """Returns ({device: {k: v}}, [session {k: v}]) from mydev-stats."""
-        out = subprocess.run([self.stage.bin("mydev-stats"), "--socket", self.socket,
+        """Returns ({device: {k: v}}, [session {k: v}]) from `mydevctl stats
+        --format=kv` (values with spaces are %-escaped: urllib.parse.unquote)."""
+        out = subprocess.run([self.stage.bin("mydevctl"), "--socket", self.socket, "stats",
                               "--format=kv"], capture_output=True, text=True, timeout=10)
         assert out.returncode == 0, out.stderr
         devices, sessions = {}, []

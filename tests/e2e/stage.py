@@ -21,7 +21,7 @@ WORKSPACE = "mydev"
 STAGED = {
     "daemon/mydevd": "bin/mydevd",
     "tools/mydev-run": "bin/mydev-run",
-    "tools/stats/mydev-stats": "bin/mydev-stats",
+    "tools/mydevctl/mydevctl": "bin/mydevctl",
     "pcapmod/libpcap.so.0.8": "lib/mydev/libpcap.so.0.8",
     "pcapmod/libmydev-client.so": "lib/mydev/libmydev-client.so",
     "tests/pcap_api_probe": "bin/pcap_api_probe",

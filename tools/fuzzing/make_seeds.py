@@ -114,9 +114,32 @@ def config_seeds():
                     b'block_count: 2 block_timeout_ms: 1 } }\n',
         "bad_name": b'device { name: "mydev01" synthetic {} }\n',
         "syntax_error": b'device { name: "mydev0" synthetic { rate_pps: -1 }\n',
+        "stats_listener": b'device { name: "mydev0" synthetic {} }\n'
+                          b'stats_listener { address: "127.0.0.1:9470" plaintext: true '
+                          b'tokens_file: "/nonexistent/stats-tokens" health_address: ":9471" '
+                          b'max_watchers: 4 reload_interval_s: 1 }\n',
+        "stats_listener_tls": b'stats_listener { address: "[::]:9470" tls { cert_file: "/x.crt" '
+                              b'key_file: "/x.key" client_ca_file: "/ca.crt" } '
+                              b'client_cert_scope: "devices" }\n',
+        "stats_listener_plaintext_wildcard": b'stats_listener { address: "0.0.0.0:9470" '
+                                             b'plaintext: true tokens_file: "/t" }\n',
     }
     for name, text in seeds.items():
         out("daemon/control", "config_fuzzer", name, text)
+
+
+# ---------------------------------------------------------------- stats tokens
+def stats_tokens_seeds():
+    seeds = {
+        "valid": b"# dashboards\n0123456789abcdef0123456789abcdef sessions grafana\n"
+                 b"ZmFrZS10b2tlbi1mb3ItdGVzdHM= devices\n",
+        "short_token": b"short devices\n",
+        "bad_scope": b"0123456789abcdef0123456789abcdef admin\n",
+        "duplicate": b"a0123456789abcdef0123456789 devices a\na0123456789abcdef0123456789 sessions b\n",
+        "empty": b"\r\n\t\n#only comments # here\n",
+    }
+    for name, text in seeds.items():
+        out("daemon/control", "stats_tokens_fuzzer", name, text)
 
 
 # ---------------------------------------------------------------- gRPC requests
@@ -269,6 +292,7 @@ def handoff_seeds():
 if __name__ == "__main__":
     bpf_seeds()
     config_seeds()
+    stats_tokens_seeds()
     service_seeds()
     stats_seeds()
     ring_seeds()

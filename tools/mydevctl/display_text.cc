@@ -1,0 +1,87 @@
+// display_text.cc — see display_text.h.
+#include "tools/mydevctl/display_text.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+
+namespace mydev::ctl {
+
+std::string HumanCount(double value) {
+  if (!std::isfinite(value) || value < 0) return "-";
+  static constexpr const char* kSuffixes[] = {"", "k", "M", "G", "T", "P"};
+  size_t i = 0;
+  while (value >= 999.5 && i + 1 < std::size(kSuffixes)) {
+    value /= 1000.0;
+    ++i;
+  }
+  if (i == 0) return absl::StrFormat("%.0f", value);
+  if (value < 9.995) return absl::StrFormat("%.2f%s", value, kSuffixes[i]);
+  if (value < 99.95) return absl::StrFormat("%.1f%s", value, kSuffixes[i]);
+  return absl::StrFormat("%.0f%s", value, kSuffixes[i]);
+}
+
+std::string Percent(double part, double whole) {
+  if (whole <= 0) return "-";
+  return absl::StrFormat("%.2f%%", 100.0 * part / whole);
+}
+
+const char* DirectionName(mydev::v1::Direction d) {
+  switch (d) {
+    case mydev::v1::DIRECTION_IN:
+      return "in";
+    case mydev::v1::DIRECTION_OUT:
+      return "out";
+    default:
+      return "inout";
+  }
+}
+
+const char* DeviceStateName(mydev::v1::DeviceState s) {
+  switch (s) {
+    case mydev::v1::DEVICE_STATE_UP:
+      return "up";
+    case mydev::v1::DEVICE_STATE_WAITING:
+      return "waiting";
+    default:
+      return "-";
+  }
+}
+
+const char* ScopeName(mydev::v1::StatsScope s) {
+  switch (s) {
+    case mydev::v1::STATS_SCOPE_DEVICES:
+      return "devices";
+    case mydev::v1::STATS_SCOPE_SESSIONS:
+      return "sessions";
+    case mydev::v1::STATS_SCOPE_LOCAL:
+      return "local";
+    default:
+      return "-";
+  }
+}
+
+std::string UserName(uint32_t uid, bool resolve) {
+  if (uid == kHiddenUid) return "-";
+  if (resolve) {
+    long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+    std::vector<char> buf(size > 0 ? static_cast<size_t>(size) : 16384);
+    struct passwd pw;
+    struct passwd* found = nullptr;
+    if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr)
+      return found->pw_name;
+  }
+  return std::to_string(uid);
+}
+
+std::string CommandText(const mydev::v1::SessionStats& s) {
+  if (!s.cmdline().empty()) return s.cmdline();
+  if (!s.comm().empty()) return s.comm();
+  return "-";
+}
+
+}  // namespace mydev::ctl

@@ -1,0 +1,50 @@
+// display_text.h — how mydevctl shows values to people: counts and rates with
+// SI suffixes, percentages, the names of the contract's enums, and user names.
+// Shared by the table printer and `top`'s screen.
+//
+//   HumanCount(2345.0)                     -> "2.35k"
+//   Percent(3, 200)                        -> "1.50%"
+//   DeviceStateName(DEVICE_STATE_WAITING)  -> "waiting"
+//   UserName(65534, /*resolve=*/true)      -> "nobody"
+#ifndef MYDEV_TOOLS_MYDEVCTL_DISPLAY_TEXT_H_
+#define MYDEV_TOOLS_MYDEVCTL_DISPLAY_TEXT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "proto/mydev.pb.h"
+
+namespace mydev::ctl {
+
+// The uid the daemon reports for a session whose owner the caller may not see
+// (daemon/rpc/stats_service.h).
+inline constexpr uint32_t kHiddenUid = 4294967295u;
+
+// A count or rate in at most 4 significant characters plus a suffix:
+// "0", "987", "1.23k", "45.6M", "7.89G", "1.00T".
+std::string HumanCount(double value);
+
+// part / whole as "12.34%"; "-" when whole is 0.
+std::string Percent(double part, double whole);
+
+// "inout", "in", "out".
+const char* DirectionName(mydev::v1::Direction d);
+
+// "up", "waiting", or "-" (unspecified: a daemon that does not say).
+const char* DeviceStateName(mydev::v1::DeviceState s);
+
+// "devices", "sessions", "local", or "-".
+const char* ScopeName(mydev::v1::StatsScope s);
+
+// The user name of uid on this machine when resolve is true and it has one,
+// else the decimal uid; "-" for kHiddenUid. (A remote daemon's uids mean
+// nothing here: callers pass resolve = false for them.)
+std::string UserName(uint32_t uid, bool resolve);
+
+// A session's command for one column: its command line, else its command
+// name, else "-".
+std::string CommandText(const mydev::v1::SessionStats& s);
+
+}  // namespace mydev::ctl
+
+#endif  // MYDEV_TOOLS_MYDEVCTL_DISPLAY_TEXT_H_
