@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from e2e.fault_table import FaultTable, reader_summary
 from e2e.daemon import Daemon
 from e2e.hostile import (HostileProcess, assert_clean_reader, hostile_cmd, reference_reader,
                          run_hostile)
@@ -43,30 +44,15 @@ READER_UID, INTRUDER_UID, LIMIT_UID, CHURN_UID, IDLE_UID, SCRIBBLE_UID = (
 NOBODY = 65534
 EACCES, ENOENT, EINVAL, EALREADY = 13, 2, 22, 114
 
-FIGURES = []  # (fault, tries, what it got, what the other sessions saw)
-
-
-def record(fault, tries, got, others):
-    FIGURES.append((fault, tries, got, others))
-
-
-def reader_summary(result):
-    return "reference session: %s packets, %s gaps, %s dropped" % (
-        result["received"], result["gaps"], result["stats_dropped"])
+FIGURES = FaultTable("FAULTS FIGURES", "faults_figures.md")
+record = FIGURES.record
 
 
 @pytest.fixture(scope="module")
 def stage():
     with Stage() as s:
         yield s
-    lines = ["| fault / bad input | tries | got | other sessions |", "|---|---|---|---|"]
-    lines += ["| %s | %s | %s | %s |" % f for f in FIGURES]
-    table = "\n".join(lines)
-    print("\n\nFAULTS FIGURES\n" + table)
-    out_dir = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR")
-    if out_dir:
-        with open(os.path.join(out_dir, "faults_figures.md"), "w") as f:
-            f.write(table + "\n")
+    FIGURES.write()
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,7 @@ import time
 import grpc
 import pytest
 
+from e2e.fault_table import FaultTable, reader_summary
 from e2e.daemon import DAEMON_USER, Daemon, ensure_daemon_user
 from e2e.frames import seq_of
 from e2e.grpc_stubs import dynamic_get_stats, generate_stubs, health, list_services
@@ -61,16 +62,8 @@ MAX_WATCHERS, MAX_WATCHERS_PER_CLIENT = 8, 2
 MAX_CONNECTIONS, MAX_PER_ADDRESS = 64, 16
 WATCH_NAMES = ["w%d" % i for i in range(1, 7)]
 
-FIGURES = []  # (fault, tries, what it got, what the capture sessions saw)
-
-
-def record(fault, tries, got, others):
-    FIGURES.append((fault, tries, got, others))
-
-
-def reader_summary(result):
-    return "reference session: %s packets, %s gaps, %s dropped" % (
-        result["received"], result["gaps"], result["stats_dropped"])
+FIGURES = FaultTable("REMOTE FAULTS FIGURES", "remote_faults_figures.md")
+record = FIGURES.record
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +73,7 @@ def stage():
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     with Stage() as s:
         yield s
-    lines = ["| fault / bad input | tries | got | capture sessions |", "|---|---|---|---|"]
-    lines += ["| %s | %s | %s | %s |" % f for f in FIGURES]
-    table = "\n".join(lines)
-    print("\n\nREMOTE FAULTS FIGURES\n" + table)
-    out_dir = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR")
-    if out_dir:
-        with open(os.path.join(out_dir, "remote_faults_figures.md"), "w") as f:
-            f.write(table + "\n")
+    FIGURES.write()
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ per concern:
     hostile      tests/hostile_client/hostile_client: one attack per run, the
                  reference reader that must lose nothing meanwhile
     proc_status  /proc of a running mydevd: fds, memory, ids, capabilities
+    fault_table  the figures table fault tests print for docs/FAULTS.md
     pki          test certificates made with openssl: CAs, server certificates
                  with IP subjectAltNames, client certificates, an expired one
     grpc_stubs   Python gRPC stubs generated at test time (mydev.proto; health
