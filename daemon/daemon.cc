@@ -23,65 +23,11 @@
 #include "daemon/backends/backend_factory.h"
 #include "daemon/control/capabilities.h"
 #include "daemon/control/config.h"
+#include "daemon/socket_dir.h"
 #include "shm/ring_abi.h"
 
 namespace mydev::daemon {
 namespace {
-
-// mkdir -p of the socket's directory, new components 0755.
-absl::Status MakeParentDirs(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos || slash == 0) return absl::OkStatus();
-  std::string dir = path.substr(0, slash);
-  for (size_t pos = 1; pos <= dir.size(); ++pos) {
-    if (pos != dir.size() && dir[pos] != '/') continue;
-    std::string prefix = dir.substr(0, pos);
-    if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
-      return absl::ErrnoToStatus(errno, absl::StrCat("creating the socket directory ", prefix));
-  }
-  return absl::OkStatus();
-}
-
-// The pid holding a flock on the file open as fd, from /proc/locks
-// ("1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"); 0 if not found.
-pid_t FlockHolder(int fd) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0) return 0;
-  std::ifstream locks("/proc/locks");
-  std::string line;
-  while (std::getline(locks, line)) {
-    if (line.find("FLOCK") == std::string::npos || line.find("->") != std::string::npos) continue;
-    std::istringstream in(line);
-    std::string id, kind, mode, access, dev_ino;
-    long pid = 0;
-    if (!(in >> id >> kind >> mode >> access >> pid >> dev_ino)) continue;
-    unsigned major = 0, minor = 0;
-    unsigned long long ino = 0;
-    if (std::sscanf(dev_ino.c_str(), "%x:%x:%llu", &major, &minor, &ino) == 3 && ino == st.st_ino &&
-        major == major(st.st_dev) && minor == minor(st.st_dev))
-      return static_cast<pid_t>(pid);
-  }
-  return 0;
-}
-
-// flock(LOCK_EX|LOCK_NB) on path (created 0644 if missing; never unlinked:
-// unlinking races with a daemon that has it open). The winner writes its pid
-// into the file for people to read.
-absl::StatusOr<UniqueFd> LockFile(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
-  if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrCat("opening ", path));
-  if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno != EWOULDBLOCK) return absl::ErrnoToStatus(errno, absl::StrCat("flock ", path));
-    const pid_t holder = FlockHolder(fd.get());
-    return absl::AlreadyExistsError(absl::StrCat(
-        "another mydevd holds ", path, holder > 0 ? absl::StrCat(" (pid ", holder, ")") : "",
-        "; stop it first, or give this one another --socket"));
-  }
-  std::string pid = absl::StrCat(getpid(), "\n");
-  if (ftruncate(fd.get(), 0) != 0 || pwrite(fd.get(), pid.data(), pid.size(), 0) < 0)
-    MYDEV_LOG(kWarning, "writing the pid into %s: %s", path, strerror(errno));
-  return fd;
-}
 
 // The directory the socket files go in ("." for a bare name).
 std::string SocketDirectory(const std::string& socket_path) {
@@ -90,12 +36,18 @@ std::string SocketDirectory(const std::string& socket_path) {
   return slash == 0 ? "/" : socket_path.substr(0, slash);
 }
 
+// The socket's file name in that directory.
+std::string SocketName(const std::string& socket_path) {
+  size_t slash = socket_path.rfind('/');
+  return slash == std::string::npos ? socket_path : socket_path.substr(slash + 1);
+}
+
 // Switches to options.run_as and drops the capabilities no device needs
 // (capabilities.h). The sockets are created after this, by the user, who
 // must be able to remove them at shutdown: a socket directory mydevd has
 // just made (dir_created), or the default /run/mydevd, is given to the user
 // first; any other must already be writable by the user.
-absl::Status DropDaemonPrivileges(const DaemonOptions& options, bool dir_created,
+absl::Status DropDaemonPrivileges(const DaemonOptions& options, int dir_fd, bool dir_created,
                                   bool needs_net_raw) {
   PrivilegeDrop drop;
   drop.user = options.run_as;
@@ -103,7 +55,7 @@ absl::Status DropDaemonPrivileges(const DaemonOptions& options, bool dir_created
   const std::string dir = SocketDirectory(options.socket_path);
   if (drop.user && drop.user->uid != geteuid() &&
       (dir_created || dir == SocketDirectory(kDefaultSocketPath))) {
-    if (chown(dir.c_str(), drop.user->uid, drop.user->gid) != 0)
+    if (fchown(dir_fd, drop.user->uid, drop.user->gid) != 0)
       return absl::ErrnoToStatus(
           errno, absl::StrCat("giving the socket directory ", dir, " to user ", drop.user->name));
   }
@@ -144,13 +96,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   d->socket_path_ = options.socket_path;
   d->fd_socket_path_ = options.socket_path + ".fds";
   // On an error below, ~Daemon shuts down what the earlier steps started.
-  absl::StatusOr<bool> dir_created = d->LockSocketPath();
+  absl::StatusOr<bool> dir_created = d->LockSocketPath(options);
   if (!dir_created.ok()) return dir_created.status();
   if (absl::Status s = d->BuildDevices(options.config, limits); !s.ok()) return s;
   if (absl::Status s = d->BindRemoteStats(options.config); !s.ok()) return s;
   if (absl::Status s = d->DropPrivilegesIfAsked(options, *dir_created); !s.ok()) return s;
   if (absl::Status s = d->BuildServices(options.config, limits); !s.ok()) return s;
   if (absl::Status s = d->StartListeners(options.socket_mode, limits); !s.ok()) return s;
+  for (const std::string& path : {d->socket_path_, d->fd_socket_path_})
+    if (absl::Status s = VerifySocketInDirectory(d->socket_dir_fd_.get(), SocketName(path), path);
+        !s.ok())
+      return s;
   if (absl::Status s = d->StartRemoteStats(options.config); !s.ok()) return s;
   if (absl::Status s = d->StartDevices(); !s.ok()) return s;
   d->sessions_->StartReaper();
@@ -158,13 +114,22 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   return d;
 }
 
-absl::StatusOr<bool> Daemon::LockSocketPath() {
-  struct stat dir_stat;
-  const bool dir_created = stat(SocketDirectory(socket_path_).c_str(), &dir_stat) != 0;
-  if (absl::Status s = MakeParentDirs(socket_path_); !s.ok()) return s;
+absl::StatusOr<bool> Daemon::LockSocketPath(const DaemonOptions& options) {
+  SocketDirPolicy policy;
+  if (options.run_as) {
+    policy.run_as_uid = options.run_as->uid;
+    policy.run_as_gid = options.run_as->gid;
+  }
+  policy.allow_insecure = options.allow_insecure_socket_dir;
+  const std::string dir = SocketDirectory(socket_path_);
+  bool dir_created = false;
+  absl::StatusOr<UniqueFd> dir_fd = OpenSocketDirectory(dir, policy, &dir_created);
+  if (!dir_fd.ok()) return dir_fd.status();
+  socket_dir_fd_ = std::move(*dir_fd);
   // Before anything touches the sockets: two daemons started at the same
   // instant on a stale socket could both find nobody listening.
-  absl::StatusOr<UniqueFd> lock = LockFile(socket_path_ + ".lock");
+  absl::StatusOr<UniqueFd> lock =
+      LockFileAt(socket_dir_fd_.get(), dir, SocketName(socket_path_) + ".lock", policy);
   if (!lock.ok()) return lock.status();
   lock_fd_ = std::move(*lock);
   return dir_created;
@@ -195,7 +160,7 @@ absl::Status Daemon::DropPrivilegesIfAsked(const DaemonOptions& options, bool di
   const bool needs_net_raw = std::any_of(devices_.begin(), devices_.end(), [](const auto& dev) {
     return dev->info().backend == "afpacket";
   });
-  return DropDaemonPrivileges(options, dir_created, needs_net_raw);
+  return DropDaemonPrivileges(options, socket_dir_fd_.get(), dir_created, needs_net_raw);
 }
 
 absl::Status Daemon::BuildServices(const mydev::config::Config& config, const Limits& limits) {

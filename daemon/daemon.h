@@ -60,13 +60,21 @@ struct DaemonOptions {
   // user; implies drop_capabilities. A socket directory Start() creates is
   // given to the user, who creates the sockets and removes them at Shutdown.
   std::optional<UserIdentity> run_as;
+  // Serve from a socket directory that users other than root, mydevd and
+  // run_as can write (or under such a parent): refused otherwise
+  // (socket_dir.h). mydevd's --allow_insecure_socket_dir.
+  bool allow_insecure_socket_dir = false;
 };
 
 class Daemon {
  public:
-  // Creates the socket directory (0755) if missing, then takes an exclusive
-  // flock on `<socket>.lock` (kept, never removed; holds the owner's pid):
-  // ALREADY_EXISTS when another daemon holds it or is live on the socket.
+  // Opens the socket directory through descriptors, creating it (0755) if
+  // missing, and refuses it (FAILED_PRECONDITION) when a non-root user
+  // other than run_as could write it or a parent (socket_dir.h; unless
+  // allow_insecure_socket_dir); then takes an exclusive flock on
+  // `<socket>.lock` (0600, root's or run_as's; kept, never removed; holds the
+  // owner's pid): ALREADY_EXISTS when another daemon holds it or is live on
+  // the socket. After binding, both sockets must be in the directory held.
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonOptions& options);
   ~Daemon();
 
@@ -94,9 +102,10 @@ class Daemon {
   // Start's steps, in this order; each leaves what it made in the Daemon
   // (whose destructor shuts down what earlier steps started, should a later
   // one fail).
-  // Creates the socket directory if missing and takes the flock on
-  // `<socket>.lock`; returns whether the directory was created.
-  absl::StatusOr<bool> LockSocketPath();
+  // Opens (creating if missing) and checks the socket directory, keeps it
+  // open, and takes the flock on `<socket>.lock`; returns whether the
+  // directory was created.
+  absl::StatusOr<bool> LockSocketPath(const DaemonOptions& options);
   // Opens every configured device (backend + fan-out, not started).
   absl::Status BuildDevices(const mydev::config::Config& config, const Limits& limits);
   // With a stats_listener: binds its TCP port(s) while still privileged.
@@ -129,7 +138,8 @@ class Daemon {
   std::unique_ptr<FdServer> fd_server_;
   std::unique_ptr<RemoteStatsServer> remote_;
   bool shut_down_ = false;
-  UniqueFd lock_fd_;  // flock on <socket>.lock, held until Shutdown()
+  UniqueFd socket_dir_fd_;  // the checked socket directory (socket_dir.h)
+  UniqueFd lock_fd_;        // flock on <socket>.lock, held until Shutdown()
 };
 
 }  // namespace mydev::daemon

@@ -108,6 +108,36 @@ TEST_F(DaemonTest, SocketsAreWorldWritable) {
   EXPECT_EQ(st.st_mode & 0777, 0666u);
 }
 
+// Issue 12: any user could open the 0644 lock read-only and hold its flock.
+TEST_F(DaemonTest, LockFileIsRootsOnly) {
+  struct stat st;
+  ASSERT_EQ(lstat((daemon_->socket_path() + ".lock").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_uid, geteuid());
+}
+
+// Issue 12: a socket directory under one another user can write.
+TEST_F(DaemonTest, SocketDirectoryOthersCanWriteIsRefused) {
+  const std::string theirs = dir_ + "/theirs";
+  ASSERT_EQ(mkdir(theirs.c_str(), 0755), 0);
+  ASSERT_EQ(chown(theirs.c_str(), 65534, 65534), 0);
+  DaemonOptions o;
+  o.socket_path = theirs + "/run/mydevd.sock";
+  o.config = DefaultConfig();
+  absl::Status s = Daemon::Start(o).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("owned by uid 65534"), std::string::npos) << s;
+  EXPECT_NE(access((theirs + "/run").c_str(), F_OK), 0);  // nothing made in it
+  o.allow_insecure_socket_dir = true;
+  absl::StatusOr<std::unique_ptr<Daemon>> d = Daemon::Start(o);
+  EXPECT_TRUE(d.ok()) << d.status();
+  if (d.ok()) (*d)->Shutdown();
+  unlink((o.socket_path + ".lock").c_str());
+  rmdir((theirs + "/run").c_str());
+  rmdir(theirs.c_str());
+}
+
 TEST_F(DaemonTest, SecondDaemonOnTheSameSocketIsRefused) {
   DaemonOptions o;
   o.socket_path = daemon_->socket_path();

@@ -30,6 +30,10 @@ ABSL_FLAG(std::string, user, "",
           "once the devices are open, run as this user (needs root); as root without it: "
           "the user `mydevd` if it exists (tools/install.sh creates it), else mydevd stays "
           "root and warns. `--user root` stays root on purpose (daemon/control/capabilities.h)");
+ABSL_FLAG(bool, allow_insecure_socket_dir, false,
+          "serve from a socket directory that users other than root and mydevd's user can "
+          "write, or that sits under such a directory (refused otherwise: they could swap "
+          "the sockets or the lock). A sticky directory such as /tmp is not insecure");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
@@ -63,6 +67,7 @@ int main(int argc, char** argv) {
   DaemonOptions options;
   options.socket_path = absl::GetFlag(FLAGS_socket);
   options.drop_capabilities = true;
+  options.allow_insecure_socket_dir = absl::GetFlag(FLAGS_allow_insecure_socket_dir);
   if (!user_name.empty()) {
     absl::StatusOr<UserIdentity> user = LookUpUser(user_name);
     if (!user.ok()) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -21,6 +22,10 @@ namespace {
 
 // Offsets are clamped here (about 36 years) so deadlines never overflow.
 constexpr int64_t kMaxOffsetNs = int64_t{1} << 60;
+// The pause after a looping pass that ended in a read error: doubles after
+// each such pass up to kMaxBackoff, back to kFirstBackoff after a clean one.
+constexpr absl::Duration kFirstBackoff = absl::Seconds(1);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(30);
 
 struct PcapCloser {
   void operator()(pcap_t* p) const { pcap_close(p); }
@@ -111,6 +116,16 @@ bool ReplayBackend::Stopping() {
   return stopping_;
 }
 
+absl::Status ReplayBackend::Health() const {
+  absl::MutexLock lock(&mu_);
+  return error_;
+}
+
+void ReplayBackend::SetError(absl::Status error) {
+  absl::MutexLock lock(&mu_);
+  error_ = std::move(error);
+}
+
 bool ReplayBackend::SleepUntil(int64_t deadline_ns) {
   int64_t wait = deadline_ns - ClockNs(CLOCK_MONOTONIC);
   absl::MutexLock lock(&mu_);
@@ -131,16 +146,45 @@ class ReplayBackend::Player {
         start_real_(ClockNs(CLOCK_REALTIME)) {}
 
   // Plays pass after pass until the last one (no loop) or one the file
-  // cannot give (both: finished), or until Stop().
+  // cannot give (both: finished), or until Stop(). A looping pass that ended
+  // in a read error is followed by a back-off (kFirstBackoff, doubling up to
+  // kMaxBackoff; a clean pass resets it): a bad record costs one pass and one
+  // log line per back-off, never a busy loop. Health() reports the error
+  // until a pass ends cleanly.
   void Run() {
+    absl::Duration backoff = kFirstBackoff;
     for (;;) {
       PcapHandle file = OpenPass();
       if (file == nullptr) break;
       uint64_t packets = 0;
-      if (!PlayPass(file.get(), &packets)) return;
+      std::string error;
+      if (!PlayPass(file.get(), &packets, &error)) return;
       file.reset();
       if (!Flush()) return;
-      if (!EndPass(packets)) break;
+      const bool again = EndPass(packets);
+      if (error.empty()) {
+        b_.SetError(absl::OkStatus());
+        backoff = kFirstBackoff;
+        if (!again) break;
+        continue;
+      }
+      const std::string why =
+          absl::StrCat("reading '", b_.options_.path, "' after ", packets, " packets: ", error);
+      if (!again) {
+        MYDEV_LOG(kWarning, "%s: %s; ending the replay", b_.info_.name, why);
+        b_.SetError(absl::UnavailableError(absl::StrCat("replay ended in error: ", why)));
+        break;
+      }
+      MYDEV_LOG(kWarning, "%s: %s; next pass in %s (pass %d)", b_.info_.name, why,
+                absl::FormatDuration(backoff), b_.passes_completed());
+      b_.SetError(absl::UnavailableError(absl::StrCat("replay pass ", b_.passes_completed(),
+                                                      " ended in error: ", why, "; next pass in ",
+                                                      absl::FormatDuration(backoff))));
+      if (!b_.SleepUntil(ClockNs(CLOCK_MONOTONIC) + absl::ToInt64Nanoseconds(backoff))) return;
+      // The replay clock moves on by the back-off: the next pass is paced
+      // from now, not played in a burst to catch up.
+      pass_base_ = std::max(pass_base_, ClockNs(CLOCK_MONOTONIC) - start_mono_);
+      backoff = std::min(backoff * 2, kMaxBackoff);
     }
     b_.finished_.store(true, std::memory_order_release);
     MYDEV_LOG(kInfo, "%s: replay of '%s' finished after %d packets; the device stays, idle",
@@ -154,19 +198,25 @@ class ReplayBackend::Player {
     absl::StatusOr<PcapHandle> file = ReadFromStart(b_.file_.get(), b_.options_.path);
     if (!file.ok()) {
       MYDEV_LOG(kWarning, "%s: replay stopped: %s", b_.info_.name, file.status().ToString());
+      b_.SetError(
+          absl::UnavailableError(absl::StrCat("replay stopped: ", file.status().message())));
       return nullptr;
     }
     if (pcap_datalink(file->get()) != b_.dlt_) {
-      MYDEV_LOG(kWarning, "%s: replay stopped: '%s' now has link type %d, the device has %d",
-                b_.info_.name, b_.options_.path, pcap_datalink(file->get()), b_.dlt_);
+      const std::string why =
+          absl::StrCat("'", b_.options_.path, "' now has link type ", pcap_datalink(file->get()),
+                       ", the device has ", b_.dlt_);
+      MYDEV_LOG(kWarning, "%s: replay stopped: %s", b_.info_.name, why);
+      b_.SetError(absl::UnavailableError(absl::StrCat("replay stopped: ", why)));
       return nullptr;
     }
     return std::move(*file);
   }
 
   // Paces and queues every packet of one pass; *packets counts them. A read
-  // error ends the pass as the end of the file does. False when stopping.
-  bool PlayPass(pcap_t* file, uint64_t* packets) {
+  // error ends the pass as the end of the file does, and is put in *error
+  // (Run() logs it). False when stopping.
+  bool PlayPass(pcap_t* file, uint64_t* packets, std::string* error) {
     int64_t first_ts = 0;
     for (;;) {
       pcap_pkthdr* h = nullptr;
@@ -174,8 +224,8 @@ class ReplayBackend::Player {
       int rc = pcap_next_ex(file, &h, &data);
       if (rc == PCAP_ERROR_BREAK) return true;  // end of file
       if (rc != 1) {
-        MYDEV_LOG(kWarning, "%s: reading '%s' after %d packets: %s; ending this pass",
-                  b_.info_.name, b_.options_.path, *packets, pcap_geterr(file));
+        *error = pcap_geterr(file);
+        if (error->empty()) *error = absl::StrCat("pcap_next_ex returned ", rc);
         return true;
       }
       // Nanosecond precision: tv_usec holds nanoseconds.

@@ -18,8 +18,12 @@
 // switches users: capabilities.h), and every pass reads that open file, so
 // a file only root may read can be replayed; replacing the file (a new
 // inode) does not change what is replayed, rewriting it in place does.
-// A read error mid-file (truncated capture) ends the pass as if at end of file
-// and is logged; a pass without a single packet ends the replay (no busy loop).
+// A read error mid-file (truncated capture, bad record) ends the pass as if at
+// end of file, is logged once per pass and shown by Health() (Stats: state
+// WAITING, state_detail = the error) until a pass ends cleanly; with loop, the
+// next pass waits a back-off of 1 s, doubling to 30 s (reset by a clean pass),
+// so a bad file costs a pass and a log line per back-off, not a busy loop.
+// A pass without a single packet ends the replay (no busy loop).
 //
 //   ReplayOptions o; o.path = "/data/x.pcapng"; o.speed = 2.0; o.loop = true;
 //   absl::StatusOr<std::unique_ptr<ReplayBackend>> dev = ReplayBackend::Open(info, o);
@@ -66,6 +70,9 @@ class ReplayBackend : public Backend {
   uint64_t passes_completed() const { return passes_.load(std::memory_order_relaxed); }
   // True once a non-looping replay has emitted its last packet (or gave up).
   bool finished() const { return finished_.load(std::memory_order_acquire); }
+  // OK, or UNAVAILABLE with the error of the latest pass (read error, file no
+  // longer readable) until a pass ends cleanly.
+  absl::Status Health() const override;
 
  private:
   // One run of the replay thread: the batch being filled and the pace
@@ -77,6 +84,7 @@ class ReplayBackend : public Backend {
   // Sleeps until deadline_ns (CLOCK_MONOTONIC) or Stop(); false when stopping.
   bool SleepUntil(int64_t deadline_ns);
   bool Stopping();
+  void SetError(absl::Status error);
 
   DeviceInfo info_;
   const ReplayOptions options_;
@@ -86,9 +94,10 @@ class ReplayBackend : public Backend {
   std::atomic<uint64_t> passes_{0};
   std::atomic<bool> finished_{false};
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;  // touched only by Start/Stop (the owner's thread)
+  absl::Status error_ ABSL_GUARDED_BY(mu_);  // Health()
+  std::thread thread_;                       // touched only by Start/Stop (the owner's thread)
 };
 
 }  // namespace mydev::daemon

@@ -14,8 +14,10 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "daemon/backends/backend_factory.h"
 
@@ -309,6 +311,102 @@ TEST(ReplayBackendTest, TruncatedFilePlaysWhatIsThere) {
   std::vector<Recorded> p = got.packets();
   ASSERT_GE(p.size(), 18u);
   for (int i = 0; i < 18; ++i) EXPECT_EQ(p[i].bytes, Frame(i % 9)) << i;
+  unlink(path.c_str());
+}
+
+// Runs fn with stderr (where MYDEV_LOG writes) sent to a file; returns the
+// lines written that contain `needle`.
+int CountStderrLines(const std::function<void()>& fn, const std::string& needle) {
+  std::string path = TempPath(".log");
+  std::fflush(stderr);
+  const int saved = dup(2);
+  FILE* log = std::fopen(path.c_str(), "w");
+  EXPECT_NE(log, nullptr);
+  dup2(fileno(log), 2);
+  fn();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::fclose(log);
+  std::ifstream in(path);
+  int n = 0;
+  for (std::string line; std::getline(in, line);)
+    if (line.find(needle) != std::string::npos) ++n;
+  unlink(path.c_str());
+  return n;
+}
+
+// A looping replay of a file with a bad record (issue 12: "ending this pass"
+// ~100,000 times a second at 100% CPU): the pass after the error waits 1 s,
+// then 2 s, ...; one log line per error pass; Health() names the error, and
+// the packets before the bad record are still played every pass.
+void CheckBadFileBacksOff(const std::string& path, int good_packets, const std::string& what) {
+  std::unique_ptr<ReplayBackend> dev = OpenOrDie(path, 0, true);
+  ASSERT_NE(dev, nullptr);
+  EXPECT_TRUE(dev->Health().ok());
+  Collector got;
+  uint64_t passes = 0;
+  absl::Status health;
+  const int lines = CountStderrLines(
+      [&] {
+        ASSERT_TRUE(dev->Start(got.Sink()).ok());
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        passes = dev->passes_completed();
+        health = dev->Health();
+        dev->Stop();
+      },
+      "next pass in");
+  std::printf("%s, loop, 1.5 s: %llu passes, %d warnings, %zu packets; Health: %s\n", what.c_str(),
+              static_cast<unsigned long long>(passes), lines, got.size(),
+              health.ToString().c_str());
+  // Pass 1 at once, pass 2 after 1 s, pass 3 not before 3 s.
+  EXPECT_GE(passes, 1u);
+  EXPECT_LE(passes, 2u);
+  EXPECT_GE(lines, 1);
+  EXPECT_LE(lines, 2);
+  EXPECT_EQ(got.size(), passes * good_packets);
+  EXPECT_TRUE(absl::IsUnavailable(health)) << health;
+  EXPECT_NE(health.message().find("ended in error"), absl::string_view::npos) << health;
+  EXPECT_NE(health.message().find(absl::StrCat("after ", good_packets, " packets")),
+            absl::string_view::npos)
+      << health;
+  EXPECT_FALSE(dev->finished());
+}
+
+TEST(ReplayBackendTest, TruncatedLoopingFileBacksOffAndReportsTheError) {
+  std::string path = WritePcap(std::vector<int64_t>(9, 1000));
+  std::ifstream in(path, std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(truncate(path.c_str(), static_cast<off_t>(all.size() - 30)), 0);  // cut packet 9
+  CheckBadFileBacksOff(path, 9, "truncated file");
+  unlink(path.c_str());
+}
+
+TEST(ReplayBackendTest, BadRecordLoopingFileBacksOffAndReportsTheError) {
+  std::string path = WritePcap(std::vector<int64_t>(9, 1000));
+  // Record 5's caplen (header: 24 bytes; record i: 16 + 60 + i bytes) made
+  // absurd: libpcap refuses it ("invalid packet capture length").
+  size_t off = 24;
+  for (int i = 0; i < 5; ++i) off += 16 + 60 + i;
+  std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+  const uint32_t huge = 0x7ffffff0;
+  f.seekp(static_cast<std::streamoff>(off + 8));
+  f.write(reinterpret_cast<const char*>(&huge), 4);
+  f.close();
+  CheckBadFileBacksOff(path, 5, "bad record (caplen 0x7ffffff0)");
+  unlink(path.c_str());
+}
+
+// A clean pass after bad ones clears Health().
+TEST(ReplayBackendTest, HealthyFileReportsOk) {
+  std::string path = WritePcap(std::vector<int64_t>(4, 1000));
+  std::unique_ptr<ReplayBackend> dev = OpenOrDie(path, 0, true);
+  ASSERT_NE(dev, nullptr);
+  Collector got;
+  ASSERT_TRUE(dev->Start(got.Sink()).ok());
+  ASSERT_TRUE(WaitFor([&] { return dev->passes_completed() >= 3; }));
+  EXPECT_TRUE(dev->Health().ok()) << dev->Health();
+  dev->Stop();
   unlink(path.c_str());
 }
 
