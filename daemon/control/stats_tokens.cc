@@ -46,19 +46,6 @@ absl::StatusOr<mydev::v1::StatsScope> ParseStatsScope(absl::string_view text) {
   return absl::InvalidArgumentError("the scope must be `devices` or `sessions`");
 }
 
-const char* StatsScopeName(mydev::v1::StatsScope scope) {
-  switch (scope) {
-    case mydev::v1::STATS_SCOPE_DEVICES:
-      return "devices";
-    case mydev::v1::STATS_SCOPE_SESSIONS:
-      return "sessions";
-    case mydev::v1::STATS_SCOPE_LOCAL:
-      return "local";
-    default:
-      return "unspecified";
-  }
-}
-
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   // Walks a (the presented value) whole, comparing with b repeated: the time
   // depends on a.size() alone. A length difference makes diff non-zero.

@@ -37,9 +37,6 @@ namespace mydev::daemon {
 // INVALID_ARGUMENT otherwise (the message does not repeat the text).
 absl::StatusOr<mydev::v1::StatsScope> ParseStatsScope(absl::string_view text);
 
-// "devices", "sessions", "local" or "unspecified".
-const char* StatsScopeName(mydev::v1::StatsScope scope);
-
 // True when a==b, in time that depends on a.size() only (never on b's
 // contents or length).
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "daemon/control/stats_tokens_file.h"
+#include "proto/enum_names.h"
 
 namespace mydev::daemon {
 namespace {
@@ -104,7 +105,7 @@ TEST(StatsTokensTest, ScopeNames) {
   EXPECT_EQ(*ParseStatsScope("sessions"), mydev::v1::STATS_SCOPE_SESSIONS);
   EXPECT_FALSE(ParseStatsScope("local").ok());
   EXPECT_FALSE(ParseStatsScope("Sessions").ok());
-  EXPECT_STREQ(StatsScopeName(mydev::v1::STATS_SCOPE_LOCAL), "local");
+  EXPECT_EQ(StatsScopeName(mydev::v1::STATS_SCOPE_LOCAL), "local");
 }
 
 class StatsTokensFileTest : public ::testing::Test {

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "base/log.h"
 #include "daemon/control/stats_tokens.h"
+#include "proto/enum_names.h"
 
 namespace mydev::daemon {
 namespace {

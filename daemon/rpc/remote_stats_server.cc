@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/log.h"
+#include "proto/enum_names.h"
 
 namespace mydev::daemon {
 namespace {

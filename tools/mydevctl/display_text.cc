@@ -30,39 +30,12 @@ std::string Percent(double part, double whole) {
   return absl::StrFormat("%.2f%%", 100.0 * part / whole);
 }
 
-const char* DirectionName(mydev::v1::Direction d) {
-  switch (d) {
-    case mydev::v1::DIRECTION_IN:
-      return "in";
-    case mydev::v1::DIRECTION_OUT:
-      return "out";
-    default:
-      return "inout";
-  }
+std::string DeviceStateShown(mydev::v1::DeviceState s) {
+  return s == mydev::v1::DEVICE_STATE_UNSPECIFIED ? "-" : mydev::v1::DeviceStateName(s);
 }
 
-const char* DeviceStateName(mydev::v1::DeviceState s) {
-  switch (s) {
-    case mydev::v1::DEVICE_STATE_UP:
-      return "up";
-    case mydev::v1::DEVICE_STATE_WAITING:
-      return "waiting";
-    default:
-      return "-";
-  }
-}
-
-const char* ScopeName(mydev::v1::StatsScope s) {
-  switch (s) {
-    case mydev::v1::STATS_SCOPE_DEVICES:
-      return "devices";
-    case mydev::v1::STATS_SCOPE_SESSIONS:
-      return "sessions";
-    case mydev::v1::STATS_SCOPE_LOCAL:
-      return "local";
-    default:
-      return "-";
-  }
+std::string ScopeShown(mydev::v1::StatsScope s) {
+  return s == mydev::v1::STATS_SCOPE_UNSPECIFIED ? "-" : mydev::v1::StatsScopeName(s);
 }
 
 std::string UserName(uint32_t uid, bool resolve) {

@@ -4,7 +4,7 @@
 //
 //   HumanCount(2345.0)                     -> "2.35k"
 //   Percent(3, 200)                        -> "1.50%"
-//   DeviceStateName(DEVICE_STATE_WAITING)  -> "waiting"
+//   DeviceStateShown(DEVICE_STATE_WAITING) -> "waiting"
 //   UserName(65534, /*resolve=*/true)      -> "nobody"
 #ifndef MYDEV_TOOLS_MYDEVCTL_DISPLAY_TEXT_H_
 #define MYDEV_TOOLS_MYDEVCTL_DISPLAY_TEXT_H_
@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 
+#include "proto/enum_names.h"
 #include "proto/mydev.pb.h"
 
 namespace mydev::ctl {
@@ -27,14 +28,13 @@ std::string HumanCount(double value);
 // part / whole as "12.34%"; "-" when whole is 0.
 std::string Percent(double part, double whole);
 
-// "inout", "in", "out".
-const char* DirectionName(mydev::v1::Direction d);
+// mydev::v1::DeviceStateName ("up", "waiting"), or "-" when unspecified (a
+// daemon that does not say).
+std::string DeviceStateShown(mydev::v1::DeviceState s);
 
-// "up", "waiting", or "-" (unspecified: a daemon that does not say).
-const char* DeviceStateName(mydev::v1::DeviceState s);
-
-// "devices", "sessions", "local", or "-".
-const char* ScopeName(mydev::v1::StatsScope s);
+// mydev::v1::StatsScopeName ("devices", "sessions", "local"), or "-" when
+// unspecified. Directions print as mydev::v1::DirectionName (proto/enum_names.h).
+std::string ScopeShown(mydev::v1::StatsScope s);
 
 // The user name of uid on this machine when resolve is true and it has one,
 // else the decimal uid; "-" for kHiddenUid. (A remote daemon's uids mean

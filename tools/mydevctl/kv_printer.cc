@@ -29,7 +29,7 @@ std::string FormatKv(const mydev::v1::StatsSnapshot& s, Sections sections) {
           KvEscape(d.name()), KvEscape(d.backend()), d.packets_seen(), d.bytes_seen(),
           d.packets_ifdropped(), d.sessions());
       absl::StrAppendFormat(&out, " state=%s dlt=%d promisc=%u detail=%s\n",
-                            DeviceStateName(d.state()), d.dlt(), d.promisc_sessions(),
+                            DeviceStateShown(d.state()), d.dlt(), d.promisc_sessions(),
                             KvEscape(d.state_detail()));
     }
   }
@@ -53,7 +53,7 @@ std::string FormatKv(const mydev::v1::StatsSnapshot& s, Sections sections) {
     }
   }
   absl::StrAppendFormat(&out, "end time_ns=%d host=%s scope=%s\n", s.time_ns(), KvEscape(s.host()),
-                        ScopeName(s.scope()));
+                        ScopeShown(s.scope()));
   return out;
 }
 

@@ -13,7 +13,7 @@ std::string FormatTable(const mydev::v1::StatsSnapshot& s, Sections sections,
                         const SnapshotSource& source) {
   std::string out;
   absl::StrAppendFormat(&out, "host %s  target %s  scope %s  at %s\n",
-                        s.host().empty() ? "-" : s.host(), source.target, ScopeName(s.scope()),
+                        s.host().empty() ? "-" : s.host(), source.target, ScopeShown(s.scope()),
                         absl::FormatTime("%Y-%m-%d %H:%M:%E3S %Z", absl::FromUnixNanos(s.time_ns()),
                                          absl::LocalTimeZone()));
   if (sections != Sections::kSessions) {
@@ -23,8 +23,8 @@ std::string FormatTable(const mydev::v1::StatsSnapshot& s, Sections sections,
     for (const auto& d : s.devices()) {
       absl::StrAppendFormat(&out, "%-10s %-10s %14u %16u %10u %8u %-8s %4d %7u %s\n", d.name(),
                             d.backend(), d.packets_seen(), d.bytes_seen(), d.packets_ifdropped(),
-                            d.sessions(), DeviceStateName(d.state()), d.dlt(), d.promisc_sessions(),
-                            d.state_detail());
+                            d.sessions(), DeviceStateShown(d.state()), d.dlt(),
+                            d.promisc_sessions(), d.state_detail());
     }
   }
   if (sections != Sections::kDevices) {

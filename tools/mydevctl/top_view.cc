@@ -111,7 +111,7 @@ void TopView::Draw(const TopFrame& f, const TopControls& c, const TopHeader& h) 
   for (const TargetRow& t : f.targets) {
     Line(y++,
          absl::StrFormat("%-24s %-16s %-10s %-8s %s", t.label, t.host, TargetStateName(t.state),
-                         ScopeName(t.scope), t.detail),
+                         ScopeShown(t.scope), t.detail),
          t.state == TargetState::kDown ? (A_BOLD | Pair(kPairAlert)) : A_NORMAL);
   }
 
@@ -125,7 +125,7 @@ void TopView::Draw(const TopFrame& f, const TopControls& c, const TopHeader& h) 
     if (d.has_rates && d.drops > 0) attrs = A_BOLD | Pair(kPairAlert);
     Line(y++,
          absl::StrFormat("%-*.*s %-10s %-8s %8s %8s %8s %7s %8d %s", kHostWidth, kHostWidth, d.host,
-                         d.name, DeviceStateName(d.state), Rate(d.has_rates, d.pps),
+                         d.name, DeviceStateShown(d.state), Rate(d.has_rates, d.pps),
                          Rate(d.has_rates, d.bps),
                          d.has_rates ? HumanCount(static_cast<double>(d.drops)) : "-",
                          Pct(d.drop_pct), d.sessions, d.state_detail),
