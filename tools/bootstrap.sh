@@ -2,7 +2,8 @@
 # bootstrap.sh — installs every Debian package mydev's build, demo and tests
 # need, and fetches libpcap's source package (the version installed) into
 # third_party/libpcap-src/ (ignored by git). Idempotent; silent when there is
-# nothing to do. Run as root on Debian 12.
+# nothing to do. Run as root on Debian 12. Also installs tests/browser's npm
+# packages (Playwright, pinned by its package-lock.json) with `npm ci`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +20,18 @@ PACKAGES=(
   # deploy/ and tests/deploy_*: the systemd unit's checks, images built from
   # Debian's archive (mmdebstrap), rootful podman with runc and netavark
   systemd mmdebstrap podman runc netavark iptables catatonit python3-yaml
+  # mydev-dashboard (prometheus-cpp, civetweb) and its e2e tests: a real
+  # Prometheus scraping it, Debian's Chromium driven by Playwright
+  prometheus-cpp-dev libcivetweb-dev prometheus chromium
+  # xxd -i embeds the dashboard's page (tools/dashboard/web/BUILD)
+  xxd
 )
+# Node.js and npm (tests/browser): the machine's own when it has them (a
+# newer Node.js than Debian's may be installed from elsewhere; Debian's npm
+# would conflict with it), else Debian's.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+BROWSER_DIR="$ROOT/tests/browser"
 
 log() { echo "bootstrap: $*" >&2; }
 
@@ -68,4 +80,17 @@ if [[ $need_src -eq 1 ]]; then
   rm -rf "$ROOT/third_party/libpcap-src"
   mv "$tmp/libpcap-1.10.3" "$ROOT/third_party/libpcap-src"
   rm -rf "$tmp"
+fi
+
+# Playwright for the dashboard's browser tests, exactly as the lockfile says;
+# again only when the lockfile changed since the last `npm ci`.
+if [[ -f $BROWSER_DIR/package-lock.json ]]; then
+  lock_sum="$(sha256sum "$BROWSER_DIR/package-lock.json" | cut -d' ' -f1)"
+  stamp="$BROWSER_DIR/node_modules/.mydev-lock.sha256"
+  if [[ ! -f $stamp || "$(cat "$stamp")" != "$lock_sum" ]]; then
+    log "npm ci in tests/browser (Playwright)"
+    (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || {
+      log "npm ci in tests/browser failed (is the npm registry reachable?)"; exit 1; }
+    echo "$lock_sum" > "$stamp"
+  fi
 fi

@@ -3,7 +3,7 @@
 # (default /usr/local). Idempotent: re-running replaces the files atomically
 # (a running tcpdump keeps its old mapping).
 #
-#   PREFIX/bin/mydevd, PREFIX/bin/mydev-run, PREFIX/bin/mydevctl
+#   PREFIX/bin/mydevd, PREFIX/bin/mydev-run, PREFIX/bin/mydevctl, PREFIX/bin/mydev-dashboard
 #   PREFIX/lib/mydev/libpcap.so.0.8, PREFIX/lib/mydev/libmydev-client.so
 #   PREFIX/lib/systemd/system/mydevd.service, the hardened unit, not enabled
 #   (deploy/systemd/install-unit.sh; PREFIX /usr/local is in systemd's unit
@@ -19,7 +19,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFIX="${1:-/usr/local}"
 cd "$ROOT"
 
-bazel build --noshow_progress //daemon:mydevd //pcapmod:all //tools/mydevctl
+bazel build --noshow_progress //daemon:mydevd //pcapmod:all //tools/mydevctl \
+  //tools/dashboard:mydev-dashboard
 BIN="$(bazel info bazel-bin 2>/dev/null)"
 
 # put SRC DEST MODE: copy beside DEST, then rename over it.
@@ -34,6 +35,7 @@ put() {
 
 put "$BIN/daemon/mydevd" "$PREFIX/bin/mydevd" 0755
 put "$BIN/tools/mydevctl/mydevctl" "$PREFIX/bin/mydevctl" 0755
+put "$BIN/tools/dashboard/mydev-dashboard" "$PREFIX/bin/mydev-dashboard" 0755
 put "$ROOT/tools/mydev-run" "$PREFIX/bin/mydev-run" 0755
 put "$BIN/pcapmod/libpcap.so.0.8" "$PREFIX/lib/mydev/libpcap.so.0.8" 0644
 put "$BIN/pcapmod/libmydev-client.so" "$PREFIX/lib/mydev/libmydev-client.so" 0644

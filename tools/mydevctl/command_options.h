@@ -10,15 +10,15 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "tools/mydevctl/connection.h"
 #include "tools/mydevctl/printers.h"
 #include "tools/mydevctl/top_model.h"
+#include "tools/stats_client/connection.h"
 
 namespace mydev::ctl {
 
 // Everything a subcommand may read, from the flags.
 struct CommandOptions {
-  ConnectionOptions connection;
+  stats_client::ConnectionOptions connection;
   absl::Duration timeout = absl::Seconds(5);   // --timeout_ms: each unary call's deadline
   OutputFormat format = OutputFormat::kTable;  // --format (devices, sessions, stats)
   int watch_ms = -1;                           // --watch: stream every MS; -1 = one snapshot

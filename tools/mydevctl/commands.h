@@ -12,26 +12,26 @@
 #include <vector>
 
 #include "tools/mydevctl/command_options.h"
-#include "tools/mydevctl/connection.h"
 #include "tools/mydevctl/printers.h"
+#include "tools/stats_client/connection.h"
 
 namespace mydev::ctl {
 
 // `devices`, `sessions`, `stats`: one GetStats per target, printed in the
 // chosen format; with --watch, a WatchStats stream from one target until it
 // ends or ^C.
-int RunSnapshotCommand(Sections sections, const std::vector<Target>& targets,
-                       const ClientSecurity& security, const CommandOptions& options);
+int RunSnapshotCommand(Sections sections, const std::vector<stats_client::Target>& targets,
+                       const stats_client::ClientSecurity& security, const CommandOptions& options);
 
 // `health`: grpc.health.v1.Health/Check on each target; prints the status
 // (one target: "SERVING"; several: "LABEL: SERVING" each); 0 only when every
 // target is SERVING.
-int RunHealth(const std::vector<Target>& targets, const ClientSecurity& security,
-              const CommandOptions& options);
+int RunHealth(const std::vector<stats_client::Target>& targets,
+              const stats_client::ClientSecurity& security, const CommandOptions& options);
 
 // `top`: the live full-screen view until q or ^C (top_command.cc).
-int RunTop(const std::vector<Target>& targets, const ClientSecurity& security,
-           const CommandOptions& options);
+int RunTop(const std::vector<stats_client::Target>& targets,
+           const stats_client::ClientSecurity& security, const CommandOptions& options);
 
 }  // namespace mydev::ctl
 

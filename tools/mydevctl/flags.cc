@@ -48,6 +48,8 @@ ABSL_FLAG(std::string, device, "",
 
 namespace mydev::ctl {
 
+using stats_client::ConnectionOptions;
+
 absl::Status CommandOptionsFromFlags(CommandOptions* out) {
   ConnectionOptions& c = out->connection;
   c.socket = absl::GetFlag(FLAGS_socket);

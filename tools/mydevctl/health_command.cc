@@ -12,6 +12,10 @@
 
 namespace mydev::ctl {
 
+using stats_client::ClientSecurity;
+using stats_client::StatusText;
+using stats_client::Target;
+
 int RunHealth(const std::vector<Target>& targets, const ClientSecurity& security,
               const CommandOptions& options) {
   using grpc::health::v1::HealthCheckResponse;

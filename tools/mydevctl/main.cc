@@ -20,9 +20,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "tools/mydevctl/commands.h"
-#include "tools/mydevctl/connection.h"
 #include "tools/mydevctl/flag_spelling.h"
 #include "tools/mydevctl/flags.h"
+#include "tools/stats_client/connection.h"
 
 namespace {
 
@@ -66,6 +66,9 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   using namespace mydev::ctl;
+  using mydev::stats_client::ClientSecurity;
+  using mydev::stats_client::ResolveTargets;
+  using mydev::stats_client::Target;
   absl::SetProgramUsageMessage(kUsage);
   ConfigureFlagsHelp();
   std::vector<std::string> unknown;

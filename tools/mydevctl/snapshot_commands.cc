@@ -10,6 +10,10 @@
 #include "tools/mydevctl/commands.h"
 
 namespace mydev::ctl {
+
+using stats_client::ClientSecurity;
+using stats_client::StatusText;
+using stats_client::Target;
 namespace {
 
 // Writes text to stdout now (a pipe reader sees each snapshot as it comes).

@@ -10,12 +10,17 @@
 #include <memory>
 
 #include "tools/mydevctl/commands.h"
-#include "tools/mydevctl/stats_watcher.h"
 #include "tools/mydevctl/top_controls.h"
 #include "tools/mydevctl/top_model.h"
 #include "tools/mydevctl/top_view.h"
+#include "tools/stats_client/stats_watcher.h"
 
 namespace mydev::ctl {
+
+using stats_client::ClientSecurity;
+using stats_client::StatsWatcher;
+using stats_client::Target;
+
 namespace {
 
 // Set by SIGINT / SIGTERM: leave the loop, restore the terminal.

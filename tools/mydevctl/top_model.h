@@ -19,11 +19,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/mydev.pb.h"
+#include "tools/stats_client/snapshot_sink.h"
 
 namespace mydev::ctl {
 
@@ -120,10 +122,22 @@ SessionRow MakeSessionRow(const mydev::v1::SessionStats* prev, const mydev::v1::
 // last), ties by host then session id.
 void SortSessions(SortKey key, std::vector<SessionRow>* rows);
 
-// The model; thread-safe.
-class TopModel {
+// The model; thread-safe. A StatsWatcher per target feeds it through the
+// SnapshotSink calls (Update and MarkDown).
+class TopModel : public stats_client::SnapshotSink {
  public:
   explicit TopModel(std::vector<ModelTarget> targets);
+
+  // SnapshotSink: Update(target, snapshot).
+  void OnSnapshot(size_t target, const mydev::v1::StatsSnapshot& snapshot) override
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    Update(target, snapshot);
+  }
+
+  // SnapshotSink: MarkDown(target, reason).
+  void OnDown(size_t target, std::string reason) override ABSL_LOCKS_EXCLUDED(mu_) {
+    MarkDown(target, std::move(reason));
+  }
 
   // A new snapshot from target (an index into the constructor's vector):
   // rates over the time since the previous one; the target is up.

@@ -1,13 +1,13 @@
-// connection_test.cc — which socket and targets mydevctl resolves, and what
+// connection_test.cc — which socket and targets a Stats client resolves, and what
 // ClientSecurity::Load accepts (files read, token file parsed) and refuses.
-#include "tools/mydevctl/connection.h"
+#include "tools/stats_client/connection.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
 
-namespace mydev::ctl {
+namespace mydev::stats_client {
 namespace {
 
 // A file under the test's temporary directory holding text.
@@ -92,4 +92,4 @@ TEST(ConnectionTest, StatusText) {
 }
 
 }  // namespace
-}  // namespace mydev::ctl
+}  // namespace mydev::stats_client

@@ -1,7 +1,9 @@
-// connection.h — where mydevctl connects and how: the targets named by
-// --socket / $MYDEV_SOCKET / --target, and the channel security every call
-// uses (TLS with --ca, mutual TLS with --cert + --key, a bearer token from
-// --token_file, or --plaintext).
+// connection.h — where a Stats client (mydevctl, mydev-dashboard) connects
+// and how: the targets named by --socket / $MYDEV_SOCKET / --target, and the
+// channel security every call uses (TLS with --ca, mutual TLS with --cert +
+// --key, a bearer token from --token_file, or --plaintext). A ClientSecurity
+// is made per set of options, so each target may have its own (the
+// dashboard's targets file).
 //
 //   ConnectionOptions o;
 //   o.targets = {"stats.example.net:9470"};
@@ -13,8 +15,8 @@
 //     sec->PrepareCall(&ctx);   // authorization: Bearer ...
 //     ...
 //   }
-#ifndef MYDEV_TOOLS_MYDEVCTL_CONNECTION_H_
-#define MYDEV_TOOLS_MYDEVCTL_CONNECTION_H_
+#ifndef MYDEV_TOOLS_STATS_CLIENT_CONNECTION_H_
+#define MYDEV_TOOLS_STATS_CLIENT_CONNECTION_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -24,7 +26,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace mydev::ctl {
+namespace mydev::stats_client {
 
 // The daemon's socket when neither --socket nor $MYDEV_SOCKET says otherwise.
 inline constexpr char kDefaultSocketPath[] = "/run/mydevd/mydevd.sock";
@@ -51,6 +53,10 @@ struct Target {
 // The local socket path: the --socket flag, else env ($MYDEV_SOCKET, may be
 // null), else kDefaultSocketPath.
 std::string LocalSocketPath(const std::string& socket_flag, const char* env);
+
+// A target from its gRPC name: a "unix:" one is local, labelled by its file
+// name; any other is labelled by the address itself.
+Target TargetFromAddress(const std::string& address);
 
 // The targets in the order given: each --target (a "unix:" one is local), or
 // the local socket when there is none.
@@ -84,6 +90,6 @@ class ClientSecurity {
 // A status as one line: "UNAVAILABLE: failed to connect to all addresses".
 std::string StatusText(const grpc::Status& status);
 
-}  // namespace mydev::ctl
+}  // namespace mydev::stats_client
 
-#endif  // MYDEV_TOOLS_MYDEVCTL_CONNECTION_H_
+#endif  // MYDEV_TOOLS_STATS_CLIENT_CONNECTION_H_

@@ -1,5 +1,5 @@
 // stats_watcher.cc — see stats_watcher.h.
-#include "tools/mydevctl/stats_watcher.h"
+#include "tools/stats_client/stats_watcher.h"
 
 #include <algorithm>
 #include <utility>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "proto/mydev.grpc.pb.h"
 
-namespace mydev::ctl {
+namespace mydev::stats_client {
 namespace {
 
 // The backoff between attempts after a failure: first, and at most.
@@ -17,12 +17,12 @@ constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
 }  // namespace
 
 StatsWatcher::StatsWatcher(size_t index, Target target, const ClientSecurity* security,
-                           absl::Duration interval, TopModel* model)
+                           absl::Duration interval, SnapshotSink* sink)
     : index_(index),
       target_(std::move(target)),
       security_(security),
       interval_(interval),
-      model_(model) {}
+      sink_(sink) {}
 
 StatsWatcher::~StatsWatcher() { Stop(); }
 
@@ -73,7 +73,7 @@ void StatsWatcher::Run() {
         stub->WatchStats(&ctx, request);
     mydev::v1::StatsSnapshot snap;
     while (reader->Read(&snap)) {
-      model_->Update(index_, snap);
+      sink_->OnSnapshot(index_, snap);
       backoff = kFirstBackoff;
       absl::MutexLock lock(&mu_);
       last_progress_ = absl::Now();
@@ -87,13 +87,12 @@ void StatsWatcher::Run() {
       stalled = stalled_;
     }
     if (stalled) {
-      model_->MarkDown(
-          index_,
-          absl::StrCat("no snapshot for ", absl::FormatDuration(StallTimeout()), "; reconnecting"));
+      sink_->OnDown(index_, absl::StrCat("no snapshot for ", absl::FormatDuration(StallTimeout()),
+                                         "; reconnecting"));
     } else if (status.ok()) {
-      model_->MarkDown(index_, "the daemon ended the stream; reconnecting");
+      sink_->OnDown(index_, "the daemon ended the stream; reconnecting");
     } else {
-      model_->MarkDown(index_, StatusText(status));
+      sink_->OnDown(index_, StatusText(status));
     }
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
@@ -102,4 +101,4 @@ void StatsWatcher::Run() {
   }
 }
 
-}  // namespace mydev::ctl
+}  // namespace mydev::stats_client

@@ -1,5 +1,5 @@
 // connection.cc — see connection.h.
-#include "tools/mydevctl/connection.h"
+#include "tools/stats_client/connection.h"
 
 #include <cerrno>
 #include <cstring>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
-namespace mydev::ctl {
+namespace mydev::stats_client {
 namespace {
 
 // The whole of a file named by flag, or an error naming both.
@@ -58,15 +58,19 @@ std::string LocalSocketPath(const std::string& socket_flag, const char* env) {
   return kDefaultSocketPath;
 }
 
+Target TargetFromAddress(const std::string& address) {
+  Target t;
+  t.address = address;
+  t.local = IsUnixTarget(address);
+  t.label = t.local ? BaseName(address.substr(address.find(':') + 1)) : address;
+  return t;
+}
+
 std::vector<Target> ResolveTargets(const ConnectionOptions& options, const char* socket_env) {
   std::vector<Target> out;
   for (const std::string& address : options.targets) {
     if (address.empty()) continue;
-    Target t;
-    t.address = address;
-    t.local = IsUnixTarget(address);
-    t.label = t.local ? BaseName(address.substr(address.find(':') + 1)) : address;
-    out.push_back(t);
+    out.push_back(TargetFromAddress(address));
   }
   if (out.empty()) {
     std::string path = LocalSocketPath(options.socket, socket_env);
@@ -168,4 +172,4 @@ std::string StatusText(const grpc::Status& status) {
   return text;
 }
 
-}  // namespace mydev::ctl
+}  // namespace mydev::stats_client
