@@ -223,6 +223,13 @@ void RingProducer::SetWakePolicy(const WakePolicy& policy) {
   m.wake_bytes = wb > m.data_bytes / 2 ? m.data_bytes / 2 : wb;
 }
 
+void RingProducer::CountDrops(uint64_t n) {
+  Impl& m = *impl_;
+  if (m.closed || n == 0) return;
+  m.packets_dropped += n;
+  m.dropped_this_batch = true;
+}
+
 bool RingProducer::Write(uint64_t ts_ns, uint32_t len, uint32_t flags, const uint8_t* data,
                          uint32_t caplen) {
   Impl& m = *impl_;

@@ -660,3 +660,71 @@ def test_two_daemons_started_at_once_exactly_one_wins(stage):
            "exactly one won each time (first/second started: %d/%d); the other exited 1: "
            "'another mydevd holds <socket>.lock (pid N)'" % (wins.count(0), wins.count(1)),
            "n/a")
+
+
+# ------------------------------------------------------------------ noisy neighbours
+
+FAST_RATE_PPS = 200000
+WORST_FILTER_TERMS = 340  # `ether[i % 60] > 255 or ...`: ~3,700 instructions, all run per packet
+
+
+def _device_rate(d, seconds):
+    """The device's packets_seen rate over `seconds` (pps)."""
+    before = int(d.stats()[0]["mydev0"]["packets"])
+    t0 = time.time()
+    time.sleep(seconds)
+    after = int(d.stats()[0]["mydev0"]["packets"])
+    return (after - before) / (time.time() - t0)
+
+
+def _reference_run(stage, d, seconds):
+    """A reference session of READER_UID for `seconds`, with the device's
+    rate measured meanwhile; returns (result, device pps)."""
+    with reference_reader(stage, d.socket, buffer=64 << 20) as ref:
+        rate = _device_rate(d, seconds)
+        ref.stop()
+    return ref.result, rate
+
+
+def test_expensive_filters_cost_only_their_owner(stage):
+    """Issue 12: 8 tcpdumps of one user (nobody) with a never-matching
+    340-term filter, unoptimised (-O), on a 200 kpps device: the other user's
+    reference session receives >= 90% of what it receives without them, the
+    device keeps >= 90% of its rate, and nobody's sessions count their losses
+    as their own drops (SessionStats.packets_shed)."""
+    filter_file = os.path.join(stage.root, "worst.filter")
+    with open(filter_file, "w") as f:
+        f.write(" or ".join("ether[%d] > 255" % (i % 60) for i in range(WORST_FILTER_TERMS)))
+    os.chmod(filter_file, 0o644)
+    config = 'device { name: "mydev0" synthetic { rate_pps: %d } }\n' % FAST_RATE_PPS
+    with stage.daemon(config=config) as d:
+        time.sleep(1)
+        alone, rate_alone = _reference_run(stage, d, 6)
+        heavy = [tcpdump(stage, d.socket, "-O", "-B", "1024", "-F", filter_file)
+                 for _ in range(8)]
+        try:
+            time.sleep(1)
+            shared, rate_shared = _reference_run(stage, d, 6)
+            nobody = sessions_of(d, NOBODY)
+        finally:
+            for p in heavy:
+                signal_child(p, signal.SIGINT)
+            for p in heavy:
+                p.communicate(timeout=15)
+        d.assert_alive()
+    insns = max(int(s.get("filter_insns", 0)) for s in nobody)
+    got_alone, got_shared = int(alone["received"]), int(shared["received"])
+    shed = sum(int(s["dropped"]) for s in nobody)
+    print("filter cost: reference alone %d pkts (device %.0f pps); with 8 x %d-insn filters "
+          "%d pkts (%.1f%%, device %.0f pps); nobody's drops %d" % (
+              got_alone, rate_alone, insns, got_shared, 100.0 * got_shared / got_alone,
+              rate_shared, shed))
+    assert len(nobody) == 8 and insns > 3000, nobody
+    assert got_shared >= 0.9 * got_alone, (alone, shared)
+    assert rate_shared >= 0.9 * FAST_RATE_PPS, (rate_alone, rate_shared)
+    assert shed > 0, nobody
+    # (Their `received` counts the packets before tcpdump set its filter.)
+    record("8 sessions of one uid with a %d-insn never-matching filter (-O), 200 kpps" % insns,
+           1, "their own drops: %d; device %.0f pps (alone %.0f)" % (shed, rate_shared, rate_alone),
+           "reference: %d pkts in 6 s with them, %d without (%.1f%%)" % (
+               got_shared, got_alone, 100.0 * got_shared / got_alone))

@@ -198,6 +198,10 @@ absl::Status ValidateConfig(const mydev::config::Config& config) {
   if (r.max_watch_streams > 1024)
     return absl::InvalidArgumentError(
         "limits: max_watch_streams must be at most 1024 (each stream holds a thread)");
+  if (l.uid_cpu_share_percent() > 100)
+    return absl::InvalidArgumentError(absl::StrCat("limits: uid_cpu_share_percent ",
+                                                   l.uid_cpu_share_percent(),
+                                                   " must be at most 100 (100 = no limit)"));
   if (r.max_message_bytes < 4096)
     return absl::InvalidArgumentError("limits: max_message_bytes must be at least 4096");
   if (absl::StatusOr<AccessPolicy> access = BuildAccessPolicy(config); !access.ok())
@@ -343,6 +347,7 @@ Limits ResolveLimits(const mydev::config::Limits& l) {
   if (l.max_connections_per_uid()) r.max_connections_per_uid = l.max_connections_per_uid();
   if (l.max_watch_streams()) r.max_watch_streams = l.max_watch_streams();
   if (l.max_watch_streams_per_uid()) r.max_watch_streams_per_uid = l.max_watch_streams_per_uid();
+  if (l.uid_cpu_share_percent()) r.uid_cpu_share = l.uid_cpu_share_percent() / 100.0;
   return r;
 }
 

@@ -98,6 +98,16 @@ void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns) {
   ring_->Publish(now_ns);
 }
 
+void Session::Shed(absl::Span<const Packet> batch, int64_t now_ns) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  uint64_t n = 0;
+  for (const Packet& p : batch) n += DirectionPasses(direction_, p.direction) ? 1 : 0;
+  ring_->CountDrops(n);
+  packets_shed_ += n;
+  ring_->Publish(now_ns);
+}
+
 void Session::Tick(int64_t now_ns) {
   absl::MutexLock lock(&mu_);
   if (!closed_) ring_->Publish(now_ns);
@@ -150,6 +160,7 @@ SessionCounters Session::CountersLocked() const {
   // consumer position backwards could make the fill read higher.
   c.ring_high_water_bytes = std::max(ring_->high_water_bytes(), c.ring_fill_bytes);
   c.wakeups = ring_->wakeups();
+  c.packets_shed = packets_shed_;
   return c;
 }
 
