@@ -728,3 +728,94 @@ def test_expensive_filters_cost_only_their_owner(stage):
            1, "their own drops: %d; device %.0f pps (alone %.0f)" % (shed, rate_shared, rate_alone),
            "reference: %d pkts in 6 s with them, %d without (%.1f%%)" % (
                got_shared, got_alone, 100.0 * got_shared / got_alone))
+
+
+BIG_RING = 256 << 20
+BIG_OPENERS = 16  # 4 uids x 4 sessions
+
+
+def _start_owners(stage, d, n, first_uid):
+    """n `owner` sessions of BIG_RING bytes, 4 per uid from first_uid, all
+    started at once; returns their Popens."""
+    return [subprocess.Popen(hostile_cmd(stage, d.socket, "owner", uid=first_uid + i // 4,
+                                         buffer=BIG_RING),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for i in range(n)]
+
+
+def _owner_results(owners):
+    """The first key=value line of each owner (ready=1 or its refusal)."""
+    from e2e.hostile import parse_kv
+    return [parse_kv(p.stdout.readline()) for p in owners]
+
+
+def _stop_owners(owners):
+    for p in owners:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in owners:
+        p.communicate(timeout=15)
+
+
+def _open_ms(stage, d, uid):
+    out = run_hostile(stage, d.socket, "open-timed", uid=uid)[-1]
+    assert out["code"] == "OK" and out["attached"] == "1", out
+    return int(out["open_attach_ms"])
+
+
+def test_big_opens_never_delay_other_users(stage):
+    """Issue 12 item 3: 16 concurrent 256 MiB opens of 4 uids (before: rings
+    populated inside OpenSession, 2.5 GiB pinned, 6 of 16 opens hit their
+    10 s deadline): another user's OpenSession + fd hand-off meanwhile stays
+    fast, every big open succeeds, and mydevd's memory grows only as rings
+    are written."""
+    config = 'device { name: "mydev0" synthetic { rate_pps: %d } }\n' % RATE_PPS
+    with stage.daemon(config=config) as d:
+        before = [_open_ms(stage, d, READER_UID) for _ in range(3)]
+        _, rss_before = process_resources(d.proc.pid)
+        owners = _start_owners(stage, d, BIG_OPENERS, 41000)
+        try:
+            during = [_open_ms(stage, d, READER_UID) for _ in range(5)]
+            results = _owner_results(owners)
+            _, rss_held = process_resources(d.proc.pid)
+        finally:
+            _stop_owners(owners)
+        d.assert_alive()
+    ready = sum(r.get("ready") == "1" for r in results)
+    print("big opens: other user's open+attach %s ms before, %s ms during; %d/%d ready; "
+          "mydevd RSS %d -> %d KiB" % (before, during, ready, BIG_OPENERS, rss_before, rss_held))
+    assert ready == BIG_OPENERS, results
+    assert max(during) < 1000, during  # generous; the figure (aim < 50 ms) goes in the table
+    assert rss_held - rss_before < 256 * 1024, (rss_before, rss_held)  # not 4 GiB populated
+    record("16 concurrent opens of 256 MiB rings by 4 uids", 1,
+           "all 16 opened; mydevd RSS %d → %d KiB (rings are populated as written)" % (
+               rss_before, rss_held),
+           "another uid's OpenSession + fd hand-off: %d–%d ms during (%d–%d ms before)" % (
+               min(during), max(during), min(before), max(before)))
+
+
+def test_ring_memory_of_all_users_is_capped(stage):
+    """limits.max_ring_bytes_total bounds every user's rings together, with
+    ring_bytes_reserved_for_root kept for root: of 16 256 MiB opens against
+    3 GiB (256 MiB reserved), 11 succeed and 5 are refused naming the limit;
+    root still opens."""
+    config = ('device { name: "mydev0" synthetic { rate_pps: %d } }\n'
+              "limits { max_ring_bytes_total: %d }\n" % (RATE_PPS, 3 << 30))
+    with stage.daemon(config=config) as d:
+        owners = _start_owners(stage, d, BIG_OPENERS, 42000)
+        try:
+            results = _owner_results(owners)
+            root = run_hostile(stage, d.socket, "open-timed", uid=0, buffer=BIG_RING)[-1]
+        finally:
+            _stop_owners(owners)
+        d.assert_alive()
+    refused = [r for r in results if r.get("ready") != "1"]
+    assert len(refused) == BIG_OPENERS - 11, results
+    for r in refused:
+        assert r["code"] == "RESOURCE_EXHAUSTED", r
+        assert "limits.max_ring_bytes_total 3221225472 less 268435456 kept for root" in \
+            r["message"], r
+    assert root["code"] == "OK", root
+    record("16 × 256 MiB opens against `max_ring_bytes_total: 3 GiB` (256 MiB kept for root)", 1,
+           "11 opened, 5 refused RESOURCE_EXHAUSTED: “%s”" % refused[0]["message"],
+           "root's 256 MiB open: OK in %s ms" % root["open_attach_ms"])
