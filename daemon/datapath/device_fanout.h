@@ -62,6 +62,9 @@ class DeviceFanout {
 
   // The accounting window of uid_cpu_share.
   static constexpr absl::Duration kCpuShareWindow = absl::Milliseconds(100);
+  // With sessions of two or more uids, batches are delivered in chunks of at
+  // most this many packets, each checked against the uids' shares.
+  static constexpr size_t kShareChunk = 256;
   ~DeviceFanout();
   DeviceFanout(const DeviceFanout&) = delete;
   DeviceFanout& operator=(const DeviceFanout&) = delete;

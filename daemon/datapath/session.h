@@ -99,12 +99,14 @@ class Session {
   // Constant-time comparison; false for a token of the wrong length.
   bool TokenMatches(absl::string_view token) const;
 
-  // Fan-out: filters the batch into the ring, then publishes it.
-  void Deliver(absl::Span<const Packet> batch, int64_t now_ns);
+  // Fan-out: filters the batch into the ring, then publishes it (unless
+  // publish is false: more of the same batch follows).
+  void Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publish = true);
   // Drops the batch unfiltered: the packets its direction would take count
   // as drops (packets_dropped and packets_shed), because the owner's uid has
-  // used its share of the device thread (uid_cpu_share.h). Then publishes.
-  void Shed(absl::Span<const Packet> batch, int64_t now_ns);
+  // used its share of the device thread (uid_cpu_share.h). Then publishes
+  // (unless publish is false).
+  void Shed(absl::Span<const Packet> batch, int64_t now_ns, bool publish = true);
   // Publishes with no new packets so the client's timeout fires.
   void Tick(int64_t now_ns);
   // Marks the ring closed (MYDEV_RING_CLOSED, reason) and wakes the reader.
