@@ -139,7 +139,8 @@ absl::Status Daemon::BuildDevices(const mydev::config::Config& config, const Lim
   for (const mydev::config::DeviceConfig& dc : config.device()) {
     absl::StatusOr<std::unique_ptr<Backend>> b = CreateBackend(dc);
     if (!b.ok()) return b.status();
-    devices_.push_back(std::make_unique<DeviceFanout>(std::move(*b), limits.tick));
+    devices_.push_back(
+        std::make_unique<DeviceFanout>(std::move(*b), limits.tick, limits.uid_cpu_share));
   }
   return absl::OkStatus();
 }

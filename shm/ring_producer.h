@@ -58,6 +58,11 @@ class RingProducer {
   //   while (!ring->HasRoom(caplen)) { ring->Publish(now); wait(); }
   bool HasRoom(uint32_t caplen);
 
+  // Counts n packets as dropped without writing them (the writer shed them,
+  // e.g. a uid over its CPU share of the device); the reader sees them in
+  // packets_dropped with the next Publish. No-op after Close().
+  void CountDrops(uint64_t n);
+
   // Publishes every record written since the last call (store-release), then
   // wakes the reader if it sleeps and the wake policy says so. Also call it
   // periodically with no new records so timeouts fire.

@@ -16,7 +16,7 @@ from e2e.frames import FOREIGN_MAC, build_frames, mac_text, marker_of, tagged
 from e2e.netns import VethPair, kernel_rx_timestamps
 from e2e.pcap_files import pcap_linktype, read_pcap, read_pcap_partial
 from e2e.proc_status import CAP_NET_RAW_MASK, assert_privileges
-from e2e.run_as import signal_child
+from e2e.run_as import as_uid, signal_child
 from e2e.waiting import wait_for_line, wait_until
 
 DLT_LINUX_SLL2 = 276
@@ -440,3 +440,79 @@ def test_kernel_drops_reported_as_ifdrop(stage, veth):
     assert received + ifdrop == sent, (received, ifdrop, err)
     assert int(devices["mydev1"]["ifdropped"]) == ifdrop, devices
     assert [int(s["ifdropped"]) for s in sessions if s["device"] == "mydev1"] == [ifdrop], sessions
+
+
+WORST_FILTER_TERMS = 340  # `ether[i % 60] > 255 or ...`: ~3,700 instructions, all run per packet
+HEAVY_UID = 40007
+
+
+def _send_window(stage, d, veth, seconds):
+    """The far end sends as fast as it can for `seconds`; returns what was
+    sent and how mydev1's and its sessions' counters moved meanwhile."""
+    def counters():
+        devices, sessions = d.stats()
+        return devices["mydev1"], {s["id"]: s for s in sessions if s["device"] == "mydev1"}
+    dev0, ses0 = counters()
+    out = subprocess.run(veth.in_ns([stage.bin("packet_sender"), "--ifname", veth.far,
+                                     "--seconds", str(seconds), "--size", "64"]),
+                         capture_output=True, text=True, timeout=seconds + 30)
+    assert out.returncode == 0, out.stderr
+    time.sleep(1)  # the last blocks reach the sessions (block timeout 10 ms)
+    dev1, ses1 = counters()
+    sent = int(dict(kv.split("=") for kv in out.stdout.split())["sent"])
+    delta = lambda a, b, k: int(b[k]) - int(a[k])
+    return {"sent": sent,
+            "seen": delta(dev0, dev1, "packets"),
+            "ifdropped": delta(dev0, dev1, "ifdropped"),
+            "sessions": {i: (delta(ses0[i], s, "received"), delta(ses0[i], s, "dropped"))
+                         for i, s in ses1.items() if i in ses0}}
+
+
+def test_expensive_filters_of_one_user_cause_no_kernel_drops(stage, veth):
+    """Issue 12 item 2 on a real interface: the far end sends 64-byte frames
+    as fast as it can; a reference tcpdump of nobody captures them, first
+    alone, then beside 8 tcpdumps of another uid with a never-matching
+    340-term filter (-O). Their filters take at most their share of the
+    device thread (limits.uid_cpu_share_percent), so the kernel drops no more
+    than without them, and the reference session gets as large a part of
+    what was sent."""
+    filter_file = os.path.join(stage.root, "worst.filter")
+    with open(filter_file, "w") as f:
+        f.write(" or ".join("ether[%d] > 255" % (i % 60) for i in range(WORST_FILTER_TERMS)))
+    os.chmod(filter_file, 0o644)
+    with stage.daemon(config=afpacket_config(veth.near)) as d:
+        ref = start_capture(stage, d, ["-i", "mydev1", "-B", "65536", "-w", "/dev/null"])
+        heavy = []
+        try:
+            alone = _send_window(stage, d, veth, 4)
+            for _ in range(8):
+                p = subprocess.Popen(
+                    as_uid(HEAVY_UID) + ["env", "MYDEV_SOCKET=" + d.socket, stage.bin("mydev-run"),
+                                         "tcpdump", "-i", "mydev1", "-O", "-B", "1024", "-F",
+                                         filter_file, "-w", "/dev/null"],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                heavy.append(p)
+                wait_for_line(p.stderr, b"listening on")
+            shared = _send_window(stage, d, veth, 4)
+            sessions = d.stats()[1]
+        finally:
+            for p in heavy:
+                p.send_signal(signal.SIGINT)
+            for p in heavy:
+                p.communicate(timeout=15)
+            stop(ref)
+        d.assert_alive()
+    ref_id = [s["id"] for s in sessions if s["uid"] == str(65534)][0]
+    heavy_ids = [s["id"] for s in sessions if s["uid"] == str(HEAVY_UID)]
+    part = lambda w: w["sessions"][ref_id][0] / w["sent"]
+    drop_part = lambda w: w["ifdropped"] / w["sent"]
+    heavy_drops = sum(shared["sessions"][i][1] for i in heavy_ids)
+    print("afpacket filter cost: alone sent %d, reference got %.1f%%, kernel dropped %.2f%%; "
+          "with 8 heavy sessions sent %d, reference got %.1f%%, kernel dropped %.2f%%, "
+          "heavy sessions' own drops %d" % (
+              alone["sent"], 100 * part(alone), 100 * drop_part(alone), shared["sent"],
+              100 * part(shared), 100 * drop_part(shared), heavy_drops))
+    assert len(heavy_ids) == 8, sessions
+    assert part(shared) >= 0.9 * part(alone), (alone, shared)
+    assert drop_part(shared) <= drop_part(alone) + 0.01, (alone, shared)
+    assert heavy_drops > 0, shared

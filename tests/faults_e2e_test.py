@@ -660,3 +660,162 @@ def test_two_daemons_started_at_once_exactly_one_wins(stage):
            "exactly one won each time (first/second started: %d/%d); the other exited 1: "
            "'another mydevd holds <socket>.lock (pid N)'" % (wins.count(0), wins.count(1)),
            "n/a")
+
+
+# ------------------------------------------------------------------ noisy neighbours
+
+FAST_RATE_PPS = 200000
+WORST_FILTER_TERMS = 340  # `ether[i % 60] > 255 or ...`: ~3,700 instructions, all run per packet
+
+
+def _device_rate(d, seconds):
+    """The device's packets_seen rate over `seconds` (pps)."""
+    before = int(d.stats()[0]["mydev0"]["packets"])
+    t0 = time.time()
+    time.sleep(seconds)
+    after = int(d.stats()[0]["mydev0"]["packets"])
+    return (after - before) / (time.time() - t0)
+
+
+def _reference_run(stage, d, seconds):
+    """A reference session of READER_UID for `seconds`, with the device's
+    rate measured meanwhile; returns (result, device pps)."""
+    with reference_reader(stage, d.socket, buffer=64 << 20) as ref:
+        rate = _device_rate(d, seconds)
+        ref.stop()
+    return ref.result, rate
+
+
+def test_expensive_filters_cost_only_their_owner(stage):
+    """Issue 12: 8 tcpdumps of one user (nobody) with a never-matching
+    340-term filter, unoptimised (-O), on a 200 kpps device: the other user's
+    reference session receives >= 90% of what it receives without them, the
+    device keeps >= 90% of its rate, and nobody's sessions count their losses
+    as their own drops (SessionStats.packets_shed)."""
+    filter_file = os.path.join(stage.root, "worst.filter")
+    with open(filter_file, "w") as f:
+        f.write(" or ".join("ether[%d] > 255" % (i % 60) for i in range(WORST_FILTER_TERMS)))
+    os.chmod(filter_file, 0o644)
+    config = 'device { name: "mydev0" synthetic { rate_pps: %d } }\n' % FAST_RATE_PPS
+    with stage.daemon(config=config) as d:
+        time.sleep(1)
+        alone, rate_alone = _reference_run(stage, d, 6)
+        heavy = [tcpdump(stage, d.socket, "-O", "-B", "1024", "-F", filter_file)
+                 for _ in range(8)]
+        try:
+            time.sleep(1)
+            shared, rate_shared = _reference_run(stage, d, 6)
+            nobody = sessions_of(d, NOBODY)
+        finally:
+            for p in heavy:
+                signal_child(p, signal.SIGINT)
+            for p in heavy:
+                p.communicate(timeout=15)
+        d.assert_alive()
+    insns = max(int(s.get("filter_insns", 0)) for s in nobody)
+    got_alone, got_shared = int(alone["received"]), int(shared["received"])
+    shed = sum(int(s["dropped"]) for s in nobody)
+    print("filter cost: reference alone %d pkts (device %.0f pps); with 8 x %d-insn filters "
+          "%d pkts (%.1f%%, device %.0f pps); nobody's drops %d" % (
+              got_alone, rate_alone, insns, got_shared, 100.0 * got_shared / got_alone,
+              rate_shared, shed))
+    assert len(nobody) == 8 and insns > 3000, nobody
+    assert got_shared >= 0.9 * got_alone, (alone, shared)
+    assert rate_shared >= 0.9 * FAST_RATE_PPS, (rate_alone, rate_shared)
+    assert shed > 0, nobody
+    # (Their `received` counts the packets before tcpdump set its filter.)
+    record("8 sessions of one uid with a %d-insn never-matching filter (-O), 200 kpps" % insns,
+           1, "their own drops: %d; device %.0f pps (alone %.0f)" % (shed, rate_shared, rate_alone),
+           "reference: %d pkts in 6 s with them, %d without (%.1f%%)" % (
+               got_shared, got_alone, 100.0 * got_shared / got_alone))
+
+
+BIG_RING = 256 << 20
+BIG_OPENERS = 16  # 4 uids x 4 sessions
+
+
+def _start_owners(stage, d, n, first_uid):
+    """n `owner` sessions of BIG_RING bytes, 4 per uid from first_uid, all
+    started at once; returns their Popens."""
+    return [subprocess.Popen(hostile_cmd(stage, d.socket, "owner", uid=first_uid + i // 4,
+                                         buffer=BIG_RING),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for i in range(n)]
+
+
+def _owner_results(owners):
+    """The first key=value line of each owner (ready=1 or its refusal)."""
+    from e2e.hostile import parse_kv
+    return [parse_kv(p.stdout.readline()) for p in owners]
+
+
+def _stop_owners(owners):
+    for p in owners:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in owners:
+        p.communicate(timeout=15)
+
+
+def _open_ms(stage, d, uid):
+    out = run_hostile(stage, d.socket, "open-timed", uid=uid)[-1]
+    assert out["code"] == "OK" and out["attached"] == "1", out
+    return int(out["open_attach_ms"])
+
+
+def test_big_opens_never_delay_other_users(stage):
+    """Issue 12 item 3: 16 concurrent 256 MiB opens of 4 uids (before: rings
+    populated inside OpenSession, 2.5 GiB pinned, 6 of 16 opens hit their
+    10 s deadline): another user's OpenSession + fd hand-off meanwhile stays
+    fast, every big open succeeds, and mydevd's memory grows only as rings
+    are written."""
+    config = 'device { name: "mydev0" synthetic { rate_pps: %d } }\n' % RATE_PPS
+    with stage.daemon(config=config) as d:
+        before = [_open_ms(stage, d, READER_UID) for _ in range(3)]
+        _, rss_before = process_resources(d.proc.pid)
+        owners = _start_owners(stage, d, BIG_OPENERS, 41000)
+        try:
+            during = [_open_ms(stage, d, READER_UID) for _ in range(5)]
+            results = _owner_results(owners)
+            _, rss_held = process_resources(d.proc.pid)
+        finally:
+            _stop_owners(owners)
+        d.assert_alive()
+    ready = sum(r.get("ready") == "1" for r in results)
+    print("big opens: other user's open+attach %s ms before, %s ms during; %d/%d ready; "
+          "mydevd RSS %d -> %d KiB" % (before, during, ready, BIG_OPENERS, rss_before, rss_held))
+    assert ready == BIG_OPENERS, results
+    assert max(during) < 1000, during  # generous; the figure (aim < 50 ms) goes in the table
+    assert rss_held - rss_before < 256 * 1024, (rss_before, rss_held)  # not 4 GiB populated
+    record("16 concurrent opens of 256 MiB rings by 4 uids", 1,
+           "all 16 opened; mydevd RSS %d → %d KiB (rings are populated as written)" % (
+               rss_before, rss_held),
+           "another uid's OpenSession + fd hand-off: %d–%d ms during (%d–%d ms before)" % (
+               min(during), max(during), min(before), max(before)))
+
+
+def test_ring_memory_of_all_users_is_capped(stage):
+    """limits.max_ring_bytes_total bounds every user's rings together, with
+    ring_bytes_reserved_for_root kept for root: of 16 256 MiB opens against
+    3 GiB (256 MiB reserved), 11 succeed and 5 are refused naming the limit;
+    root still opens."""
+    config = ('device { name: "mydev0" synthetic { rate_pps: %d } }\n'
+              "limits { max_ring_bytes_total: %d }\n" % (RATE_PPS, 3 << 30))
+    with stage.daemon(config=config) as d:
+        owners = _start_owners(stage, d, BIG_OPENERS, 42000)
+        try:
+            results = _owner_results(owners)
+            root = run_hostile(stage, d.socket, "open-timed", uid=0, buffer=BIG_RING)[-1]
+        finally:
+            _stop_owners(owners)
+        d.assert_alive()
+    refused = [r for r in results if r.get("ready") != "1"]
+    assert len(refused) == BIG_OPENERS - 11, results
+    for r in refused:
+        assert r["code"] == "RESOURCE_EXHAUSTED", r
+        assert "limits.max_ring_bytes_total 3221225472 less 268435456 kept for root" in \
+            r["message"], r
+    assert root["code"] == "OK", root
+    record("16 × 256 MiB opens against `max_ring_bytes_total: 3 GiB` (256 MiB kept for root)", 1,
+           "11 opened, 5 refused RESOURCE_EXHAUSTED: “%s”" % refused[0]["message"],
+           "root's 256 MiB open: OK in %s ms" % root["open_attach_ms"])

@@ -198,6 +198,14 @@ absl::Status ValidateConfig(const mydev::config::Config& config) {
   if (r.max_watch_streams > 1024)
     return absl::InvalidArgumentError(
         "limits: max_watch_streams must be at most 1024 (each stream holds a thread)");
+  if (l.uid_cpu_share_percent() > 100)
+    return absl::InvalidArgumentError(absl::StrCat("limits: uid_cpu_share_percent ",
+                                                   l.uid_cpu_share_percent(),
+                                                   " must be at most 100 (100 = no limit)"));
+  if (r.ring_bytes_reserved_for_root > r.max_ring_bytes_total)
+    return absl::InvalidArgumentError(
+        absl::StrCat("limits: ring_bytes_reserved_for_root (", r.ring_bytes_reserved_for_root,
+                     ") exceeds max_ring_bytes_total (", r.max_ring_bytes_total, ")"));
   if (r.max_message_bytes < 4096)
     return absl::InvalidArgumentError("limits: max_message_bytes must be at least 4096");
   if (absl::StatusOr<AccessPolicy> access = BuildAccessPolicy(config); !access.ok())
@@ -343,6 +351,16 @@ Limits ResolveLimits(const mydev::config::Limits& l) {
   if (l.max_connections_per_uid()) r.max_connections_per_uid = l.max_connections_per_uid();
   if (l.max_watch_streams()) r.max_watch_streams = l.max_watch_streams();
   if (l.max_watch_streams_per_uid()) r.max_watch_streams_per_uid = l.max_watch_streams_per_uid();
+  if (l.uid_cpu_share_percent()) r.uid_cpu_share = l.uid_cpu_share_percent() / 100.0;
+  r.max_ring_bytes_total = l.max_ring_bytes_total();
+  if (r.max_ring_bytes_total == 0) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    r.max_ring_bytes_total = pages > 0 && page > 0
+                                 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 4
+                                 : 4ull << 30;
+  }
+  r.ring_bytes_reserved_for_root =
+      l.ring_bytes_reserved_for_root() != 0 ? l.ring_bytes_reserved_for_root() : r.max_ring_bytes;
   return r;
 }
 

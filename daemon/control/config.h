@@ -43,6 +43,9 @@ struct Limits {
   uint32_t max_connections_per_uid = 128;        // gRPC connections; root exempt
   uint32_t max_watch_streams = 16;               // WatchStats streams in all
   uint32_t max_watch_streams_per_uid = 4;        // root exempt
+  double uid_cpu_share = 0.25;  // of a device thread, per uid, while two or more uids share it
+  uint64_t max_ring_bytes_total = 4ull << 30;  // every user's rings (ResolveLimits: RAM / 4)
+  uint64_t ring_bytes_reserved_for_root = 256ull << 20;  // of the total (= max_ring_bytes)
 };
 
 // The remote Stats listener (config stats_listener), validated, with

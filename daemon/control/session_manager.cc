@@ -117,9 +117,26 @@ absl::StatusOr<uint64_t> SessionManager::ReserveQuota(const Caller& caller, uint
         absl::StrCat("a ", ring_bytes, "-byte ring would bring ", DescribeCaller(caller),
                      "'s ring memory to ", bytes + ring_bytes, " bytes, above the limit of ",
                      user_limit.max_ring_bytes, "; close sessions or ask for a smaller buffer"));
+  // All users together (max_ring_bytes_total), with room kept for root: the
+  // users other than root may hold the total less the reserve between them.
+  const uint64_t total = limits_.max_ring_bytes_total;
+  const uint64_t users_cap = total - std::min(total, limits_.ring_bytes_reserved_for_root);
+  if (caller.uid != 0 && ring_bytes_non_root_ + ring_bytes > users_cap)
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "a ", ring_bytes, "-byte ring would bring the ring memory of all users to ",
+        ring_bytes_non_root_ + ring_bytes, " bytes, above the daemon's limit of ", users_cap,
+        " (limits.max_ring_bytes_total ", total, " less ", limits_.ring_bytes_reserved_for_root,
+        " kept for root); ask for a smaller buffer or try later"));
+  if (ring_bytes_total_ + ring_bytes > total)
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a ", ring_bytes, "-byte ring would bring the ring memory of all sessions to ",
+                     ring_bytes_total_ + ring_bytes, " bytes, above the daemon's limit of ", total,
+                     " (limits.max_ring_bytes_total); ask for a smaller buffer or try later"));
   // Reserved; CreateSession or AttachToDevice gives it back on failure.
   ++sessions_per_uid_[caller.uid];
   ring_bytes_per_uid_[caller.uid] += ring_bytes;
+  ring_bytes_total_ += ring_bytes;
+  if (caller.uid != 0) ring_bytes_non_root_ += ring_bytes;
   return next_id_++;
 }
 
@@ -264,6 +281,8 @@ std::shared_ptr<Session> SessionManager::Remove(uint64_t id) {
 void SessionManager::ReleaseQuota(uint32_t uid, uint64_t ring_bytes) {
   auto n = sessions_per_uid_.find(uid);
   if (n != sessions_per_uid_.end() && --n->second == 0) sessions_per_uid_.erase(n);
+  ring_bytes_total_ -= std::min(ring_bytes_total_, ring_bytes);
+  if (uid != 0) ring_bytes_non_root_ -= std::min(ring_bytes_non_root_, ring_bytes);
   auto b = ring_bytes_per_uid_.find(uid);
   if (b != ring_bytes_per_uid_.end()) {
     b->second -= std::min(b->second, ring_bytes);

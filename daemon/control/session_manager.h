@@ -161,6 +161,8 @@ class SessionManager {
   std::map<uint64_t, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, uint32_t> sessions_per_uid_ ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, uint64_t> ring_bytes_per_uid_ ABSL_GUARDED_BY(mu_);
+  uint64_t ring_bytes_total_ ABSL_GUARDED_BY(mu_) = 0;     // every uid's, reserved
+  uint64_t ring_bytes_non_root_ ABSL_GUARDED_BY(mu_) = 0;  // of it, uids other than 0
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread reaper_;
 };

@@ -356,6 +356,38 @@ TEST_F(SessionAccessTest, RingMemoryPerUser) {
             absl::StatusCode::kResourceExhausted);
 }
 
+TEST_F(SessionAccessTest, RingMemoryOfAllUsersIsCappedWithRoomForRoot) {
+  // 8 MiB in all, 2 MiB of it for root only; 1 MiB rings by default.
+  Build(R"(
+    device { name: "mydev0" synthetic {} }
+    limits { default_ring_bytes: 1048576 max_ring_bytes: 2097152
+             max_ring_bytes_total: 8388608 ring_bytes_reserved_for_root: 2097152 }
+  )");
+  std::vector<std::shared_ptr<Session>> held;
+  for (uint32_t uid : {1500u, 1501u, 1502u}) {
+    for (int i = 0; i < 2; ++i) {
+      absl::StatusOr<std::shared_ptr<Session>> s = Open(uid, uid);
+      ASSERT_TRUE(s.ok()) << s.status();
+      held.push_back(*s);
+    }
+  }
+  // 6 MiB held: the 6 MiB users may use are gone, whoever asks next.
+  absl::Status refused = Open(1503, 1503).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.message().find("ring memory of all users to 7340032 bytes, above the daemon's "
+                                   "limit of 6291456 (limits.max_ring_bytes_total 8388608 less "
+                                   "2097152 kept for root)"),
+            std::string::npos)
+      << refused;
+  // Root still gets its reserve.
+  absl::StatusOr<std::shared_ptr<Session>> root = Open(0, 0, "mydev0", 2097152);
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(Open(0, 0).status().code(), absl::StatusCode::kResourceExhausted);
+  // Closing gives the memory back to everyone.
+  ASSERT_TRUE(manager_->Close(held[0]->id(), TokenOf(*held[0]), 1500).ok());
+  EXPECT_TRUE(Open(1503, 1503).ok());
+}
+
 TEST_F(SessionAccessTest, InjectRuleIsCheckedForTheCaller) {
   Build(R"(
     device { name: "mydev0" synthetic {} }

@@ -6,12 +6,19 @@
 // copy one pointer per batch. A ticker thread publishes every ring every
 // `tick` so clients' timeouts fire on an idle device.
 //
+// The backend thread's time is shared fairly between uids (uid_cpu_share.h):
+// while sessions of two or more uids are open, a uid whose sessions have used
+// their share of the current window shed the window's remaining packets as
+// their own drops, so one user's expensive filters never slow the device for
+// the others.
+//
 // Promiscuous mode is reference-counted here: the backend is asked to turn it
 // on with the first session that wants it and off with the last. When the
 // backend reports the device gone, every session is dropped from the device
 // and its ring closed with MYDEV_RING_CLOSE_DEVICE_GONE (shm/ring_abi.h).
 //
-//   DeviceFanout dev(std::make_unique<SyntheticBackend>(info, opts), absl::Milliseconds(10));
+//   DeviceFanout dev(std::make_unique<SyntheticBackend>(info, opts), absl::Milliseconds(10),
+//                    /*uid_cpu_share=*/0.25);
 //   dev.AddSession(session);          // starts receiving with the next batch
 //                                     // (UNAVAILABLE while the device is gone)
 //   dev.Start();                      // backend thread + ticker
@@ -34,6 +41,7 @@
 #include "absl/types/span.h"
 #include "daemon/backends/backend.h"
 #include "daemon/datapath/session.h"
+#include "daemon/datapath/uid_cpu_share.h"
 
 namespace mydev::daemon {
 
@@ -47,7 +55,16 @@ struct DeviceCounters {
 
 class DeviceFanout {
  public:
-  DeviceFanout(std::unique_ptr<Backend> backend, absl::Duration tick);
+  // tick: how often idle rings are published; uid_cpu_share: the fraction of
+  // the backend thread's time one uid's sessions may take while sessions of
+  // two or more uids are open (1 = no limit), accounted in kCpuShareWindow.
+  DeviceFanout(std::unique_ptr<Backend> backend, absl::Duration tick, double uid_cpu_share = 1.0);
+
+  // The accounting window of uid_cpu_share.
+  static constexpr absl::Duration kCpuShareWindow = absl::Milliseconds(100);
+  // With sessions of two or more uids, batches are delivered in chunks of at
+  // most this many packets, each checked against the uids' shares.
+  static constexpr size_t kShareChunk = 256;
   ~DeviceFanout();
   DeviceFanout(const DeviceFanout&) = delete;
   DeviceFanout& operator=(const DeviceFanout&) = delete;
@@ -83,12 +100,18 @@ class DeviceFanout {
  private:
   using SessionList = std::vector<std::shared_ptr<Session>>;
   std::shared_ptr<const SessionList> Snapshot() const;
+  // Replaces sessions_ and recounts distinct_uids_.
+  void SetSessionsLocked(std::shared_ptr<const SessionList> next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTicker();
 
   std::unique_ptr<Backend> backend_;
   const absl::Duration tick_;
   std::atomic<uint64_t> packets_seen_{0};
   std::atomic<uint64_t> bytes_seen_{0};
+  // Distinct owner uids in sessions_ (written under mu_ with it).
+  std::atomic<uint32_t> distinct_uids_{0};
+  UidCpuShare cpu_share_;  // the backend thread's only (OnBatch)
 
   mutable absl::Mutex mu_;
   std::shared_ptr<const SessionList> sessions_ ABSL_GUARDED_BY(mu_);

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "daemon/backends/synthetic/synthetic_backend.h"
 #include "daemon/testing/test_util.h"
 #include "shm/ring_consumer.h"
@@ -232,6 +233,77 @@ TEST(FanoutTest, TickerWakesTheReaderAfterItsTimeout) {
   while (mydev_ring_next(ring->view())) ++n;
   EXPECT_EQ(n, 5);
   dev.Stop();
+}
+
+// A filter that runs every one of its ~4,000 instructions on each packet and
+// accepts nothing: `ether[i % 60] > 255 or ...`, the worst a user can send.
+BpfProgram WorstCaseFilter() {
+  std::vector<bpf_insn> insns;
+  constexpr int kTerms = 2040;
+  for (int i = 0; i < kTerms; ++i) {
+    insns.push_back(bpf_insn{BPF_LD | BPF_B | BPF_ABS, 0, 0, static_cast<bpf_u_int32>(i % 60)});
+    // A byte is never > 255: both branches go on to the next term.
+    insns.push_back(bpf_insn{BPF_JMP | BPF_JGT | BPF_K, 0, 0, 255});
+  }
+  insns.push_back(bpf_insn{BPF_RET | BPF_K, 0, 0, 0});
+  absl::StatusOr<BpfProgram> p = BpfProgram::FromInsns(insns, 4096);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return *std::move(p);
+}
+
+std::shared_ptr<Session> NewSessionOf(uint64_t id, uint32_t uid) {
+  SessionParams p;
+  p.device = "mydev0";
+  p.ring_bytes = 16 << 20;
+  absl::StatusOr<std::shared_ptr<Session>> s = Session::Create(id, Credentials{uid, uid, 1}, p);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return *s;
+}
+
+TEST(FanoutTest, ExpensiveFiltersOfOneUidCostOnlyThatUid) {
+  DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
+                   absl::Milliseconds(10), /*uid_cpu_share=*/0.25);
+  std::vector<std::shared_ptr<Session>> heavy;
+  for (uint64_t id = 1; id <= 4; ++id) {
+    heavy.push_back(NewSessionOf(id, 1000));
+    heavy.back()->SetFilter(WorstCaseFilter());
+    ASSERT_TRUE(dev.AddSession(heavy.back()).ok());
+  }
+  auto reference = NewSessionOf(9, 2000);
+  ASSERT_TRUE(dev.AddSession(reference).ok());
+  // Paced like a device (a 64-packet batch, then 0.2 ms of nothing), so the
+  // reference uid's own work stays far below its share.
+  constexpr size_t kPackets = 20000;
+  Traffic t(kPackets);
+  for (size_t i = 0; i < kPackets; i += 64) {
+    dev.OnBatch(absl::MakeConstSpan(t.packets).subspan(i, 64));
+    absl::SleepFor(absl::Microseconds(200));
+  }
+  SessionCounters r = reference->counters();
+  EXPECT_EQ(r.packets_received, kPackets) << "the other uid loses nothing";
+  EXPECT_EQ(r.packets_dropped, 0u);
+  uint64_t shed = 0;
+  for (const auto& s : heavy) {
+    SessionCounters c = s->counters();
+    EXPECT_EQ(c.packets_received, 0u) << "the filter accepts nothing";
+    EXPECT_EQ(c.packets_dropped, c.packets_shed) << "its only drops are the shed packets";
+    shed += c.packets_shed;
+  }
+  EXPECT_GT(shed, 0u) << "4 x 4,000-instruction filters are far over a quarter of the thread";
+}
+
+TEST(FanoutTest, OneUidAloneIsNeverShed) {
+  DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
+                   absl::Milliseconds(10), /*uid_cpu_share=*/0.25);
+  std::vector<std::shared_ptr<Session>> heavy;
+  for (uint64_t id = 1; id <= 2; ++id) {
+    heavy.push_back(NewSessionOf(id, 1000));
+    heavy.back()->SetFilter(WorstCaseFilter());
+    ASSERT_TRUE(dev.AddSession(heavy.back()).ok());
+  }
+  Traffic t(3000);
+  t.Feed(dev, 64);
+  for (const auto& s : heavy) EXPECT_EQ(s->counters().packets_dropped, 0u);
 }
 
 }  // namespace

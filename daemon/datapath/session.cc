@@ -75,7 +75,7 @@ bool Session::TokenMatches(absl::string_view token) const {
   return diff == 0;
 }
 
-void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns) {
+void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publish) {
   absl::MutexLock lock(&mu_);
   if (closed_) return;
   for (const Packet& p : batch) {
@@ -95,7 +95,17 @@ void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns) {
     uint32_t flags = p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
     ring_->Write(p.ts_ns, len, flags, data, caplen);
   }
-  ring_->Publish(now_ns);
+  if (publish) ring_->Publish(now_ns);
+}
+
+void Session::Shed(absl::Span<const Packet> batch, int64_t now_ns, bool publish) {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  uint64_t n = 0;
+  for (const Packet& p : batch) n += DirectionPasses(direction_, p.direction) ? 1 : 0;
+  ring_->CountDrops(n);
+  packets_shed_ += n;
+  if (publish) ring_->Publish(now_ns);
 }
 
 void Session::Tick(int64_t now_ns) {
@@ -150,6 +160,7 @@ SessionCounters Session::CountersLocked() const {
   // consumer position backwards could make the fill read higher.
   c.ring_high_water_bytes = std::max(ring_->high_water_bytes(), c.ring_fill_bytes);
   c.wakeups = ring_->wakeups();
+  c.packets_shed = packets_shed_;
   return c;
 }
 

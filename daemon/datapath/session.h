@@ -72,6 +72,7 @@ struct SessionCounters {
   uint64_t ring_fill_bytes = 0;        // waiting for the reader now
   uint64_t ring_high_water_bytes = 0;  // the most ever waiting (>= ring_fill_bytes)
   uint64_t wakeups = 0;                // eventfd writes to the reader
+  uint64_t packets_shed = 0;           // of packets_dropped: shed with the owner over its CPU share
 };
 
 // What the stats show of a session that changes after it opened, read under
@@ -98,8 +99,14 @@ class Session {
   // Constant-time comparison; false for a token of the wrong length.
   bool TokenMatches(absl::string_view token) const;
 
-  // Fan-out: filters the batch into the ring, then publishes it.
-  void Deliver(absl::Span<const Packet> batch, int64_t now_ns);
+  // Fan-out: filters the batch into the ring, then publishes it (unless
+  // publish is false: more of the same batch follows).
+  void Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publish = true);
+  // Drops the batch unfiltered: the packets its direction would take count
+  // as drops (packets_dropped and packets_shed), because the owner's uid has
+  // used its share of the device thread (uid_cpu_share.h). Then publishes
+  // (unless publish is false).
+  void Shed(absl::Span<const Packet> batch, int64_t now_ns, bool publish = true);
   // Publishes with no new packets so the client's timeout fires.
   void Tick(int64_t now_ns);
   // Marks the ring closed (MYDEV_RING_CLOSED, reason) and wakes the reader.
@@ -146,6 +153,7 @@ class Session {
   mydev::v1::Direction direction_ ABSL_GUARDED_BY(mu_);
   int dlt_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t packets_shed_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<uint8_t> sll2_scratch_ ABSL_GUARDED_BY(mu_);  // one SLL2 record
 };
 

@@ -48,6 +48,10 @@ grpc::Status CaptureService::OpenSession(grpc::ServerContext* ctx,
   absl::StatusOr<std::shared_ptr<Session>> s =
       sessions_->Open(*req, *who, PeerProcess::Read(static_cast<pid_t>(who->pid)));
   if (!s.ok()) return ToGrpcStatus(s.status());
+  if (ctx->IsCancelled()) {  // the caller gave up (deadline, went away): free it now
+    sessions_->Free((*s)->id(), "the caller gave up before OpenSession returned");
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the caller gave up");
+  }
   const Session& session = **s;
   resp->set_session_id(session.id());
   resp->set_token(std::string(session.token().begin(), session.token().end()));

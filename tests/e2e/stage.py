@@ -27,6 +27,7 @@ STAGED = {
     "tests/pcap_api_probe": "bin/pcap_api_probe",
     "tests/pcap_inject_probe": "bin/pcap_inject_probe",
     "tests/hostile_client/hostile_client": "bin/hostile_client",
+    "tools/bench/packet_sender": "bin/packet_sender",
 }
 
 
