@@ -14,7 +14,10 @@ its session.
 
 DaemonSet: one mydevd on the host's network; two client pods (uids 1000 and
 1001) both capture a host-side veth through it; a uid the access rules do
-not list is refused."""
+not list is refused. The mydev-dashboard sidecar runs as uid 65534 with no
+capability, and its /metrics (on the host's network, at the port the
+pod's prometheus.io/* annotations give) shows the target up and the
+device counters moving with the captures."""
 import os
 import shutil
 import signal
@@ -25,9 +28,10 @@ import time
 import pytest
 
 from deploy_podman import (APP_IMAGE, CAP_NET_RAW, MYDEVD_IMAGE, KubePlay, build_images,
-                           caps, container_pid, daemon_stats, host_peer_of, image_label,
-                           image_size, infra_pid, podman, podman_popen, read_pcap_bytes,
-                           render, root_mount_options, send_frames, status_of, wait_healthy)
+                           caps, container_pid, daemon_stats, free_port, host_peer_of,
+                           http_get, image_label, image_size, infra_pid, metric,
+                           parse_metrics, podman, podman_popen, read_pcap_bytes, render,
+                           root_mount_options, send_frames, status_of, wait_healthy)
 from e2e.frames import FOREIGN_MAC, build_frames, mac_text
 from e2e.netns import VethPair, kernel_rx_timestamps
 from e2e.pcap_files import read_pcap
@@ -102,8 +106,10 @@ def test_images_are_cached_small_and_load(stage, images):
     assert size < 50e6, "mydevd image grew to %.1f MB" % (size / 1e6)
     assert image_label(MYDEVD_IMAGE, "org.mydev.inputs")
     ls = podman("run", "--rm", "--network=none", "--entrypoint=/bin/busybox", MYDEVD_IMAGE,
-                "sh", "-c", "ls /bin /usr/bin /sbin /usr/sbin; busybox cat "
-                "/usr/local/lib/mydev/client-libs").stdout
+                "sh", "-c", "busybox ls /bin /usr/bin /sbin /usr/sbin /usr/local/bin 2>/dev/null; "
+                "busybox cat /usr/local/lib/mydev/client-libs").stdout
+    for present in ("busybox", "mydevd", "mydevctl", "mydev-dashboard", "mydevd-entrypoint"):
+        assert present in ls.split(), present + " is not in the mydevd image: " + ls
     for absent in ("dpkg", "apt", "apt-get", "bash", "dash", "perl"):
         assert absent not in ls.split(), absent + " is in the mydevd image"
     libs = [l for l in ls.splitlines() if l.startswith("/")]
@@ -111,6 +117,10 @@ def test_images_are_cached_small_and_load(stage, images):
     assert any("libgrpc++" in l for l in libs) and not any("/libc.so" in l for l in libs)
     out = podman("run", "--rm", "--network=none", MYDEVD_IMAGE, "--help", check=False)
     assert "usage: mydevd" in out.stdout + out.stderr
+    out = podman("run", "--rm", "--network=none", "--user=65534:65534",
+                 "--entrypoint=/usr/local/bin/mydev-dashboard", MYDEVD_IMAGE, "--help",
+                 check=False)
+    assert "usage: mydev-dashboard" in out.stdout + out.stderr, out
 
 
 def test_mydevd_image_is_reproducible(stage, images):
@@ -221,19 +231,57 @@ def test_killing_the_app_container_frees_its_session(sidecar):
 
 # ------------------------------------------------------------------ DaemonSet
 
+def dashboard_on_port(port):
+    """An edit for render(): the dashboard's --listen port, and the pod's
+    prometheus.io/port annotation with it, moved to `port` (9471 may be
+    taken on this host)."""
+    def edit(docs):
+        pod = [d for d in docs if d["kind"] == "Pod"][0]
+        ann = pod["metadata"]["annotations"]
+        assert ann["prometheus.io/scrape"] == "true"
+        assert ann["prometheus.io/port"] == "9471", ann
+        ann["prometheus.io/port"] = str(port)
+        dash = [c for c in pod["spec"]["containers"] if c["name"] == "mydev-dashboard"][0]
+        listen = [a for a in dash["args"] if a.startswith("--listen")]
+        assert listen == ["--listen=127.0.0.1:9471"], dash["args"]  # NODE_IP: --host-ip
+        dash["args"] = [a.replace(":9471", ":%d" % port) if a.startswith("--listen") else a
+                        for a in dash["args"]]
+    return edit
+
+
+def scrape(pod_doc):
+    """GET of the dashboard's metrics where the pod's prometheus.io/*
+    annotations say (the pod is on the host's network: the host's
+    loopback, as --host-ip gave NODE_IP); [(name, labels, value)]."""
+    ann = pod_doc["metadata"]["annotations"]
+    status, body = http_get("http://127.0.0.1:%s%s" % (ann["prometheus.io/port"],
+                                                       ann["prometheus.io/path"]))
+    assert status == 200, (status, body[:500])
+    return parse_metrics(body)
+
+
+def device_packets(samples, device):
+    return metric(samples, "mydev_device_packets_total", device=device)
+
+
 def test_daemonset_serves_two_client_pods_on_a_host_veth(images):
     """The DaemonSet's pod template as a Pod on the host's network, its
     afpacket device on the near end of a veth pair; two client pods (uids
     1000 and 1001, the hostPath socket directory mounted read-only) capture
     it at once through the one daemon: both get every frame sent from the
     far end, byte for byte, with the same timestamps. uid 1002, not in the
-    device's access rules, is refused."""
+    device's access rules, is refused. The dashboard container: uid 65534,
+    no capability in any set, no_new_privs, seccomp, read-only root; its
+    /metrics, fetched from the host where the scrape annotations point,
+    says the target is up, counts the two sessions and every frame sent."""
     p = prefix()
     host_dir = tempfile.mkdtemp(prefix="mydev-node-")
     run_dir = os.path.join(host_dir, "run")
+    port = free_port()
     with VethPair() as veth:
         node = render("deploy/kubernetes/daemonset.yaml", p, host_paths=[("/run/mydevd", run_dir)],
-                      replace=[('interface: "eth0"', 'interface: "%s"' % veth.near)])
+                      replace=[('interface: "eth0"', 'interface: "%s"' % veth.near)],
+                      edit=dashboard_on_port(port))
 
         def client(n, uid):
             def edit(docs):
@@ -249,17 +297,60 @@ def test_daemonset_serves_two_client_pods_on_a_host_veth(images):
             assert os.readlink("/proc/%d/ns/net" % pid) == os.readlink("/proc/self/ns/net"), \
                 "mydevd runs on the host's network"
             assert caps(status_of(pid), "Eff") == CAP_NET_RAW
+
+            # The dashboard sidecar: unprivileged, and scraped where the
+            # annotations say.
+            pod_doc = daemon.docs[[d["kind"] for d in daemon.docs].index("Pod")]
+            dash = daemon.container("mydev-dashboard")
+            d = status_of(container_pid(dash))
+            assert d["Uid"].split()[0] == "65534" and d["Gid"].split()[0] == "65534", d
+            for which in ("Eff", "Prm", "Bnd", "Amb", "Inh"):
+                assert caps(d, which) == 0, (which, d)
+            assert d["NoNewPrivs"] == "1" and d["Seccomp"] == "2", d
+            assert "ro" in root_mount_options(container_pid(dash))
+            assert os.readlink("/proc/%d/ns/net" % container_pid(dash)) == \
+                os.readlink("/proc/self/ns/net"), "the dashboard listens on the host's network"
+            up = {}
+
+            def target_up():
+                try:
+                    up["m"] = scrape(pod_doc)
+                except OSError:  # not listening yet
+                    return False
+                return [(l, v) for n, l, v in up["m"] if n == "mydev_target_up"] and all(
+                    v == 1 for n, l, v in up["m"] if n == "mydev_target_up")
+            assert wait_until(target_up, 20, interval=0.2), (
+                up.get("m"), podman("logs", dash, check=False).stderr)
+            print("dashboard /metrics: %s" % sorted({n for n, _, _ in up["m"]}))
+            assert device_packets(up["m"], "mydev1") is not None, up["m"]
+
             with KubePlay(client(1, 1000)) as c1, KubePlay(client(2, 1001)) as c2:
                 caps1 = capture_in(c1.container("app"), "mydev1", NODE_SOCKET, FRAMES)
                 caps2 = capture_in(c2.container("app"), "mydev1", NODE_SOCKET, FRAMES)
                 _, sessions = daemon_stats(mydevd, NODE_SOCKET)
                 assert sorted((s["device"], s["uid"]) for s in sessions) == \
                     [("mydev1", "1000"), ("mydev1", "1001")], sessions
+                assert wait_until(lambda: metric(scrape(pod_doc), "mydev_device_sessions",
+                                                 device="mydev1") == 2, 10, interval=0.2), \
+                    scrape(pod_doc)
+                before = scrape(pod_doc)
                 frames = build_frames(b"NODES", FRAMES, veth.far_mac)
                 with kernel_rx_timestamps():
                     veth.send_from_far(frames)
                     got1, _ = finish(caps1)
                     got2, _ = finish(caps2)
+                # The device series move: mydev1 by (at least: the veth may
+                # carry the kernel's own packets too) every frame sent,
+                # mydev0 (synthetic, 1000 pps) on its own.
+                want = device_packets(before, "mydev1") + FRAMES
+                assert wait_until(lambda: device_packets(scrape(pod_doc), "mydev1") >= want, 10,
+                                  interval=0.2), (want, scrape(pod_doc))
+                after = scrape(pod_doc)
+                assert device_packets(after, "mydev0") > device_packets(before, "mydev0")
+                assert metric(after, "mydev_target_up") == 1
+                print("dashboard: mydev1 packets %d -> %d, mydev0 %d -> %d" % (
+                    device_packets(before, "mydev1"), device_packets(after, "mydev1"),
+                    device_packets(before, "mydev0"), device_packets(after, "mydev0")))
                 pkts1, pkts2 = read_pcap_bytes(got1)[1], read_pcap_bytes(got2)[1]
                 assert [x[3] for x in pkts1] == frames, "client 1 got every frame as sent"
                 assert [x[3] for x in pkts2] == frames, "client 2 got every frame as sent"

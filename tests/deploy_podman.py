@@ -17,12 +17,16 @@ import struct
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 import yaml
 
 from e2e.stage import runfile
 
 CONTAINERS_CONF = runfile("deploy/container/containers.conf")
+# mydev-dashboard goes into the mydevd image (build.sh's PREFIX_FILES).
+DASHBOARD_RUNFILE = "tools/dashboard/mydev-dashboard"
 BUILD_SH = runfile("deploy/container/build.sh")
 MYDEVD_IMAGE = "localhost/mydevd:latest"
 APP_IMAGE = "localhost/mydev-app:latest"
@@ -51,8 +55,21 @@ def podman_popen(*args, **kw):
     return subprocess.Popen(["podman"] + list(args), env=env(), **kw)
 
 
+def stage_dashboard(prefix):
+    """bin/mydev-dashboard in the install tree PREFIX (tools/install.sh puts
+    it there; a test's stage may not have it yet): copied from the runfiles."""
+    dst = os.path.join(prefix, "bin", "mydev-dashboard")
+    if not os.path.exists(dst):
+        src = runfile(DASHBOARD_RUNFILE)
+        assert os.path.exists(src), "no mydev-dashboard at %s (//deploy:container)" % src
+        os.makedirs(os.path.dirname(dst), mode=0o755, exist_ok=True)
+        shutil.copy(src, dst)
+        os.chmod(dst, 0o755)
+
+
 def build_images(prefix, *extra):
     """deploy/container/build.sh --prefix PREFIX EXTRA...; returns (seconds, log)."""
+    stage_dashboard(prefix)
     t0 = time.time()
     out = subprocess.run([BUILD_SH, "--prefix", prefix] + list(extra), capture_output=True,
                          text=True, timeout=1200, env=env())
@@ -109,6 +126,51 @@ def wait_healthy(container, socket_path, timeout=20):
     logs = podman("logs", container, check=False).stderr
     raise AssertionError("mydevd in %s not SERVING within %ss: %s%s\nlog:\n%s" % (
         container, timeout, last.stdout, last.stderr, logs))
+
+
+# ------------------------------------------------------------------ the dashboard's /metrics
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """[(name, {label: value}, float)] from the Prometheus text format."""
+    samples = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line.strip())
+        assert m, "not a sample line: %r" % line
+        labels = {k: bytes(v, "utf-8").decode("unicode_escape") for k, v in
+                  _LABEL.findall(m.group(2) or "")}
+        samples.append((m.group(1), labels, float(m.group(3))))
+    return samples
+
+
+def metric(samples, name, **labels):
+    """The value of the one sample `name` with these labels (others any),
+    or None."""
+    got = [v for n, l, v in samples
+           if n == name and all(l.get(k) == want for k, want in labels.items())]
+    assert len(got) <= 1, "%d samples of %s%r" % (len(got), name, labels)
+    return got[0] if got else None
+
+
+def http_get(url, timeout=5):
+    """(status, body text) of GET url."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port nothing listens on now (the kernel's pick)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------ Kubernetes YAML

@@ -2,12 +2,19 @@
 # build.sh — builds mydev's container images offline, from Debian's
 # archive only (no registry, no base image), reproducibly:
 #
-#   localhost/mydevd:latest     mydevd, mydevctl and the client libraries
-#                               (tools/install.sh's files, under /usr/local),
-#                               the runtime libraries they load and nothing
-#                               else: no package manager, no coreutils, one
-#                               busybox for the entry point
-#                               (mydevd-entrypoint.sh).
+#   localhost/mydevd:latest     mydevd, mydevctl, mydev-dashboard and the
+#                               client libraries (tools/install.sh's files,
+#                               under /usr/local), the runtime libraries they
+#                               load and nothing else: no package manager, no
+#                               coreutils, one busybox for the entry point
+#                               (mydevd-entrypoint.sh). The DaemonSet runs the
+#                               dashboard from this image too (command:
+#                               mydev-dashboard): it loads the same gRPC,
+#                               protobuf and OpenSSL as mydevd, so it adds only
+#                               its binary, prometheus-cpp and civetweb here,
+#                               where an image of its own would carry a second
+#                               copy of those ~20 MB (each image is one layer
+#                               FROM scratch: nothing is shared between them).
 #   localhost/mydev-app:latest  the example application: a plain Debian 12
 #                               (mmdebstrap --variant=essential, merged /usr,
 #                               no docs, like debian:bookworm-slim) with
@@ -17,7 +24,7 @@
 # Usage: deploy/container/build.sh [--prefix DIR] [--only mydevd|app|systemd-host]
 #                                  [--force] [--verify-reproducible]
 #   --prefix DIR   an installed tree (tools/install.sh's layout: bin/mydevd,
-#                  bin/mydevctl, lib/mydev/libpcap.so.0.8,
+#                  bin/mydevctl, bin/mydev-dashboard, lib/mydev/libpcap.so.0.8,
 #                  lib/mydev/libmydev-client.so); default: tools/install.sh
 #                  into a temporary directory (builds with Bazel).
 #   --only IMAGE   build one image: mydevd, app, or systemd-host (a Debian
@@ -64,7 +71,8 @@ DEB_CACHE="${MYDEV_DEB_CACHE:-/var/cache/mydev/debs}"
 APT_SOURCES="${MYDEV_APT_SOURCES:-/etc/apt/sources.list.d/debian.sources}"
 [[ -f $APT_SOURCES ]] || APT_SOURCES=/etc/apt/sources.list
 # The installed files that go into the mydevd image (tools/install.sh's).
-PREFIX_FILES=(bin/mydevd bin/mydevctl lib/mydev/libpcap.so.0.8 lib/mydev/libmydev-client.so)
+PREFIX_FILES=(bin/mydevd bin/mydevctl bin/mydev-dashboard lib/mydev/libpcap.so.0.8
+  lib/mydev/libmydev-client.so)
 CLIENT_FILES=(lib/mydev/libpcap.so.0.8 lib/mydev/libmydev-client.so)
 
 log() { echo "build.sh: $*" >&2; }
@@ -84,7 +92,8 @@ hook_mydevd() {
   install -d -m 0755 "$r"/usr/local/bin "$r"/usr/local/lib/mydev "$r"/usr/local/share/mydev \
     "$r"/run/mydev "$r"/etc/mydevd "$r"/root "$r"/tmp
   chmod 1777 "$r"/tmp
-  install -m 0755 "$work"/prefix/bin/mydevd "$work"/prefix/bin/mydevctl "$r"/usr/local/bin/
+  install -m 0755 "$work"/prefix/bin/mydevd "$work"/prefix/bin/mydevctl \
+    "$work"/prefix/bin/mydev-dashboard "$r"/usr/local/bin/
   install -m 0644 "$work"/prefix/lib/mydev/* "$r"/usr/local/lib/mydev/
   install -m 0755 "$HERE"/mydevd-entrypoint.sh "$r"/usr/local/bin/mydevd-entrypoint
   ln -sfn busybox "$r"/bin/sh
@@ -113,6 +122,13 @@ hook_mydevd() {
   done
   rm -rf "$r"/usr/lib/x86_64-linux-gnu/gconv "$r"/usr/share/gdb "$r"/usr/share/gcc \
     "$r"/usr/share/initramfs-tools
+  # civetweb (the dashboard's HTTP server) dlopen()s OpenSSL by its
+  # development names, libssl.so and libcrypto.so, for an HTTPS listener;
+  # point them at the libraries gRPC already brought.
+  local lib="$r"/usr/lib/x86_64-linux-gnu
+  for so in libssl libcrypto; do
+    if [[ -e $lib/libcivetweb.so.1 && -e $lib/$so.so.3 ]]; then ln -sfn "$so.so.3" "$lib/$so.so"; fi
+  done
   ldconfig -r "$r"
   # What went in, with versions (the extract variant keeps no dpkg database).
   (cd "$r"/var/cache/apt/archives && ls -1 -- *.deb) | sed 's/\.deb$//' \
@@ -372,7 +388,7 @@ build_mydevd() {
     --extract-hook="\"$SELF\" --hook mydevd \"\$1\" \"$work\""
   podman_image "$work/mydevd.tar" "$tag" "$inputs" \
     "ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    "LABEL org.opencontainers.image.title=mydevd org.opencontainers.image.description=\"mydev capture daemon (deploy/container/build.sh)\"" \
+    "LABEL org.opencontainers.image.title=mydevd org.opencontainers.image.description=\"mydev capture daemon and dashboard (deploy/container/build.sh)\"" \
     "ENTRYPOINT [\"/usr/local/bin/mydevd-entrypoint\"]" \
     "CMD [\"--socket=/run/mydev/mydevd.sock\", \"--user=root\"]"
   finish "$MYDEVD_IMAGE" "$tag" "$t0" "$work/mydevd.tar"

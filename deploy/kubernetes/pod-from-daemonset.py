@@ -5,6 +5,16 @@ YAML it can: each DaemonSet becomes a Pod with the DaemonSet's pod template
 (its labels, annotations and spec, named after the DaemonSet); every other
 document (ConfigMaps, Pods) passes through.
 
+It also fills three gaps of podman 4.3's `kube play`, in every Pod:
+  - the downward API's status.hostIP (an env var's fieldRef) is not
+    supported: such a variable gets the value of --host-ip instead;
+  - $(VAR) in a container's command and args is not expanded from its env
+    (Kubernetes does; $$ is a literal $): expanded here from the literal
+    env values;
+  - `ports` on a host-network pod are refused ("PortMappings can only be
+    used with Bridge or slirp4netns networking"); on Kubernetes they only
+    document the node ports the pod uses there: dropped.
+
     deploy/kubernetes/pod-from-daemonset.py deploy/kubernetes/daemonset.yaml > node-pod.yaml
     podman kube play node-pod.yaml
 
@@ -13,10 +23,12 @@ Options for running a recipe beside others on one machine (the tests):
                          name (podman names its volumes after them) with P
   --host-path OLD=NEW    rewrites hostPath OLD to NEW (repeatable)
   --replace OLD=NEW      replaces text in ConfigMap data (repeatable)
+  --host-ip IP           the value for status.hostIP (default 127.0.0.1)
 
 Needs python3-yaml (Debian).
 """
 import argparse
+import re
 import sys
 
 import yaml
@@ -66,6 +78,35 @@ def replace_in_config(doc, pairs):
         doc["data"][key] = text
 
 
+def _expand(text, env):
+    """Kubernetes' $(VAR) expansion: known names replaced, $$ a literal $,
+    unknown references left as they are."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)",
+                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
+                  text)
+
+
+def podman_gaps(doc, host_ip):
+    """status.hostIP as a literal, $(VAR) expanded, no ports on host network."""
+    if doc["kind"] != "Pod":
+        return
+    spec = doc["spec"]
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        env = {}
+        for var in c.get("env") or []:
+            ref = (var.get("valueFrom") or {}).get("fieldRef") or {}
+            if ref.get("fieldPath") == "status.hostIP":
+                var.pop("valueFrom")
+                var["value"] = host_ip
+            if "value" in var:
+                env[var["name"]] = _expand(str(var["value"]), env)
+        for key in ("command", "args"):
+            if c.get(key):
+                c[key] = [_expand(str(a), env) for a in c[key]]
+        if spec.get("hostNetwork"):
+            c.pop("ports", None)
+
+
 def _block_strings(dumper, text):
     """Multi-line strings (a ConfigMap's files) as YAML literal blocks."""
     style = "|" if "\n" in text else None
@@ -85,6 +126,7 @@ def main():
     ap.add_argument("--name-prefix", default="")
     ap.add_argument("--host-path", type=pair, action="append", default=[])
     ap.add_argument("--replace", type=pair, action="append", default=[])
+    ap.add_argument("--host-ip", default="127.0.0.1")
     args = ap.parse_args()
     src = sys.stdin if args.yaml == "-" else open(args.yaml)
     out = []
@@ -97,6 +139,7 @@ def main():
             rename(doc, args.name_prefix)
         rewrite_host_paths(doc, dict(args.host_path))
         replace_in_config(doc, args.replace)
+        podman_gaps(doc, args.host_ip)
         out.append(doc)
     yaml.SafeDumper.add_representer(str, _block_strings)
     yaml.safe_dump_all(out, sys.stdout, default_flow_style=False, sort_keys=False)
