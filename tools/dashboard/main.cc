@@ -33,32 +33,14 @@
 #include "tools/dashboard/targets.h"
 #include "tools/dashboard/web/web_server.h"
 #include "tools/dashboard/web/web_server_flags.h"
-#include "tools/mydevctl/flag_spelling.h"
 #include "tools/stats_client/connection.h"
+#include "tools/stats_client/connection_flags.h"
+#include "tools/stats_client/flag_spelling.h"
 
-ABSL_FLAG(std::vector<std::string>, target, {},
-          "a daemon to watch: HOST:PORT (its stats_listener, TLS unless --plaintext) or "
-          "unix:PATH; repeat it (or separate with commas) for several. With neither --target "
-          "nor --targets_file: the local socket (--socket)");
 ABSL_FLAG(std::string, targets_file, "",
           "text-format mydev.dashboard.v1.TargetsFile (proto/dashboard.proto): targets with "
           "their own ca/cert/key/token/tls_server_name/plaintext (empty fields: the flags'); "
           "re-read within 2 s of a change, a bad version is logged and the old list kept");
-ABSL_FLAG(std::string, socket, "",
-          "mydevd's local Unix socket when no target is given; empty: $MYDEV_SOCKET, else "
-          "/run/mydevd/mydevd.sock");
-ABSL_FLAG(std::string, ca, "",
-          "PEM file of the CA(s) that signed the daemons' certificates (TLS targets); empty: "
-          "the system's roots");
-ABSL_FLAG(std::string, cert, "", "PEM client certificate (chain) for mutual TLS; needs --key");
-ABSL_FLAG(std::string, key, "", "PEM private key of --cert");
-ABSL_FLAG(std::string, token_file, "",
-          "file holding a bearer token (first word of its first non-comment line), sent as "
-          "`authorization: Bearer TOKEN`; also spelled --token-file");
-ABSL_FLAG(std::string, tls_server_name, "",
-          "the name the daemons' certificates must carry when it is not the HOST of the target");
-ABSL_FLAG(bool, plaintext, false,
-          "no TLS to HOST:PORT targets (a loopback stats_listener with `plaintext: true`)");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "WatchStats interval: how often each daemon sends a snapshot, the interval rates "
           "are computed over (the daemon clamps it to [100ms, 60s])");
@@ -96,20 +78,6 @@ constexpr char kUsage[] =
 // How often a changed targets file is looked for.
 constexpr absl::Duration kTargetsPoll = absl::Seconds(2);
 
-// The connection flags as options.
-mydev::stats_client::ConnectionOptions ConnectionFlags() {
-  mydev::stats_client::ConnectionOptions c;
-  c.socket = absl::GetFlag(FLAGS_socket);
-  c.targets = absl::GetFlag(FLAGS_target);
-  c.ca_file = absl::GetFlag(FLAGS_ca);
-  c.cert_file = absl::GetFlag(FLAGS_cert);
-  c.key_file = absl::GetFlag(FLAGS_key);
-  c.token_file = absl::GetFlag(FLAGS_token_file);
-  c.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
-  c.plaintext = absl::GetFlag(FLAGS_plaintext);
-  return c;
-}
-
 // Prints "mydev-dashboard: message" and returns 2 (bad usage or set-up).
 int Fail(const std::string& message) {
   std::fprintf(stderr, "mydev-dashboard: %s\n", message.c_str());
@@ -128,13 +96,16 @@ std::string Names(const std::vector<TargetConfig>& targets) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   absl::FlagsUsageConfig usage;
-  auto ours = [](absl::string_view file) { return absl::StrContains(file, "tools/dashboard/"); };
+  auto ours = [](absl::string_view file) {
+    return absl::StrContains(file, "tools/dashboard/") ||
+           absl::StrContains(file, "tools/stats_client/");
+  };
   usage.contains_helpshort_flags = ours;
   usage.contains_help_flags = ours;
   absl::SetFlagsUsageConfig(usage);
   std::vector<std::string> unknown;
-  std::vector<std::string> args =
-      mydev::ctl::NormalizeFlagSpelling(std::vector<std::string>(argv, argv + argc), &unknown);
+  std::vector<std::string> args = mydev::stats_client::NormalizeFlagSpelling(
+      std::vector<std::string>(argv, argv + argc), &unknown);
   if (!unknown.empty()) return Fail("unknown flag " + unknown[0] + " (see --help)");
   std::vector<char*> cargs;
   for (std::string& a : args) cargs.push_back(a.data());
@@ -152,8 +123,8 @@ int main(int argc, char** argv) {
   options.metrics.max_session_series = static_cast<size_t>(max_series);
   options.log = [](const std::string& line) { MYDEV_LOG(kInfo, "%s", line); };
 
-  TargetsSource source(ConnectionFlags(), absl::GetFlag(FLAGS_targets_file),
-                       std::getenv("MYDEV_SOCKET"));
+  TargetsSource source(mydev::stats_client::ConnectionOptionsFromFlags(),
+                       absl::GetFlag(FLAGS_targets_file), std::getenv("MYDEV_SOCKET"));
   absl::StatusOr<std::vector<TargetConfig>> targets = source.Load();
   if (!targets.ok()) return Fail(std::string(targets.status().message()));
 

@@ -1,11 +1,11 @@
 // flag_spelling_test.cc — the rewrite before absl parses mydevctl's command
 // line (flags.cc's flags are linked in): dashes in names, repeated --target,
 // values and unknown flags left alone.
-#include "tools/mydevctl/flag_spelling.h"
+#include "tools/stats_client/flag_spelling.h"
 
 #include <gtest/gtest.h>
 
-namespace mydev::ctl {
+namespace mydev::stats_client {
 namespace {
 
 using Args = std::vector<std::string>;
@@ -51,4 +51,4 @@ TEST(FlagSpellingTest, ReportsUnknownFlagsButNotAbslUsageFlags) {
 }
 
 }  // namespace
-}  // namespace mydev::ctl
+}  // namespace mydev::stats_client

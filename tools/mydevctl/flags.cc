@@ -7,26 +7,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-ABSL_FLAG(std::string, socket, "",
-          "mydevd's local Unix socket; empty: $MYDEV_SOCKET, else /run/mydevd/mydevd.sock");
-ABSL_FLAG(std::vector<std::string>, target, {},
-          "a daemon's gRPC target instead of the local socket: HOST:PORT (its stats_listener, "
-          "TLS unless --plaintext), or unix:PATH; repeat it or separate with commas for "
-          "several daemons");
-ABSL_FLAG(std::string, ca, "",
-          "PEM file of the CA(s) that signed the servers' certificates (TLS targets); empty: "
-          "the system's roots");
-ABSL_FLAG(std::string, cert, "", "PEM client certificate (chain) for mutual TLS; needs --key");
-ABSL_FLAG(std::string, key, "", "PEM private key of --cert");
-ABSL_FLAG(std::string, token_file, "",
-          "file holding a bearer token (first word of its first non-comment line), sent as "
-          "`authorization: Bearer TOKEN` with every call; also spelled --token-file");
-ABSL_FLAG(std::string, tls_server_name, "",
-          "the name the server's certificate must carry, when it is not the HOST of --target "
-          "(e.g. connecting by IP address)");
-ABSL_FLAG(bool, plaintext, false,
-          "no TLS to HOST:PORT targets: only for a loopback stats_listener with "
-          "`plaintext: true`, or the plaintext health_address port");
 ABSL_FLAG(int32_t, timeout_ms, 5000,
           "deadline of each GetStats / health Check call, in milliseconds");
 ABSL_FLAG(std::string, format, "table",
@@ -51,15 +31,7 @@ namespace mydev::ctl {
 using stats_client::ConnectionOptions;
 
 absl::Status CommandOptionsFromFlags(CommandOptions* out) {
-  ConnectionOptions& c = out->connection;
-  c.socket = absl::GetFlag(FLAGS_socket);
-  c.targets = absl::GetFlag(FLAGS_target);
-  c.ca_file = absl::GetFlag(FLAGS_ca);
-  c.cert_file = absl::GetFlag(FLAGS_cert);
-  c.key_file = absl::GetFlag(FLAGS_key);
-  c.token_file = absl::GetFlag(FLAGS_token_file);
-  c.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
-  c.plaintext = absl::GetFlag(FLAGS_plaintext);
+  out->connection = stats_client::ConnectionOptionsFromFlags();
 
   const int32_t timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
   if (timeout_ms <= 0) return absl::InvalidArgumentError("--timeout_ms must be > 0");
@@ -84,7 +56,10 @@ absl::Status CommandOptionsFromFlags(CommandOptions* out) {
 
 void ConfigureFlagsHelp() {
   absl::FlagsUsageConfig config;
-  auto ours = [](absl::string_view file) { return absl::StrContains(file, "tools/mydevctl/"); };
+  auto ours = [](absl::string_view file) {
+    return absl::StrContains(file, "tools/mydevctl/") ||
+           absl::StrContains(file, "tools/stats_client/");
+  };
   config.contains_helpshort_flags = ours;
   config.contains_help_flags = ours;
   absl::SetFlagsUsageConfig(config);

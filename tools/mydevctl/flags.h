@@ -1,6 +1,7 @@
 // flags.h — mydevctl's command-line flags (absl flags, defined in flags.cc,
 // listed by --help) and the CommandOptions they make. Any flag name may be
-// spelled with dashes (flag_spelling.h): --token-file = --token_file.
+// spelled with dashes (tools/stats_client/flag_spelling.h): --token-file =
+// --token_file. The connection flags are tools/stats_client/connection_flags.h.
 //
 //   mydevctl sessions --format=json
 //   mydevctl top --target h1:9470 --target h2:9470 --ca ca.crt --token-file t --interval_ms 500
@@ -14,16 +15,9 @@
 #include "absl/flags/declare.h"
 #include "absl/status/status.h"
 #include "tools/mydevctl/command_options.h"
+#include "tools/stats_client/connection_flags.h"  // --socket, --target, --ca, ...
 
-// Where to connect and how (every subcommand).
-ABSL_DECLARE_FLAG(std::string, socket);
-ABSL_DECLARE_FLAG(std::vector<std::string>, target);
-ABSL_DECLARE_FLAG(std::string, ca);
-ABSL_DECLARE_FLAG(std::string, cert);
-ABSL_DECLARE_FLAG(std::string, key);
-ABSL_DECLARE_FLAG(std::string, token_file);
-ABSL_DECLARE_FLAG(std::string, tls_server_name);
-ABSL_DECLARE_FLAG(bool, plaintext);
+// Every subcommand.
 ABSL_DECLARE_FLAG(int32_t, timeout_ms);
 // devices, sessions, stats.
 ABSL_DECLARE_FLAG(std::string, format);

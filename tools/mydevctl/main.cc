@@ -20,9 +20,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "tools/mydevctl/commands.h"
-#include "tools/mydevctl/flag_spelling.h"
 #include "tools/mydevctl/flags.h"
 #include "tools/stats_client/connection.h"
+#include "tools/stats_client/flag_spelling.h"
 
 namespace {
 
@@ -72,8 +72,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   ConfigureFlagsHelp();
   std::vector<std::string> unknown;
-  std::vector<std::string> args =
-      NormalizeFlagSpelling(std::vector<std::string>(argv, argv + argc), &unknown);
+  std::vector<std::string> args = mydev::stats_client::NormalizeFlagSpelling(
+      std::vector<std::string>(argv, argv + argc), &unknown);
   if (!unknown.empty()) {
     std::fprintf(stderr, "mydevctl: unknown flag %s (see mydevctl --help)\n", unknown[0].c_str());
     return 2;

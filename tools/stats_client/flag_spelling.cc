@@ -1,5 +1,5 @@
 // flag_spelling.cc — see flag_spelling.h.
-#include "tools/mydevctl/flag_spelling.h"
+#include "tools/stats_client/flag_spelling.h"
 
 #include <algorithm>
 #include <cstddef>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace mydev::ctl {
+namespace mydev::stats_client {
 namespace {
 
 // The spelling absl knows for a command-line flag name, dashes read as
@@ -92,4 +92,4 @@ std::vector<std::string> NormalizeFlagSpelling(const std::vector<std::string>& a
   return out;
 }
 
-}  // namespace mydev::ctl
+}  // namespace mydev::stats_client

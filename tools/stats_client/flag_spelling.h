@@ -10,13 +10,13 @@
 // Only names of registered flags are rewritten (an unknown one is left for
 // absl to report); values, positional arguments and everything after `--`
 // are left alone.
-#ifndef MYDEV_TOOLS_MYDEVCTL_FLAG_SPELLING_H_
-#define MYDEV_TOOLS_MYDEVCTL_FLAG_SPELLING_H_
+#ifndef MYDEV_TOOLS_STATS_CLIENT_FLAG_SPELLING_H_
+#define MYDEV_TOOLS_STATS_CLIENT_FLAG_SPELLING_H_
 
 #include <string>
 #include <vector>
 
-namespace mydev::ctl {
+namespace mydev::stats_client {
 
 // The flag whose repetitions are joined with commas.
 inline constexpr char kRepeatedFlag[] = "target";
@@ -27,6 +27,6 @@ inline constexpr char kRepeatedFlag[] = "target";
 std::vector<std::string> NormalizeFlagSpelling(const std::vector<std::string>& args,
                                                std::vector<std::string>* unknown = nullptr);
 
-}  // namespace mydev::ctl
+}  // namespace mydev::stats_client
 
-#endif  // MYDEV_TOOLS_MYDEVCTL_FLAG_SPELLING_H_
+#endif  // MYDEV_TOOLS_STATS_CLIENT_FLAG_SPELLING_H_
