@@ -113,6 +113,17 @@ class Backend {
     return absl::OkStatus();
   }
 
+  // Per-packet delivery on (true) or off: while on, the backend hands each
+  // packet to the sink as soon as it has it, for sessions in immediate mode,
+  // instead of batching them for throughput (afpacket: TPACKET_V3 blocks).
+  // DeviceFanout reference-counts the immediate sessions and calls this on
+  // the first and the last one. Backends that never hold packets back
+  // ignore it.
+  virtual absl::Status SetImmediate(bool on) {
+    (void)on;
+    return absl::OkStatus();
+  }
+
   // OK while the device serves; UNAVAILABLE (saying why) while it is gone.
   virtual absl::Status Health() const { return absl::OkStatus(); }
 

@@ -13,7 +13,10 @@
 // the others.
 //
 // Promiscuous mode is reference-counted here: the backend is asked to turn it
-// on with the first session that wants it and off with the last. When the
+// on with the first session that wants it and off with the last. So is
+// immediate mode (Backend::SetImmediate: per-packet delivery while at least
+// one session is immediate; such a session's ring also wakes its reader on
+// every publish, shm/ring_producer.h WakePolicy). When the
 // backend reports the device gone, every session is dropped from the device
 // and its ring closed with MYDEV_RING_CLOSE_DEVICE_GONE (shm/ring_abi.h).
 //
@@ -50,7 +53,8 @@ struct DeviceCounters {
   uint64_t bytes_seen = 0;
   uint64_t packets_ifdropped = 0;
   uint32_t sessions = 0;
-  uint32_t promisc_sessions = 0;  // sessions holding promiscuous mode on
+  uint32_t promisc_sessions = 0;    // sessions holding promiscuous mode on
+  uint32_t immediate_sessions = 0;  // sessions holding per-packet delivery on
 };
 
 class DeviceFanout {
@@ -113,6 +117,7 @@ class DeviceFanout {
   mutable absl::Mutex mu_;
   std::shared_ptr<const SessionList> sessions_ ABSL_GUARDED_BY(mu_);
   uint32_t promisc_sessions_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t immediate_sessions_ ABSL_GUARDED_BY(mu_) = 0;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread ticker_;
