@@ -263,7 +263,7 @@ absl::Status AfpacketBackend::OpenSocket() {
   ifindex_ = st->ifindex;
   bound_ = false;
   promisc_on_ = false;
-  fanout_id_ = 0;
+  fanout_id_ = -1;
   block_consumed_ = 0;
   return absl::OkStatus();
 }
@@ -276,14 +276,16 @@ absl::Status AfpacketBackend::Bind() {
   int arg = (PACKET_FANOUT_CBPF | PACKET_FANOUT_FLAG_UNIQUEID) << 16;
   uint32_t val = 0;
   socklen_t n = sizeof val;
+  // The answer is id | type << 16 | flags << 24 (the id may be 0): 0 = no group.
   if (setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0 ||
-      getsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &val, &n) != 0 || (val & 0xffff) == 0) {
+      getsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &val, &n) != 0 || val == 0) {
+    const int e = errno;
     MYDEV_LOG(kWarning,
               "%s: no PACKET_FANOUT_CBPF group (%s); sessions in immediate mode get packets in "
               "blocks of up to %d ms",
-              info_.name, strerror(errno), options_.ring.retire_timeout_ms);
+              info_.name, strerror(e), options_.ring.retire_timeout_ms);
   } else {
-    fanout_id_ = val & 0xffff;
+    fanout_id_ = static_cast<int>(val & 0xffff);
     if (absl::Status s = SteerTo(0); !s.ok()) return s;
   }
   return ApplyPromiscuous(promisc_wanted_);
@@ -307,7 +309,7 @@ absl::Status AfpacketBackend::OpenFrameSocket() {
       kVlanTagBytes);
   if (!ring.ok()) return ring.status();
   if (absl::Status s = BindAll(fd.get(), ifindex_, options_.interface); !s.ok()) return s;
-  int arg = static_cast<int>(fanout_id_ | (PACKET_FANOUT_CBPF << 16));
+  int arg = fanout_id_ | (PACKET_FANOUT_CBPF << 16);
   if (setsockopt(fd.get(), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0)
     return absl::ErrnoToStatus(errno, "joining the per-frame socket to the fanout group");
   frame_fd_ = std::move(fd);
@@ -340,7 +342,7 @@ absl::Status AfpacketBackend::SetImmediate(bool on) {
   frames_failed_ = false;
   uint64_t one = 1;
   (void)!write(wake_event_.get(), &one, sizeof one);
-  if (on && fd_.valid() && fanout_id_ == 0)
+  if (on && fd_.valid() && fanout_id_ < 0)
     return absl::FailedPreconditionError(
         absl::StrCat("device '", info_.name,
                      "': the kernel cannot steer packets to a per-frame socket "
@@ -517,7 +519,7 @@ void AfpacketBackend::GoAway(const absl::Status& why) {
     ring_.reset();
     fd_.reset();
     bound_ = promisc_on_ = false;
-    fanout_id_ = 0;
+    fanout_id_ = -1;
     health_ = GoneStatus(why);
   }
   MYDEV_LOG(kWarning, "%s: %s; waiting for it to come back", info_.name, why.message());
@@ -555,7 +557,7 @@ void AfpacketBackend::Run(PacketSink sink) {
       absl::MutexLock lock(&mu_);
       fd = fd_.get();
       frame_fd = frame_fd_.get();
-      frames_wanted = immediate_wanted_ && fanout_id_ != 0 && !frames_failed_;
+      frames_wanted = immediate_wanted_ && fanout_id_ >= 0 && !frames_failed_;
     }
     if (fd >= 0 && frames_wanted != per_frame_) {
       SwitchPath(frames_wanted, sink);

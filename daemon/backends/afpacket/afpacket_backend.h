@@ -115,7 +115,7 @@ class AfpacketBackend : public Backend {
   absl::Status OpenSocket() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Binds (capture starts), makes the socket the first member of a new
   // fanout group (its packets: member 0) and re-applies promiscuous mode if
-  // wanted. A kernel without PACKET_FANOUT_CBPF leaves fanout_id_ 0.
+  // wanted. A kernel without PACKET_FANOUT_CBPF leaves fanout_id_ -1.
   absl::Status Bind() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Opens the per-frame socket with its TPACKET_V2 ring, binds it and adds it
   // to the group as member 1 (the group's packets still go to member 0).
@@ -165,8 +165,8 @@ class AfpacketBackend : public Backend {
   bool bound_ ABSL_GUARDED_BY(mu_) = false;
   bool promisc_wanted_ ABSL_GUARDED_BY(mu_) = false;
   bool promisc_on_ ABSL_GUARDED_BY(mu_) = false;  // membership on the current socket
-  // The fanout group of fd_ (and of frame_fd_); 0 = none (no PACKET_FANOUT_CBPF).
-  uint32_t fanout_id_ ABSL_GUARDED_BY(mu_) = 0;
+  // The fanout group of fd_ (and of frame_fd_); -1 = none (no PACKET_FANOUT_CBPF).
+  int fanout_id_ ABSL_GUARDED_BY(mu_) = -1;
   bool immediate_wanted_ ABSL_GUARDED_BY(mu_) = false;  // SetImmediate(true) in force
   bool frames_failed_ ABSL_GUARDED_BY(mu_) = false;     // the last switch to frames failed
   // The per-frame socket, open while its ring is read (per_frame_).
