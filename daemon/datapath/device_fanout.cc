@@ -50,22 +50,27 @@ void DeviceFanout::Stop() {
 }
 
 absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status h = backend_->Health(); !h.ok()) return h;
-  if (session->params().promisc) {
-    if (promisc_sessions_ == 0) {
-      if (absl::Status s = backend_->SetPromiscuous(true); !s.ok()) return s;
+  const bool immediate = session->params().immediate;
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status h = backend_->Health(); !h.ok()) return h;
+    if (session->params().promisc) {
+      if (promisc_sessions_ == 0) {
+        if (absl::Status s = backend_->SetPromiscuous(true); !s.ok()) return s;
+      }
+      ++promisc_sessions_;
     }
-    ++promisc_sessions_;
+    if (immediate && immediate_sessions_++ == 0) {
+      // Best effort, as in libpcap: without it the session gets batches.
+      if (absl::Status s = backend_->SetImmediate(true); !s.ok())
+        MYDEV_LOG(kWarning, "%s: %s", backend_->info().name, s.ToString());
+    }
+    auto next = std::make_shared<SessionList>(*sessions_);
+    next->push_back(std::move(session));
+    SetSessionsLocked(std::move(next));
   }
-  if (session->params().immediate && immediate_sessions_++ == 0) {
-    // Best effort, as in libpcap: without it the session gets batches.
-    if (absl::Status s = backend_->SetImmediate(true); !s.ok())
-      MYDEV_LOG(kWarning, "%s: %s", backend_->info().name, s.ToString());
-  }
-  auto next = std::make_shared<SessionList>(*sessions_);
-  next->push_back(std::move(session));
-  SetSessionsLocked(std::move(next));
+  // Not under mu_: the backend's thread may need it (OnBatch) to switch.
+  if (immediate) backend_->AwaitImmediate(kImmediateSwitchLimit);
   return absl::OkStatus();
 }
 

@@ -66,6 +66,9 @@ class DeviceFanout {
 
   // The accounting window of uid_cpu_share.
   static constexpr absl::Duration kCpuShareWindow = absl::Milliseconds(100);
+  // How long AddSession waits for the backend to start delivering packet by
+  // packet for the device's first immediate session (Backend::AwaitImmediate).
+  static constexpr absl::Duration kImmediateSwitchLimit = absl::Seconds(1);
   ~DeviceFanout();
   DeviceFanout(const DeviceFanout&) = delete;
   DeviceFanout& operator=(const DeviceFanout&) = delete;
@@ -82,7 +85,9 @@ class DeviceFanout {
   absl::Status health() const { return backend_->Health(); }
 
   // UNAVAILABLE while the device is gone; the error of turning promiscuous
-  // mode on when this is the first session to ask for it.
+  // mode on when this is the first session to ask for it. For an immediate
+  // session, returns once the backend delivers packet by packet (or after
+  // kImmediateSwitchLimit).
   absl::Status AddSession(std::shared_ptr<Session> session);
   // No-op for a session not on the device (e.g. dropped when it went away).
   void RemoveSession(uint64_t session_id);

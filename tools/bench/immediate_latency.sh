@@ -12,6 +12,7 @@
 #   sudo ./tools/bench/immediate_latency.sh            # 3 runs, 1000 pps, 5 s each
 #   RUNS=5 PPS=1000 SECONDS_PER_RUN=5 BLOCK_TIMEOUT_MS=10 sudo -E ./tools/bench/immediate_latency.sh
 #   DEVICE=synthetic sudo ./tools/bench/immediate_latency.sh   # also mydev0 (synthetic, PPS)
+#                                                              # and mydev2 (replay of a file at PPS)
 #
 # Needs root (namespace, veth pair, the direct capture). Everything it makes
 # (namespace, veth pair, daemon, temp dir) is removed on exit.
@@ -54,9 +55,22 @@ ip -n "$NS" link set "$FAR" up
 export MYDEV_SOCKET="$WORK/run/mydevd.sock"
 timeout_field=""
 [[ "$BLOCK_TIMEOUT_MS" != 0 ]] && timeout_field="block_timeout_ms: $BLOCK_TIMEOUT_MS"
+# A pcap file of 64-byte UDP frames PPS a second apart, for the replay device.
+python3 - "$WORK/replay.pcap" "$PPS" <<'PY'
+import struct, sys
+path, pps = sys.argv[1], int(sys.argv[2])
+frame = bytes(12) + b"\x08\x00" + bytes(50)
+with open(path, "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b23c4d, 2, 4, 0, 0, 65535, 1))  # nanosecond pcap
+    for i in range(pps * 2):
+        ns = i * 1_000_000_000 // pps
+        f.write(struct.pack("<IIII", ns // 10**9, ns % 10**9, len(frame), len(frame)) + frame)
+PY
+chmod 644 "$WORK/replay.pcap"
 cat > "$WORK/mydevd.conf" <<EOF
 device { name: "mydev0" synthetic { rate_pps: $PPS } }
 device { name: "mydev1" afpacket { interface: "$NEAR" $timeout_field } }
+device { name: "mydev2" replay { path: "$WORK/replay.pcap" loop: true } }
 EOF
 "$WORK/prefix/bin/mydevd" --socket "$MYDEV_SOCKET" --config "$WORK/mydevd.conf" \
   2>"$WORK/mydevd.log" &
@@ -72,7 +86,7 @@ probe() {
   "$@" --count "$count" --seconds $((SECS + 5)) >"$out" 2>"$err" &
   local pid=$!
   for _ in $(seq 200); do grep -q "listening on" "$err" 2>/dev/null && break; sleep 0.05; done
-  if [[ "$label" != synthetic ]]; then
+  if [[ "$label" == direct || "$label" == mydev ]]; then
     ip netns exec "$NS" "$WORK/packet_sender" --ifname "$FAR" --seconds "$SECS" --size "$SIZE" \
       --pps "$PPS" >/dev/null
   fi
@@ -90,7 +104,7 @@ as_nobody=(runuser -u nobody -- env "MYDEV_SOCKET=$MYDEV_SOCKET" "$WORK/prefix/b
 filter=(--filter "udp port 9")
 echo "immediate mode, packet timestamp -> callback; $PPS pps, $SIZE B, ${SECS} s per run," \
   "block_timeout_ms ${BLOCK_TIMEOUT_MS/#0/10 (default)}"
-declare -a d50 d99 m50 m99 r50 r99 s50 s99
+declare -a d50 d99 m50 m99 r50 r99 s50 s99 p50 p99
 for run in $(seq "$RUNS"); do
   echo "run $run"
   d=$(probe direct "$WORK/latency_probe" --interface "$NEAR" "${filter[@]}" | tee /dev/stderr)
@@ -102,6 +116,8 @@ for run in $(seq "$RUNS"); do
   if [[ "${DEVICE:-}" == synthetic ]]; then
     s=$(probe synthetic "${as_nobody[@]}" "$WORK/latency_probe" --interface mydev0 | tee /dev/stderr)
     s50+=("$(field p50_us "$s")") s99+=("$(field p99_us "$s")")
+    s=$(probe replay "${as_nobody[@]}" "$WORK/latency_probe" --interface mydev2 | tee /dev/stderr)
+    p50+=("$(field p50_us "$s")") p99+=("$(field p99_us "$s")")
   fi
 done 2>&1
 
@@ -123,4 +139,6 @@ summary "ratio p99" "${r99[@]}"
 if [[ "${DEVICE:-}" == synthetic ]]; then
   summary "synthetic p50 (us)" "${s50[@]}"
   summary "synthetic p99 (us)" "${s99[@]}"
+  summary "replay p50 (us)" "${p50[@]}"
+  summary "replay p99 (us)" "${p99[@]}"
 fi

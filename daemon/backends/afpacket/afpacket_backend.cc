@@ -350,6 +350,19 @@ absl::Status AfpacketBackend::SetImmediate(bool on) {
   return absl::OkStatus();
 }
 
+bool AfpacketBackend::FramesWanted() const {
+  return immediate_wanted_ && fanout_id_ >= 0 && !frames_failed_;
+}
+
+bool AfpacketBackend::SwitchSettled() const {
+  return !running_ || !fd_.valid() || frames_applied_ == FramesWanted();
+}
+
+void AfpacketBackend::AwaitImmediate(absl::Duration limit) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(this, &AfpacketBackend::SwitchSettled), limit);
+}
+
 absl::Status AfpacketBackend::Health() const {
   absl::MutexLock lock(&mu_);
   return health_;
@@ -384,6 +397,7 @@ absl::Status AfpacketBackend::Start(PacketSink sink) {
     if (fd_.valid() && !bound_) {
       if (absl::Status s = Bind(); !s.ok()) return s;
     }
+    running_ = true;
   }
   uint64_t drain;
   while (read(stop_event_.get(), &drain, sizeof drain) > 0) {
@@ -397,6 +411,8 @@ void AfpacketBackend::Stop() {
   uint64_t one = 1;
   (void)!write(stop_event_.get(), &one, sizeof one);
   thread_.join();
+  absl::MutexLock lock(&mu_);
+  running_ = false;
 }
 
 uint32_t AfpacketBackend::DeliverBlock(tpacket_block_desc* block, uint32_t skip,
@@ -476,6 +492,10 @@ void AfpacketBackend::SwitchPath(bool on, const PacketSink& sink) {
     if (s.ok()) {
       DrainOpenBlock(sink);  // the blocks' last packets come before the first frame
       per_frame_ = true;
+      {
+        absl::MutexLock lock(&mu_);
+        frames_applied_ = true;
+      }
       MYDEV_LOG(kInfo, "%s: a session is in immediate mode; delivering packet by packet",
                 info_.name);
       return;
@@ -498,6 +518,7 @@ void AfpacketBackend::SwitchPath(bool on, const PacketSink& sink) {
   DrainFrames(sink);  // every frame predates the next block's packets
   per_frame_ = false;
   absl::MutexLock lock(&mu_);
+  frames_applied_ = false;
   ReadKernelStats();
   frame_ring_.reset();
   frame_fd_.reset();
@@ -515,7 +536,7 @@ void AfpacketBackend::GoAway(const absl::Status& why) {
     ReadKernelStats();
     frame_ring_.reset();
     frame_fd_.reset();
-    per_frame_ = false;
+    per_frame_ = frames_applied_ = false;
     ring_.reset();
     fd_.reset();
     bound_ = promisc_on_ = false;
@@ -557,7 +578,7 @@ void AfpacketBackend::Run(PacketSink sink) {
       absl::MutexLock lock(&mu_);
       fd = fd_.get();
       frame_fd = frame_fd_.get();
-      frames_wanted = immediate_wanted_ && fanout_id_ >= 0 && !frames_failed_;
+      frames_wanted = FramesWanted();
     }
     if (fd >= 0 && frames_wanted != per_frame_) {
       SwitchPath(frames_wanted, sink);

@@ -101,6 +101,8 @@ class AfpacketBackend : public Backend {
   // thread switches within a few milliseconds. FAILED_PRECONDITION when the
   // kernel cannot steer packets between two sockets (no PACKET_FANOUT_CBPF).
   absl::Status SetImmediate(bool on) override;
+  // Waits for the backend thread's switch (see SetImmediate).
+  void AwaitImmediate(absl::Duration limit) override;
   absl::Status Health() const override;
   void SetDeviceGoneHandler(DeviceGoneHandler handler) override { gone_ = std::move(handler); }
 
@@ -127,6 +129,10 @@ class AfpacketBackend : public Backend {
   // OK if the interface still has our ifindex and is up.
   absl::Status CheckInterface() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadKernelStats() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the packets should go to the per-frame socket now.
+  bool FramesWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True once the thread's delivery matches FramesWanted() (or nothing runs).
+  bool SwitchSettled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void Run(PacketSink sink);
   // Hands every retired block to the sink and returns it to the kernel
@@ -169,6 +175,8 @@ class AfpacketBackend : public Backend {
   int fanout_id_ ABSL_GUARDED_BY(mu_) = -1;
   bool immediate_wanted_ ABSL_GUARDED_BY(mu_) = false;  // SetImmediate(true) in force
   bool frames_failed_ ABSL_GUARDED_BY(mu_) = false;     // the last switch to frames failed
+  bool frames_applied_ ABSL_GUARDED_BY(mu_) = false;    // per_frame_, for other threads
+  bool running_ ABSL_GUARDED_BY(mu_) = false;           // the thread is between Start() and Stop()
   // The per-frame socket, open while its ring is read (per_frame_).
   UniqueFd frame_fd_ ABSL_GUARDED_BY(mu_);
   absl::Status health_ ABSL_GUARDED_BY(mu_);

@@ -484,6 +484,8 @@ TEST_F(AfpacketTest, ImmediateModeDeliversEachFrameWithoutWaitingForTheBlock) {
   absl::SleepFor(absl::Milliseconds(50));
   EXPECT_EQ(c.WaitFor(0).size(), 0u) << "blocks: the frame waits in the open block";
   ASSERT_TRUE(b->SetImmediate(true).ok());
+  b->AwaitImmediate(absl::Seconds(5));
+  EXPECT_EQ(c.WaitFor(0).size(), 1u) << "switched: the open block was delivered first";
   std::vector<Captured> got = c.WaitFor(1, absl::Seconds(1));
   ASSERT_EQ(got.size(), 1u) << "the frame in the open block came out at the switch";
   for (uint32_t i = 1; i <= 5; ++i) {
