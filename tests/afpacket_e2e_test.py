@@ -442,6 +442,56 @@ def test_kernel_drops_reported_as_ifdrop(stage, veth):
     assert [int(s["ifdropped"]) for s in sessions if s["device"] == "mydev1"] == [ifdrop], sessions
 
 
+def test_immediate_mode_gets_each_packet_while_other_sessions_keep_batches(stage, veth):
+    """With blocks retired only every second (block_timeout_ms: 1000), a
+    tcpdump in immediate mode on mydev1 still has each of 4 frames, sent one
+    at a time, in its file within 250 ms (the device reads packet by packet
+    while it is open); a tcpdump beside it without immediate mode (timeout
+    1000 ms, tcpdump's default) gets the same frames within its timeout, in
+    a batch: at most two wake-ups for the 4 frames against one per frame for
+    the immediate session. Bounds generous enough for a loaded machine:
+    blocks alone would take up to a second per frame."""
+    config = ('device { name: "mydev0" synthetic { rate_pps: 2000 } }\n'
+              'device { name: "mydev1" afpacket { interface: "%s" block_timeout_ms: 1000 } }\n'
+              % veth.near)
+    imm_file, bat_file = stage.out("immediate.pcap"), stage.out("batched.pcap")
+    with stage.daemon(config=config) as d:
+        nano = ["--time-stamp-precision=nano", "-U", "-n"]
+        imm = start_capture(stage, d, ["-i", "mydev1", "--immediate-mode", "-w", imm_file] + nano)
+        bat = start_capture(stage, d, ["-i", "mydev1", "-w", bat_file] + nano)
+        try:
+            def wakeups():
+                rows = [s for s in d.stats()[1] if s["device"] == "mydev1"]
+                return {s["immediate"]: int(s["wakeups"]) for s in rows}
+            assert wait_until(lambda: "delivering packet by packet" in d.log_text(), 10), \
+                d.log_text()
+            before = wakeups()
+            assert sorted(before) == ["0", "1"], before
+            frames = build_frames(b"IMMED", 4, veth.far_mac, kinds=("ipv4",))
+            late = []  # observed in the file minus the packet's kernel timestamp
+            for i, frame in enumerate(frames):
+                veth.send_from_far([frame])
+                got = wait_until(lambda: tagged(read_pcap_partial(imm_file)[1], b"IMMED")[i:], 5,
+                                 interval=0.005)
+                seen = time.time_ns()
+                assert got, "frame %d never reached the immediate session" % i
+                late.append((seen - got[0][0]) / 1e6)
+            assert max(late) < 250, "immediate session: frames %s ms late" % late
+            got = wait_until(lambda: len(tagged(read_pcap_partial(bat_file)[1], b"IMMED")) == 4, 5,
+                             interval=0.005)
+            batch_late = (time.time_ns() - tagged(read_pcap(imm_file)[1], b"IMMED")[0][0]) / 1e9
+            assert got, "the other session never got the frames"
+            assert batch_late < 2.5, "the other session waited %.1f s" % batch_late
+            after = wakeups()
+        finally:
+            imm_err, bat_err = stop(imm), stop(bat)
+    assert imm.returncode == 0 and bat.returncode == 0, imm_err + bat_err
+    assert after["1"] - before["1"] >= len(frames), (before, after)
+    assert after["0"] - before["0"] <= 2, (before, after)
+    assert [p[3] for p in tagged(read_pcap(imm_file)[1], b"IMMED")] == frames
+    assert [p[3] for p in tagged(read_pcap(bat_file)[1], b"IMMED")] == frames
+
+
 WORST_FILTER_TERMS = 340  # `ether[i % 60] > 255 or ...`: ~3,700 instructions, all run per packet
 HEAVY_UID = 40007
 

@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 
 namespace mydev::daemon {
@@ -112,6 +113,22 @@ class Backend {
     (void)on;
     return absl::OkStatus();
   }
+
+  // Per-packet delivery on (true) or off: while on, the backend hands each
+  // packet to the sink as soon as it has it, for sessions in immediate mode,
+  // instead of batching them for throughput (afpacket: TPACKET_V3 blocks).
+  // DeviceFanout reference-counts the immediate sessions and calls this on
+  // the first and the last one. Backends that never hold packets back
+  // ignore it.
+  virtual absl::Status SetImmediate(bool on) {
+    (void)on;
+    return absl::OkStatus();
+  }
+  // Returns once the last SetImmediate() is in effect (a backend may switch
+  // from its own thread), or after `limit`. DeviceFanout calls it, outside
+  // its lock, before an immediate session's open returns, so that the
+  // session's first packets already come one by one.
+  virtual void AwaitImmediate(absl::Duration limit) { (void)limit; }
 
   // OK while the device serves; UNAVAILABLE (saying why) while it is gone.
   virtual absl::Status Health() const { return absl::OkStatus(); }

@@ -50,17 +50,27 @@ void DeviceFanout::Stop() {
 }
 
 absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status h = backend_->Health(); !h.ok()) return h;
-  if (session->params().promisc) {
-    if (promisc_sessions_ == 0) {
-      if (absl::Status s = backend_->SetPromiscuous(true); !s.ok()) return s;
+  const bool immediate = session->params().immediate;
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status h = backend_->Health(); !h.ok()) return h;
+    if (session->params().promisc) {
+      if (promisc_sessions_ == 0) {
+        if (absl::Status s = backend_->SetPromiscuous(true); !s.ok()) return s;
+      }
+      ++promisc_sessions_;
     }
-    ++promisc_sessions_;
+    if (immediate && immediate_sessions_++ == 0) {
+      // Best effort, as in libpcap: without it the session gets batches.
+      if (absl::Status s = backend_->SetImmediate(true); !s.ok())
+        MYDEV_LOG(kWarning, "%s: %s", backend_->info().name, s.ToString());
+    }
+    auto next = std::make_shared<SessionList>(*sessions_);
+    next->push_back(std::move(session));
+    SetSessionsLocked(std::move(next));
   }
-  auto next = std::make_shared<SessionList>(*sessions_);
-  next->push_back(std::move(session));
-  SetSessionsLocked(std::move(next));
+  // Not under mu_: the backend's thread may need it (OnBatch) to switch.
+  if (immediate) backend_->AwaitImmediate(kImmediateSwitchLimit);
   return absl::OkStatus();
 }
 
@@ -68,15 +78,21 @@ void DeviceFanout::RemoveSession(uint64_t session_id) {
   absl::MutexLock lock(&mu_);
   auto next = std::make_shared<SessionList>();
   next->reserve(sessions_->size());
-  bool promisc = false;
+  bool promisc = false, immediate = false;
   for (const auto& s : *sessions_) {
     if (s->id() != session_id) {
       next->push_back(s);
     } else {
       promisc = s->params().promisc;
+      immediate = s->params().immediate;
     }
   }
   SetSessionsLocked(std::move(next));
+  if (immediate && immediate_sessions_ > 0 && --immediate_sessions_ == 0) {
+    if (absl::Status s = backend_->SetImmediate(false); !s.ok())
+      MYDEV_LOG(kWarning, "%s: turning per-packet delivery off: %s", backend_->info().name,
+                s.ToString());
+  }
   if (promisc && promisc_sessions_ > 0 && --promisc_sessions_ == 0) {
     if (absl::Status s = backend_->SetPromiscuous(false); !s.ok())
       MYDEV_LOG(kWarning, "%s: turning promiscuous mode off: %s", backend_->info().name,
@@ -93,6 +109,10 @@ void DeviceFanout::OnDeviceGone(const absl::Status& why) {
     if (promisc_sessions_ != 0) {
       promisc_sessions_ = 0;
       (void)backend_->SetPromiscuous(false);  // the socket is gone; just forget the wish
+    }
+    if (immediate_sessions_ != 0) {
+      immediate_sessions_ = 0;
+      (void)backend_->SetImmediate(false);
     }
   }
   MYDEV_LOG(kWarning, "%s is gone (%s); closing its %d sessions", backend_->info().name,
@@ -169,6 +189,7 @@ DeviceCounters DeviceFanout::counters() const {
   absl::MutexLock lock(&mu_);
   c.sessions = static_cast<uint32_t>(sessions_->size());
   c.promisc_sessions = promisc_sessions_;
+  c.immediate_sessions = immediate_sessions_;
   return c;
 }
 

@@ -13,7 +13,10 @@
 // the others.
 //
 // Promiscuous mode is reference-counted here: the backend is asked to turn it
-// on with the first session that wants it and off with the last. When the
+// on with the first session that wants it and off with the last. So is
+// immediate mode (Backend::SetImmediate: per-packet delivery while at least
+// one session is immediate; such a session's ring also wakes its reader on
+// every publish, shm/ring_producer.h WakePolicy). When the
 // backend reports the device gone, every session is dropped from the device
 // and its ring closed with MYDEV_RING_CLOSE_DEVICE_GONE (shm/ring_abi.h).
 //
@@ -50,7 +53,8 @@ struct DeviceCounters {
   uint64_t bytes_seen = 0;
   uint64_t packets_ifdropped = 0;
   uint32_t sessions = 0;
-  uint32_t promisc_sessions = 0;  // sessions holding promiscuous mode on
+  uint32_t promisc_sessions = 0;    // sessions holding promiscuous mode on
+  uint32_t immediate_sessions = 0;  // sessions holding per-packet delivery on
 };
 
 class DeviceFanout {
@@ -65,6 +69,9 @@ class DeviceFanout {
   // With sessions of two or more uids, batches are delivered in chunks of at
   // most this many packets, each checked against the uids' shares.
   static constexpr size_t kShareChunk = 256;
+  // How long AddSession waits for the backend to start delivering packet by
+  // packet for the device's first immediate session (Backend::AwaitImmediate).
+  static constexpr absl::Duration kImmediateSwitchLimit = absl::Seconds(1);
   ~DeviceFanout();
   DeviceFanout(const DeviceFanout&) = delete;
   DeviceFanout& operator=(const DeviceFanout&) = delete;
@@ -81,7 +88,9 @@ class DeviceFanout {
   absl::Status health() const { return backend_->Health(); }
 
   // UNAVAILABLE while the device is gone; the error of turning promiscuous
-  // mode on when this is the first session to ask for it.
+  // mode on when this is the first session to ask for it. For an immediate
+  // session, returns once the backend delivers packet by packet (or after
+  // kImmediateSwitchLimit).
   absl::Status AddSession(std::shared_ptr<Session> session);
   // No-op for a session not on the device (e.g. dropped when it went away).
   void RemoveSession(uint64_t session_id);
@@ -116,6 +125,7 @@ class DeviceFanout {
   mutable absl::Mutex mu_;
   std::shared_ptr<const SessionList> sessions_ ABSL_GUARDED_BY(mu_);
   uint32_t promisc_sessions_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t immediate_sessions_ ABSL_GUARDED_BY(mu_) = 0;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread ticker_;

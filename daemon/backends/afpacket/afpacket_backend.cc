@@ -3,6 +3,7 @@
 #include "daemon/backends/afpacket/afpacket_backend.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -74,6 +75,105 @@ absl::Status CheckLinkType(const std::string& name, uint16_t hatype) {
                    "; only Ethernet and loopback interfaces are supported"));
 }
 
+// One packet's fields as the kernel wrote them, from a tpacket3_hdr (blocks)
+// or a tpacket2_hdr (frames).
+struct KernelFrame {
+  uint8_t* frame;      // where the tpacketN_hdr starts
+  uint32_t hdr_bytes;  // TPACKET_ALIGN(sizeof(tpacketN_hdr))
+  uint32_t status;     // tp_status
+  uint32_t len, snaplen, mac, net, sec, nsec;
+  uint16_t vlan_tci, vlan_tpid;
+  const sockaddr_ll* sll;
+};
+
+KernelFrame FromV3(uint8_t* frame, const tpacket3_hdr& h, const sockaddr_ll& sll) {
+  return {frame,
+          TPACKET_ALIGN(sizeof(tpacket3_hdr)),
+          h.tp_status,
+          h.tp_len,
+          h.tp_snaplen,
+          h.tp_mac,
+          h.tp_net,
+          h.tp_sec,
+          h.tp_nsec,
+          static_cast<uint16_t>(h.hv1.tp_vlan_tci),
+          static_cast<uint16_t>(h.hv1.tp_vlan_tpid),
+          &sll};
+}
+
+KernelFrame FromV2(tpacket2_hdr* h) {
+  return {reinterpret_cast<uint8_t*>(h),
+          TPACKET_ALIGN(sizeof(tpacket2_hdr)),
+          h->tp_status,
+          h->tp_len,
+          h->tp_snaplen,
+          h->tp_mac,
+          h->tp_net,
+          h->tp_sec,
+          h->tp_nsec,
+          h->tp_vlan_tci,
+          h->tp_vlan_tpid,
+          &TpacketV2Ring::Address(h)};
+}
+
+// Fills p and l from what the kernel wrote; p.link = l.
+void FillPacket(const KernelFrame& k, Packet* p, LinkLayerInfo* l) {
+  uint8_t* data = k.frame + k.mac;
+  p->caplen = k.snaplen;
+  p->len = k.len;
+  l->payload_offset = k.net >= k.mac ? k.net - k.mac : 0;
+  // Put a tag the kernel took out back after the MAC addresses; the reserve
+  // in front of the frame leaves room (pcap-linux.c does so).
+  const bool vlan = (k.status & TP_STATUS_VLAN_VALID) != 0;
+  if (vlan && k.snaplen >= kMacAddressesBytes &&
+      k.mac >= k.hdr_bytes + sizeof(sockaddr_ll) + kVlanTagBytes) {
+    vlan_tag tag;
+    tag.vlan_tpid = htons((k.status & TP_STATUS_VLAN_TPID_VALID) ? k.vlan_tpid : ETH_P_8021Q);
+    tag.vlan_tci = htons(k.vlan_tci);
+    data -= kVlanTagBytes;
+    std::memmove(data, data + kVlanTagBytes, kMacAddressesBytes);
+    std::memcpy(data + kMacAddressesBytes, &tag, sizeof tag);
+    p->caplen += kVlanTagBytes;
+    p->len += kVlanTagBytes;
+    l->payload_offset += kVlanTagBytes;
+  }
+  p->data = data;
+  p->ts_ns = static_cast<uint64_t>(k.sec) * 1'000'000'000u + k.nsec;
+  const sockaddr_ll& sll = *k.sll;
+  p->direction = sll.sll_pkttype == PACKET_OUTGOING ? PacketDirection::kOut : PacketDirection::kIn;
+  l->protocol = ntohs(sll.sll_protocol);
+  l->hatype = sll.sll_hatype;
+  l->ifindex = static_cast<uint32_t>(sll.sll_ifindex);
+  l->pkttype = sll.sll_pkttype;
+  l->halen = std::min<uint8_t>(sll.sll_halen, sizeof l->addr);
+  std::memcpy(l->addr, sll.sll_addr, sizeof l->addr);
+  p->link = l;
+}
+
+// Binds a packet socket to every protocol on ifindex.
+absl::Status BindAll(int fd, int ifindex, const std::string& interface) {
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = ifindex;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("binding to ", interface));
+  int err = 0;  // a bind to a down interface reports ENETDOWN here
+  socklen_t n = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &n) == 0 && err != 0)
+    return absl::ErrnoToStatus(err, absl::StrCat("binding to ", interface));
+  return absl::OkStatus();
+}
+
+// The interface's MTU (1500 if it cannot be read).
+uint32_t InterfaceMtu(const std::string& name) {
+  UniqueFd s(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name.c_str(), std::min(name.size(), sizeof ifr.ifr_name - 1));
+  if (!s.valid() || ioctl(s.get(), SIOCGIFMTU, &ifr) != 0 || ifr.ifr_mtu <= 0) return 1500;
+  return static_cast<uint32_t>(ifr.ifr_mtu);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AfpacketBackend>> AfpacketBackend::Create(
@@ -103,9 +203,10 @@ absl::StatusOr<std::unique_ptr<AfpacketBackend>> AfpacketBackend::Create(
                                          : PCAP_IF_CONNECTION_STATUS_DISCONNECTED);
   }
   UniqueFd stop(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!stop.valid()) return absl::ErrnoToStatus(errno, "eventfd");
+  UniqueFd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!stop.valid() || !wake.valid()) return absl::ErrnoToStatus(errno, "eventfd");
   std::unique_ptr<AfpacketBackend> b(
-      new AfpacketBackend(std::move(info), options, std::move(stop)));
+      new AfpacketBackend(std::move(info), options, std::move(stop), std::move(wake)));
   absl::MutexLock lock(&b->mu_);
   if (!up) {
     const absl::Status why =
@@ -123,12 +224,17 @@ absl::StatusOr<std::unique_ptr<AfpacketBackend>> AfpacketBackend::Create(
 }
 
 AfpacketBackend::AfpacketBackend(DeviceInfo info, const AfpacketOptions& options,
-                                 UniqueFd stop_event)
-    : info_(std::move(info)), options_(options), stop_event_(std::move(stop_event)) {}
+                                 UniqueFd stop_event, UniqueFd wake_event)
+    : info_(std::move(info)),
+      options_(options),
+      stop_event_(std::move(stop_event)),
+      wake_event_(std::move(wake_event)) {}
 
 AfpacketBackend::~AfpacketBackend() {
   Stop();
   absl::MutexLock lock(&mu_);
+  frame_ring_.reset();
+  frame_fd_.reset();
   ring_.reset();
   fd_.reset();
 }
@@ -157,22 +263,58 @@ absl::Status AfpacketBackend::OpenSocket() {
   ifindex_ = st->ifindex;
   bound_ = false;
   promisc_on_ = false;
+  fanout_id_ = -1;
+  block_consumed_ = 0;
   return absl::OkStatus();
 }
 
 absl::Status AfpacketBackend::Bind() {
-  sockaddr_ll sll{};
-  sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(ETH_P_ALL);
-  sll.sll_ifindex = ifindex_;
-  if (bind(fd_.get(), reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0)
-    return absl::ErrnoToStatus(errno, absl::StrCat("binding to ", options_.interface));
-  int err = 0;  // a bind to a down interface reports ENETDOWN here
-  socklen_t n = sizeof err;
-  if (getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &n) == 0 && err != 0)
-    return absl::ErrnoToStatus(err, absl::StrCat("binding to ", options_.interface));
+  if (absl::Status s = BindAll(fd_.get(), ifindex_, options_.interface); !s.ok()) return s;
   bound_ = true;
+  // A fanout group of its own (the kernel picks an unused id), so that a
+  // per-frame socket can take its packets over; program: member 0.
+  int arg = (PACKET_FANOUT_CBPF | PACKET_FANOUT_FLAG_UNIQUEID) << 16;
+  uint32_t val = 0;
+  socklen_t n = sizeof val;
+  // The answer is id | type << 16 | flags << 24 (the id may be 0): 0 = no group.
+  if (setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0 ||
+      getsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT, &val, &n) != 0 || val == 0) {
+    const int e = errno;
+    MYDEV_LOG(kWarning,
+              "%s: no PACKET_FANOUT_CBPF group (%s); sessions in immediate mode get packets in "
+              "blocks of up to %d ms",
+              info_.name, strerror(e), options_.ring.retire_timeout_ms);
+  } else {
+    fanout_id_ = static_cast<int>(val & 0xffff);
+    if (absl::Status s = SteerTo(0); !s.ok()) return s;
+  }
   return ApplyPromiscuous(promisc_wanted_);
+}
+
+absl::Status AfpacketBackend::SteerTo(uint32_t index) {
+  sock_filter ret = BPF_STMT(BPF_RET | BPF_K, index);
+  sock_fprog prog{1, &ret};
+  if (setsockopt(fd_.get(), SOL_PACKET, PACKET_FANOUT_DATA, &prog, sizeof prog) != 0)
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat("setsockopt(PACKET_FANOUT_DATA) on ", options_.interface));
+  return absl::OkStatus();
+}
+
+absl::Status AfpacketBackend::OpenFrameSocket() {
+  UniqueFd fd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket(AF_PACKET, SOCK_RAW)");
+  const uint64_t total = uint64_t{options_.ring.block_bytes} * options_.ring.block_count;
+  absl::StatusOr<std::unique_ptr<TpacketV2Ring>> ring = TpacketV2Ring::Create(
+      fd.get(), TpacketV2Ring::GeometryFor(InterfaceMtu(options_.interface), kVlanTagBytes, total),
+      kVlanTagBytes);
+  if (!ring.ok()) return ring.status();
+  if (absl::Status s = BindAll(fd.get(), ifindex_, options_.interface); !s.ok()) return s;
+  int arg = fanout_id_ | (PACKET_FANOUT_CBPF << 16);
+  if (setsockopt(fd.get(), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0)
+    return absl::ErrnoToStatus(errno, "joining the per-frame socket to the fanout group");
+  frame_fd_ = std::move(fd);
+  frame_ring_ = std::move(*ring);
+  return absl::OkStatus();
 }
 
 absl::Status AfpacketBackend::ApplyPromiscuous(bool on) {
@@ -192,6 +334,33 @@ absl::Status AfpacketBackend::SetPromiscuous(bool on) {
   absl::MutexLock lock(&mu_);
   promisc_wanted_ = on;
   return ApplyPromiscuous(on);
+}
+
+absl::Status AfpacketBackend::SetImmediate(bool on) {
+  absl::MutexLock lock(&mu_);
+  immediate_wanted_ = on;
+  frames_failed_ = false;
+  uint64_t one = 1;
+  (void)!write(wake_event_.get(), &one, sizeof one);
+  if (on && fd_.valid() && fanout_id_ < 0)
+    return absl::FailedPreconditionError(
+        absl::StrCat("device '", info_.name,
+                     "': the kernel cannot steer packets to a per-frame socket "
+                     "(PACKET_FANOUT_CBPF); immediate sessions get packets in blocks"));
+  return absl::OkStatus();
+}
+
+bool AfpacketBackend::FramesWanted() const {
+  return immediate_wanted_ && fanout_id_ >= 0 && !frames_failed_;
+}
+
+bool AfpacketBackend::SwitchSettled() const {
+  return !running_ || !fd_.valid() || frames_applied_ == FramesWanted();
+}
+
+void AfpacketBackend::AwaitImmediate(absl::Duration limit) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(this, &AfpacketBackend::SwitchSettled), limit);
 }
 
 absl::Status AfpacketBackend::Health() const {
@@ -214,6 +383,10 @@ void AfpacketBackend::ReadKernelStats() {
   socklen_t n = sizeof st;
   if (getsockopt(fd_.get(), SOL_PACKET, PACKET_STATISTICS, &st, &n) == 0)
     ifdropped_.fetch_add(st.tp_drops, std::memory_order_relaxed);
+  tpacket_stats v2{};
+  n = sizeof v2;
+  if (frame_fd_.valid() && getsockopt(frame_fd_.get(), SOL_PACKET, PACKET_STATISTICS, &v2, &n) == 0)
+    ifdropped_.fetch_add(v2.tp_drops, std::memory_order_relaxed);
 }
 
 absl::Status AfpacketBackend::Start(PacketSink sink) {
@@ -224,6 +397,7 @@ absl::Status AfpacketBackend::Start(PacketSink sink) {
     if (fd_.valid() && !bound_) {
       if (absl::Status s = Bind(); !s.ok()) return s;
     }
+    running_ = true;
   }
   uint64_t drain;
   while (read(stop_event_.get(), &drain, sizeof drain) > 0) {
@@ -237,60 +411,118 @@ void AfpacketBackend::Stop() {
   uint64_t one = 1;
   (void)!write(stop_event_.get(), &one, sizeof one);
   thread_.join();
+  absl::MutexLock lock(&mu_);
+  running_ = false;
+}
+
+uint32_t AfpacketBackend::DeliverBlock(tpacket_block_desc* block, uint32_t skip,
+                                       const PacketSink& sink) {
+  const uint32_t n = block->hdr.bh1.num_pkts;
+  if (n <= skip) return n;
+  batch_.resize(n);
+  links_.resize(n);  // sized before any Packet points into it
+  uint32_t index = 0, used = 0;
+  bool sane = TpacketV3Ring::ForEachPacket(
+      block, ring_->block_bytes(),
+      [&](uint8_t* frame, const tpacket3_hdr& h, const sockaddr_ll& sll) {
+        if (index == n) return;
+        if (index++ < skip) return;
+        FillPacket(FromV3(frame, h, sll), &batch_[used], &links_[used]);
+        ++used;
+      });
+  if (!sane)
+    MYDEV_LOG(kError, "%s: malformed TPACKET_V3 block from the kernel; %d packets kept", info_.name,
+              used);
+  if (used != 0) sink(absl::MakeConstSpan(batch_.data(), used));
+  return n;
 }
 
 void AfpacketBackend::DrainBlocks(const PacketSink& sink) {
   while (tpacket_block_desc* block = ring_->NextUserBlock()) {
-    const uint32_t n = block->hdr.bh1.num_pkts;
-    batch_.resize(n);
-    links_.resize(n);  // sized before any Packet points into it
-    uint32_t used = 0;
-    bool sane = TpacketV3Ring::ForEachPacket(
-        block, ring_->block_bytes(),
-        [&](uint8_t* frame, const tpacket3_hdr& h, const sockaddr_ll& sll) {
-          if (used == n) return;
-          Packet& p = batch_[used];
-          LinkLayerInfo& l = links_[used];
-          uint8_t* data = frame + h.tp_mac;
-          p.caplen = h.tp_snaplen;
-          p.len = h.tp_len;
-          l.payload_offset = h.tp_net >= h.tp_mac ? h.tp_net - h.tp_mac : 0;
-          // Put a tag the kernel took out back after the MAC addresses; the
-          // reserve in front of the frame leaves room (pcap-linux.c does so).
-          const bool vlan = (h.tp_status & TP_STATUS_VLAN_VALID) != 0;
-          if (vlan && h.tp_snaplen >= kMacAddressesBytes &&
-              h.tp_mac >=
-                  TPACKET_ALIGN(sizeof(tpacket3_hdr)) + sizeof(sockaddr_ll) + kVlanTagBytes) {
-            vlan_tag tag;
-            tag.vlan_tpid =
-                htons((h.tp_status & TP_STATUS_VLAN_TPID_VALID) ? h.hv1.tp_vlan_tpid : ETH_P_8021Q);
-            tag.vlan_tci = htons(h.hv1.tp_vlan_tci);
-            data -= kVlanTagBytes;
-            std::memmove(data, data + kVlanTagBytes, kMacAddressesBytes);
-            std::memcpy(data + kMacAddressesBytes, &tag, sizeof tag);
-            p.caplen += kVlanTagBytes;
-            p.len += kVlanTagBytes;
-            l.payload_offset += kVlanTagBytes;
-          }
-          p.data = data;
-          p.ts_ns = static_cast<uint64_t>(h.tp_sec) * 1'000'000'000u + h.tp_nsec;
-          p.direction =
-              sll.sll_pkttype == PACKET_OUTGOING ? PacketDirection::kOut : PacketDirection::kIn;
-          l.protocol = ntohs(sll.sll_protocol);
-          l.hatype = sll.sll_hatype;
-          l.ifindex = static_cast<uint32_t>(sll.sll_ifindex);
-          l.pkttype = sll.sll_pkttype;
-          l.halen = std::min<uint8_t>(sll.sll_halen, sizeof l.addr);
-          std::memcpy(l.addr, sll.sll_addr, sizeof l.addr);
-          p.link = &l;
-          ++used;
-        });
-    if (!sane)
-      MYDEV_LOG(kError, "%s: malformed TPACKET_V3 block from the kernel; %d packets kept",
-                info_.name, used);
-    if (used != 0) sink(absl::MakeConstSpan(batch_.data(), used));
+    DeliverBlock(block, block_consumed_, sink);
+    block_consumed_ = 0;
     ring_->ReleaseBlock();
   }
+}
+
+void AfpacketBackend::DrainOpenBlock(const PacketSink& sink) {
+  DrainBlocks(sink);
+  tpacket_block_desc* block = ring_->CurrentBlock();
+  // Retired meanwhile (the kernel's timer): an ordinary block.
+  if (__atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) {
+    DrainBlocks(sink);
+    return;
+  }
+  block_consumed_ = std::max(block_consumed_, DeliverBlock(block, block_consumed_, sink));
+}
+
+void AfpacketBackend::DrainFrames(const PacketSink& sink) {
+  batch_.resize(kMaxFrameBatch);
+  links_.resize(kMaxFrameBatch);
+  for (;;) {
+    uint32_t n = 0;
+    while (n < kMaxFrameBatch) {
+      tpacket2_hdr* h = frame_ring_->UserFrame(n);
+      if (h == nullptr) break;
+      FillPacket(FromV2(h), &batch_[n], &links_[n]);
+      ++n;
+    }
+    if (n == 0) return;
+    sink(absl::MakeConstSpan(batch_.data(), n));
+    frame_ring_->Release(n);
+  }
+}
+
+void AfpacketBackend::SwitchPath(bool on, const PacketSink& sink) {
+  absl::Status s;
+  if (on) {
+    {
+      absl::MutexLock lock(&mu_);
+      s = OpenFrameSocket();
+      // Until it joined the group the new socket had a hook of its own:
+      // whatever it got then is also in the blocks. Re-steering to member 0
+      // waits for the last of those copies; then they are dropped.
+      if (s.ok()) s = SteerTo(0);
+    }
+    if (s.ok()) {
+      while (frame_ring_->UserFrame(0) != nullptr) frame_ring_->Release(1);
+      absl::MutexLock lock(&mu_);
+      s = SteerTo(1);
+    }
+    if (s.ok()) {
+      DrainOpenBlock(sink);  // the blocks' last packets come before the first frame
+      per_frame_ = true;
+      {
+        absl::MutexLock lock(&mu_);
+        frames_applied_ = true;
+      }
+      MYDEV_LOG(kInfo, "%s: a session is in immediate mode; delivering packet by packet",
+                info_.name);
+      return;
+    }
+    MYDEV_LOG(kWarning, "%s: cannot deliver packet by packet (%s); immediate sessions get blocks",
+              info_.name, s.ToString());
+    absl::MutexLock lock(&mu_);
+    frames_failed_ = true;
+    if (fd_.valid()) (void)SteerTo(0);
+    frame_ring_.reset();
+    frame_fd_.reset();
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    s = SteerTo(0);
+  }
+  if (!s.ok())
+    MYDEV_LOG(kError, "%s: steering packets back to the block ring: %s", info_.name, s.ToString());
+  DrainFrames(sink);  // every frame predates the next block's packets
+  per_frame_ = false;
+  absl::MutexLock lock(&mu_);
+  frames_applied_ = false;
+  ReadKernelStats();
+  frame_ring_.reset();
+  frame_fd_.reset();
+  MYDEV_LOG(kInfo, "%s: no session in immediate mode; delivering in blocks", info_.name);
 }
 
 absl::Status AfpacketBackend::GoneStatus(const absl::Status& why) const {
@@ -302,9 +534,13 @@ void AfpacketBackend::GoAway(const absl::Status& why) {
   {
     absl::MutexLock lock(&mu_);
     ReadKernelStats();
+    frame_ring_.reset();
+    frame_fd_.reset();
+    per_frame_ = frames_applied_ = false;
     ring_.reset();
     fd_.reset();
     bound_ = promisc_on_ = false;
+    fanout_id_ = -1;
     health_ = GoneStatus(why);
   }
   MYDEV_LOG(kWarning, "%s: %s; waiting for it to come back", info_.name, why.message());
@@ -336,18 +572,33 @@ void AfpacketBackend::Run(PacketSink sink) {
       static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.recheck)));
   int64_t next_check = MonotonicMs() + recheck_ms;
   for (;;) {
-    int fd;
+    int fd, frame_fd;
+    bool frames_wanted;
     {
       absl::MutexLock lock(&mu_);
       fd = fd_.get();
+      frame_fd = frame_fd_.get();
+      frames_wanted = FramesWanted();
     }
-    pollfd fds[2] = {{stop_event_.get(), POLLIN, 0}, {fd, POLLIN, 0}};
+    if (fd >= 0 && frames_wanted != per_frame_) {
+      SwitchPath(frames_wanted, sink);
+      continue;
+    }
+    pollfd fds[4] = {{stop_event_.get(), POLLIN, 0},
+                     {wake_event_.get(), POLLIN, 0},
+                     {fd, POLLIN, 0},
+                     {frame_fd, POLLIN, 0}};
+    const nfds_t nfds = fd < 0 ? 2 : per_frame_ ? 4 : 3;
     int timeout = static_cast<int>(std::max<int64_t>(0, next_check - MonotonicMs()));
-    if (poll(fds, fd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR) {
+    if (poll(fds, nfds, timeout) < 0 && errno != EINTR) {
       GoAway(absl::ErrnoToStatus(errno, "poll on the packet socket"));
       continue;
     }
     if (fds[0].revents & POLLIN) return;
+    if (fds[1].revents & POLLIN) {
+      uint64_t drain;
+      (void)!read(wake_event_.get(), &drain, sizeof drain);
+    }
     if (fd < 0) {  // gone: look for the interface now and then
       if (MonotonicMs() >= next_check) {
         TryReopen();
@@ -356,14 +607,16 @@ void AfpacketBackend::Run(PacketSink sink) {
       continue;
     }
     DrainBlocks(sink);
+    if (per_frame_) DrainFrames(sink);
     absl::Status problem;
     {
       absl::MutexLock lock(&mu_);
       ReadKernelStats();
-      if (fds[1].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+      const short bad = POLLERR | POLLHUP | POLLNVAL;
+      if ((fds[2].revents & bad) || (per_frame_ && (fds[3].revents & bad))) {
         int err = 0;
         socklen_t n = sizeof err;
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &n);
+        getsockopt((fds[2].revents & bad) ? fd : frame_fd, SOL_SOCKET, SO_ERROR, &err, &n);
         problem = absl::UnavailableError(absl::StrCat(
             "interface ", options_.interface, " went away (", err ? strerror(err) : "error", ")"));
       } else if (MonotonicMs() >= next_check) {

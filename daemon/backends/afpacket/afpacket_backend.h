@@ -2,7 +2,26 @@
 // mmap ring on an AF_PACKET socket bound to the interface (the daemon's only
 // privileged part: it needs CAP_NET_RAW, see capabilities.h).
 //
-// What it delivers, one batch per retired ring block:
+// Immediate mode: a TPACKET_V3 block is handed over when full or after
+// `ring.retire_timeout_ms`, too late for a session in immediate mode. While
+// SetImmediate(true) is in force (DeviceFanout: some session on the device is
+// immediate), the packets go to a second socket with a TPACKET_V2 ring
+// (tpacket_v2_ring.h), which hands over and wakes per packet; its frames are
+// delivered as soon as poll() says so, as many as are there in one batch.
+// Both sockets are the two members of one PACKET_FANOUT_CBPF group whose
+// classic BPF program is a single `ret #index`: replacing the program
+// (PACKET_FANOUT_DATA) moves every packet from one socket to the other at
+// once, and the kernel returns from it only after an RCU grace period, when no
+// packet is still being written into the socket left. So switching loses and
+// duplicates nothing and keeps the order: to per-frame, the TPACKET_V3 block
+// the kernel was filling is read at once (its packets are all complete) and
+// remembered, so it is not delivered again when the kernel retires it; back to
+// blocks, the TPACKET_V2 ring is drained before any block is read. The second
+// socket exists only while wanted. Without PACKET_FANOUT_CBPF (kernels before
+// 4.3) immediate sessions get blocks, and the log says so.
+//
+// What it delivers, one batch per retired ring block (or per drain of the
+// per-frame ring):
 //   - frames with the lengths and nanosecond timestamps (tp_sec, tp_nsec) the
 //     kernel gave; a VLAN tag the kernel moved to aux data
 //     (TP_STATUS_VLAN_VALID) is put back after the MAC addresses, as libpcap
@@ -33,6 +52,7 @@
 //   (*b)->SetDeviceGoneHandler([](const absl::Status& why) { ... });
 //   (*b)->Start(sink);                                     // binds, starts the thread
 //   (*b)->Inject(frame);                                   // send() on the socket
+//   (*b)->SetImmediate(true);                              // per-packet delivery
 #ifndef MYDEV_DAEMON_BACKENDS_AFPACKET_AFPACKET_BACKEND_H_
 #define MYDEV_DAEMON_BACKENDS_AFPACKET_AFPACKET_BACKEND_H_
 
@@ -49,6 +69,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/unique_fd.h"
+#include "daemon/backends/afpacket/tpacket_v2_ring.h"
 #include "daemon/backends/afpacket/tpacket_v3_ring.h"
 #include "daemon/backends/backend.h"
 
@@ -76,24 +97,58 @@ class AfpacketBackend : public Backend {
   absl::StatusOr<uint32_t> Inject(absl::Span<const uint8_t> frame) override;
   uint64_t ifdropped() const override { return ifdropped_.load(std::memory_order_relaxed); }
   absl::Status SetPromiscuous(bool on) override;
+  // Per-packet delivery on or off (see the top of this file); the backend
+  // thread switches within a few milliseconds. FAILED_PRECONDITION when the
+  // kernel cannot steer packets between two sockets (no PACKET_FANOUT_CBPF).
+  absl::Status SetImmediate(bool on) override;
+  // Waits for the backend thread's switch (see SetImmediate).
+  void AwaitImmediate(absl::Duration limit) override;
   absl::Status Health() const override;
   void SetDeviceGoneHandler(DeviceGoneHandler handler) override { gone_ = std::move(handler); }
 
  private:
-  AfpacketBackend(DeviceInfo info, const AfpacketOptions& options, UniqueFd stop_event);
+  // Frames per batch from the TPACKET_V2 ring.
+  static constexpr uint32_t kMaxFrameBatch = 256;
+
+  AfpacketBackend(DeviceInfo info, const AfpacketOptions& options, UniqueFd stop_event,
+                  UniqueFd wake_event);
 
   // Creates the socket and its ring for the interface as it is now.
   absl::Status OpenSocket() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Binds (capture starts) and re-applies promiscuous mode if wanted.
+  // Binds (capture starts), makes the socket the first member of a new
+  // fanout group (its packets: member 0) and re-applies promiscuous mode if
+  // wanted. A kernel without PACKET_FANOUT_CBPF leaves fanout_id_ -1.
   absl::Status Bind() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Opens the per-frame socket with its TPACKET_V2 ring, binds it and adds it
+  // to the group as member 1 (the group's packets still go to member 0).
+  absl::Status OpenFrameSocket() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Points the fanout program at member `index` (0: blocks, 1: frames).
+  // Returns once no packet is still on its way into the other member.
+  absl::Status SteerTo(uint32_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ApplyPromiscuous(bool on) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK if the interface still has our ifindex and is up.
   absl::Status CheckInterface() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadKernelStats() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the packets should go to the per-frame socket now.
+  bool FramesWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True once the thread's delivery matches FramesWanted() (or nothing runs).
+  bool SwitchSettled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void Run(PacketSink sink);
-  // Hands every retired block to the sink and returns it to the kernel.
+  // Hands every retired block to the sink and returns it to the kernel
+  // (less the block_consumed_ packets already delivered of the first).
   void DrainBlocks(const PacketSink& sink);
+  // Hands the packets of the block the kernel is filling to the sink, while
+  // the group's packets go to the per-frame socket (nothing writes to it).
+  void DrainOpenBlock(const PacketSink& sink);
+  // Delivers packets [skip, num_pkts) of a block; returns num_pkts.
+  uint32_t DeliverBlock(tpacket_block_desc* block, uint32_t skip, const PacketSink& sink);
+  // Hands every filled TPACKET_V2 frame to the sink (batches of up to
+  // kMaxFrameBatch) and returns them to the kernel.
+  void DrainFrames(const PacketSink& sink);
+  // Moves the group's packets to the per-frame socket (on) or back to the
+  // blocks, in order and without loss or duplicates (see the top of the file).
+  void SwitchPath(bool on, const PacketSink& sink);
   // What Health() says while the device is gone for `why`.
   absl::Status GoneStatus(const absl::Status& why) const;
   // Closes the socket, marks the device unavailable and tells the handler.
@@ -104,6 +159,7 @@ class AfpacketBackend : public Backend {
   DeviceInfo info_;
   const AfpacketOptions options_;
   const UniqueFd stop_event_;  // eventfd: written by Stop()
+  const UniqueFd wake_event_;  // eventfd: written by SetImmediate()
   DeviceGoneHandler gone_;     // set before Start()
   std::atomic<uint64_t> ifdropped_{0};
 
@@ -115,10 +171,25 @@ class AfpacketBackend : public Backend {
   bool bound_ ABSL_GUARDED_BY(mu_) = false;
   bool promisc_wanted_ ABSL_GUARDED_BY(mu_) = false;
   bool promisc_on_ ABSL_GUARDED_BY(mu_) = false;  // membership on the current socket
+  // The fanout group of fd_ (and of frame_fd_); -1 = none (no PACKET_FANOUT_CBPF).
+  int fanout_id_ ABSL_GUARDED_BY(mu_) = -1;
+  bool immediate_wanted_ ABSL_GUARDED_BY(mu_) = false;  // SetImmediate(true) in force
+  bool frames_failed_ ABSL_GUARDED_BY(mu_) = false;     // the last switch to frames failed
+  bool frames_applied_ ABSL_GUARDED_BY(mu_) = false;    // per_frame_, for other threads
+  bool running_ ABSL_GUARDED_BY(mu_) = false;           // the thread is between Start() and Stop()
+  // The per-frame socket, open while its ring is read (per_frame_).
+  UniqueFd frame_fd_ ABSL_GUARDED_BY(mu_);
   absl::Status health_ ABSL_GUARDED_BY(mu_);
   std::string reopen_error_ ABSL_GUARDED_BY(mu_);  // last TryReopen() failure logged
 
-  // Per-block scratch of the backend thread.
+  // The backend thread's own (it alone creates and replaces them):
+  std::unique_ptr<TpacketV2Ring> frame_ring_;  // frame_fd_'s ring
+  bool per_frame_ = false;                     // the group's packets go to frame_fd_
+  // Packets of ring_'s current block already delivered (read while the kernel
+  // still owned it, DrainOpenBlock); 0 after each ReleaseBlock().
+  uint32_t block_consumed_ = 0;
+
+  // Per-batch scratch of the backend thread.
   std::vector<Packet> batch_;
   std::vector<LinkLayerInfo> links_;
   std::thread thread_;

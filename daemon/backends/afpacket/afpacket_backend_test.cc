@@ -23,11 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -217,11 +219,11 @@ class Collector {
       }
     };
   }
-  // Waits until n test frames arrived (or 5 s) and returns what is there.
-  std::vector<Captured> WaitFor(size_t n) {
+  // Waits until n test frames arrived (or `limit`) and returns what is there.
+  std::vector<Captured> WaitFor(size_t n, absl::Duration limit = absl::Seconds(5)) {
     absl::MutexLock lock(&mu_);
     want_ = n;
-    mu_.AwaitWithTimeout(absl::Condition(this, &Collector::Enough), absl::Seconds(5));
+    mu_.AwaitWithTimeout(absl::Condition(this, &Collector::Enough), limit);
     return got_;
   }
   void Hold() {
@@ -259,13 +261,14 @@ class AfpacketTest : public ::testing::Test {
     ASSERT_EQ(near_mac_.size(), 6u);
   }
 
-  std::unique_ptr<AfpacketBackend> NewBackend(TpacketV3Geometry ring = {}) {
+  std::unique_ptr<AfpacketBackend> NewBackend(TpacketV3Geometry ring = {},
+                                              uint32_t retire_timeout_ms = 5) {
     DeviceInfo info;
     info.name = "mydev1";
     AfpacketOptions o;
     o.interface = kNear;
     o.ring = ring;
-    o.ring.retire_timeout_ms = 5;
+    o.ring.retire_timeout_ms = retire_timeout_ms;
     o.recheck = absl::Milliseconds(100);
     absl::StatusOr<std::unique_ptr<AfpacketBackend>> b = AfpacketBackend::Create(info, o);
     EXPECT_TRUE(b.ok()) << b.status();
@@ -456,6 +459,85 @@ TEST_F(AfpacketTest, KernelDropsAreCountedAsIfdrop) {
   b->Stop();
   EXPECT_LT(received, kSent);
   EXPECT_EQ(received + b->ifdropped(), kSent);
+}
+
+// The index TestFrame wrote into a captured test frame.
+uint32_t IndexOf(const Captured& c) {
+  const size_t at = c.bytes.size() >= 2 * ETH_ALEN + 2 + sizeof kMarker + 4
+                        ? 2 * ETH_ALEN + 2 + sizeof kMarker
+                        : 0;
+  uint32_t v = 0;
+  for (size_t i = 0; i < 4 && at != 0; ++i) v = v << 8 | c.bytes[at + i];
+  return v;
+}
+
+TEST_F(AfpacketTest, ImmediateModeDeliversEachFrameWithoutWaitingForTheBlock) {
+  // Blocks retire after 3 s: a frame seen within a second came per frame.
+  auto b = NewBackend({}, /*retire_timeout_ms=*/3000);
+  ASSERT_NE(b, nullptr);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  RawSocket far(kFar);
+  // Sent while blocks are read: it sits in the block the kernel is filling,
+  // and comes out at the switch (not 3 s later when the block retires).
+  far.Send(TestFrame(near_mac_, far_mac_, 0, 100));
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(c.WaitFor(0).size(), 0u) << "blocks: the frame waits in the open block";
+  ASSERT_TRUE(b->SetImmediate(true).ok());
+  b->AwaitImmediate(absl::Seconds(5));
+  EXPECT_EQ(c.WaitFor(0).size(), 1u) << "switched: the open block was delivered first";
+  std::vector<Captured> got = c.WaitFor(1, absl::Seconds(1));
+  ASSERT_EQ(got.size(), 1u) << "the frame in the open block came out at the switch";
+  for (uint32_t i = 1; i <= 5; ++i) {
+    far.Send(TestFrame(near_mac_, far_mac_, i, 100 + i));
+    got = c.WaitFor(i + 1, absl::Seconds(1));
+    ASSERT_EQ(got.size(), i + 1) << "frame " << i << " came within a second, not with its block";
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  for (uint32_t i = 0; i <= 5; ++i) EXPECT_EQ(IndexOf(got[i]), i);
+  // Back to blocks: a frame now waits for its block to retire (3 s).
+  ASSERT_TRUE(b->SetImmediate(false).ok());
+  absl::SleepFor(absl::Milliseconds(200));  // the switch back
+  far.Send(TestFrame(near_mac_, far_mac_, 6, 100));
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(c.WaitFor(0).size(), 6u) << "batched again: the frame waits for its block";
+  got = c.WaitFor(7);
+  ASSERT_EQ(got.size(), 7u);
+  EXPECT_EQ(IndexOf(got[6]), 6u);
+  b->Stop();
+  EXPECT_EQ(b->ifdropped(), 0u);
+}
+
+TEST_F(AfpacketTest, SwitchingBetweenBlocksAndFramesLosesDuplicatesAndReordersNothing) {
+  auto b = NewBackend({}, /*retire_timeout_ms=*/50);
+  ASSERT_NE(b, nullptr);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  constexpr uint32_t kSent = 3000;
+  std::atomic<bool> sending{true};
+  std::thread sender([&] {
+    RawSocket far(kFar);
+    for (uint32_t i = 0; i < kSent; ++i) {
+      far.Send(TestFrame(near_mac_, far_mac_, i, 60 + i % 200));
+      if (i % 4 == 3) absl::SleepFor(absl::Microseconds(400));  // ~1.5 s in all
+    }
+    sending = false;
+  });
+  int switches = 0;
+  for (bool on = true; sending; on = !on, ++switches) {
+    ASSERT_TRUE(b->SetImmediate(on).ok());
+    absl::SleepFor(absl::Milliseconds(15 + switches % 4 * 10));
+  }
+  sender.join();
+  ASSERT_TRUE(b->SetImmediate(false).ok());
+  std::vector<Captured> got = c.WaitFor(kSent);
+  absl::SleepFor(absl::Milliseconds(200));  // anything delivered twice arrives too
+  got = c.WaitFor(kSent);
+  b->Stop();
+  EXPECT_GE(switches, 10);
+  EXPECT_EQ(b->ifdropped(), 0u);
+  ASSERT_EQ(got.size(), kSent) << "each frame exactly once";
+  for (uint32_t i = 0; i < kSent; ++i) ASSERT_EQ(IndexOf(got[i]), i) << "in the order sent";
 }
 
 TEST_F(AfpacketTest, PromiscuousModeIsReferenceCounted) {

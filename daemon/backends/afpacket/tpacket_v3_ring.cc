@@ -61,6 +61,10 @@ tpacket_block_desc* TpacketV3Ring::NextUserBlock() const {
 }
 
 void TpacketV3Ring::ReleaseBlock() {
+  // The kernel resets the count when it opens the block for new packets; a
+  // block released while the kernel's queue is frozen (ring full) would
+  // otherwise show its old count until then (CurrentBlock()).
+  Block(current_)->hdr.bh1.num_pkts = 0;
   __atomic_store_n(&Block(current_)->hdr.bh1.block_status, static_cast<uint32_t>(TP_STATUS_KERNEL),
                    __ATOMIC_RELEASE);
   current_ = (current_ + 1) % geometry_.block_count;

@@ -46,7 +46,14 @@ class TpacketV3Ring {
   // The current block if the kernel has handed it to user space, else null.
   // It stays the caller's (readable and writable) until ReleaseBlock().
   tpacket_block_desc* NextUserBlock() const;
-  // Returns the current block to the kernel and moves to the next one.
+  // The current block whatever its owner. A block the kernel still fills
+  // may be read only while nothing can write to it (the afpacket backend
+  // reads it after steering the device's packets to another socket; see
+  // afpacket_backend.h): its num_pkts then counts complete packets, since a
+  // released block's count is cleared here and the kernel counts from 0.
+  tpacket_block_desc* CurrentBlock() const { return Block(current_); }
+  // Returns the current block to the kernel (its packet count cleared) and
+  // moves to the next one.
   void ReleaseBlock();
 
   // Calls f(frame, header, sockaddr_ll) for every packet of a user-owned
