@@ -3,9 +3,10 @@
 # runs every test (unit, integration, end-to-end), checks the C/C++ is
 # formatted (tools/format.sh --check), then compiles every C/C++
 # target again with clang -Wthread-safety (--config=thread-safety: a field
-# ABSL_GUARDED_BY a mutex touched without it is a build error), then the ring/session/fan-out tests and fuzz seed replays again
-# under ASan+UBSan (--config=asan-ubsan), the ring/session/fan-out/backend
-# tests under ThreadSanitizer (--config=tsan; builds the instrumented Abseil
+# ABSL_GUARDED_BY a mutex touched without it is a build error), then the
+# ring/session/fan-out tests, the dashboard's HTTP server and metrics, and
+# the fuzz seed replays again under ASan+UBSan (--config=asan-ubsan), the
+# ring/session/fan-out/backend tests and the dashboard's metrics under ThreadSanitizer (--config=tsan; builds the instrumented Abseil
 # once with tools/build-absl-tsan.sh), then prints one closing line:
 # "N passed, N failed" (all runs' test cases).
 # Usage: ./tools/test.sh [extra bazel test args, e.g. a target pattern]
@@ -60,12 +61,16 @@ SANITIZER_TARGETS=(//shm/... //daemon/control:session_manager_test
   //daemon/rpc:capture_service_fuzzer_seeds_test
   //daemon/control:stats_tokens_test //daemon/control:stats_tokens_fuzzer_seeds_test
   //base:inet_address_test //daemon/rpc:tcp_connection_relay_test
-  //tools/mydevctl:top_model_test //tools/mydevctl:top_controls_test //tools/mydevctl:printers_test)
+  //tools/mydevctl:top_model_test //tools/mydevctl:top_controls_test //tools/mydevctl:printers_test
+  //daemon/datapath:uid_cpu_share_test //tools/dashboard:metrics_collector_test
+  //tools/dashboard:targets_test //tools/dashboard/web:web_server_test
+  //tools/dashboard/web:basic_auth_test //tools/dashboard/web:basic_auth_fuzzer_seeds_test)
 # The threaded code under ThreadSanitizer: gRPC-free targets only (Debian's
 # gRPC brings its own uninstrumented libabsl; see third_party/debian/BUILD).
 TSAN_TARGETS=(//shm/... //daemon/control:session_manager_test
   //daemon/datapath:device_fanout_test //daemon/backends/synthetic:synthetic_backend_test
-  //daemon/backends/replay:replay_backend_test //daemon/rpc:tcp_connection_relay_test)
+  //daemon/backends/replay:replay_backend_test //daemon/rpc:tcp_connection_relay_test
+  //daemon/datapath:uid_cpu_share_test //tools/dashboard:metrics_collector_test)
 if [[ $# -eq 0 ]]; then
   # The tree is formatted (.clang-format; ./tools/format.sh fixes it): one check.
   if ./tools/format.sh --check; then
