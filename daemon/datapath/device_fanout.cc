@@ -140,10 +140,15 @@ void DeviceFanout::OnBatch(absl::Span<const Packet> batch) {
   std::shared_ptr<const SessionList> sessions = Snapshot();
   if (sessions->empty()) return;
   const uint32_t uids = distinct_uids_.load(std::memory_order_relaxed);
-  // With two or more uids the batch goes out in chunks, so a uid's share is
-  // checked every kShareChunk packets (an afpacket block holds thousands:
-  // one block through 4,000-instruction filters would take 100+ ms).
-  const size_t chunk = uids >= 2 ? kShareChunk : batch.size();
+  if (uids < 2) {  // one uid: nobody else to protect, so nothing is timed or shed
+    const int64_t now = ClockNs(CLOCK_MONOTONIC);
+    for (const auto& s : *sessions) s->Deliver(batch, now);
+    return;
+  }
+  // The batch goes out in chunks, so each uid's share is checked every
+  // kShareChunk packets (an afpacket block holds thousands: one block
+  // through 4,000-instruction filters would take 100+ ms).
+  const size_t chunk = kShareChunk;
   for (size_t off = 0; off < batch.size(); off += chunk) {
     const absl::Span<const Packet> part = batch.subspan(off, chunk);
     const bool publish = off + chunk >= batch.size();

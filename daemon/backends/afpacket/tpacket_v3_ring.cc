@@ -3,38 +3,21 @@
 
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 
-#include "absl/numeric/bits.h"
 #include "absl/strings/str_cat.h"
+#include "daemon/backends/afpacket/packet_ring_setup.h"
 
 namespace mydev::daemon {
-namespace {
-
-absl::Status SetInt(int fd, int option, int value, const char* name) {
-  if (setsockopt(fd, SOL_PACKET, option, &value, sizeof value) != 0)
-    return absl::ErrnoToStatus(errno, absl::StrCat("setsockopt(", name, ")"));
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<TpacketV3Ring>> TpacketV3Ring::Create(int fd,
                                                                      const TpacketV3Geometry& g,
                                                                      uint32_t reserve) {
-  const long page = sysconf(_SC_PAGESIZE);
-  if (g.block_bytes == 0 || g.block_bytes % page != 0 || !absl::has_single_bit(g.block_bytes) ||
-      g.block_count == 0 || g.frame_bytes < TPACKET_ALIGNMENT ||
-      g.frame_bytes % TPACKET_ALIGNMENT != 0 || g.block_bytes % g.frame_bytes != 0)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bad TPACKET_V3 geometry: block ", g.block_bytes, " bytes (a power of two multiple of ",
-        page, "), ", g.block_count, " blocks, frame ", g.frame_bytes, " bytes"));
-  if (absl::Status s = SetInt(fd, PACKET_VERSION, TPACKET_V3, "PACKET_VERSION"); !s.ok()) return s;
-  if (absl::Status s = SetInt(fd, PACKET_RESERVE, static_cast<int>(reserve), "PACKET_RESERVE");
+  if (absl::Status s = CheckRingGeometry("TPACKET_V3", g.block_bytes, g.block_count, g.frame_bytes,
+                                         /*frame_divides_block=*/true);
       !s.ok())
     return s;
+  if (absl::Status s = SetRingVersion(fd, TPACKET_V3, reserve); !s.ok()) return s;
   tpacket_req3 req{};
   req.tp_block_size = g.block_bytes;
   req.tp_block_nr = g.block_count;
@@ -46,10 +29,9 @@ absl::StatusOr<std::unique_ptr<TpacketV3Ring>> TpacketV3Ring::Create(int fd,
     return absl::ErrnoToStatus(errno, absl::StrCat("setsockopt(PACKET_RX_RING, ", g.block_count,
                                                    " x ", g.block_bytes, " bytes)"));
   const size_t bytes = size_t{g.block_bytes} * g.block_count;
-  void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED)
-    return absl::ErrnoToStatus(errno, absl::StrCat("mmap of the ", bytes, "-byte packet ring"));
-  return std::unique_ptr<TpacketV3Ring>(new TpacketV3Ring(static_cast<uint8_t*>(map), bytes, g));
+  absl::StatusOr<uint8_t*> map = MapRing(fd, bytes);
+  if (!map.ok()) return map.status();
+  return std::unique_ptr<TpacketV3Ring>(new TpacketV3Ring(*map, bytes, g));
 }
 
 TpacketV3Ring::~TpacketV3Ring() { munmap(map_, map_bytes_); }
