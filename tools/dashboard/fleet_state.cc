@@ -1,9 +1,6 @@
 // fleet_state.cc — see fleet_state.h.
 #include "tools/dashboard/fleet_state.h"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -11,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/user_name.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace mydev::dashboard {
@@ -76,22 +74,6 @@ struct WaitArgs {
 bool VersionAbove(WaitArgs* args) { return *args->version > args->seen; }
 
 }  // namespace
-
-std::string LocalUserName(uint32_t uid) {
-  long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
-  std::vector<char> buf(size > 0 ? static_cast<size_t>(size) : 16384);
-  struct passwd pw;
-  struct passwd* found = nullptr;
-  while (true) {
-    int rc = ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found);
-    if (rc == ERANGE && buf.size() < (1u << 20)) {
-      buf.resize(buf.size() * 2);
-      continue;
-    }
-    if (rc != 0 || found == nullptr) return "";
-    return found->pw_name;
-  }
-}
 
 // ------------------------------------------------------------------ RateRing
 
@@ -223,7 +205,7 @@ void FleetState::OnSnapshot(size_t id, const mydev::v1::StatsSnapshot& snapshot)
   }
   std::map<uint32_t, std::string> names;
   for (uint32_t uid : unknown) {
-    names[uid] = options_.user_name ? options_.user_name(uid) : LocalUserName(uid);
+    names[uid] = options_.user_name ? options_.user_name(uid) : UserNameOf(uid);
   }
   std::string line;
   {

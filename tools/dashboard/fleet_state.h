@@ -46,12 +46,9 @@ struct FleetOptions {
   MetricsOptions metrics;                      // --session_metrics, --max_session_series
   // Gets one line per target state change ("target a: up (host h1)"); null: none.
   std::function<void(const std::string&)> log;
-  // The name of a uid on this machine ("" unknown); null: getpwuid_r.
+  // The name of a uid on this machine ("" unknown); null: UserNameOf (base/user_name.h).
   std::function<std::string(uint32_t)> user_name;
 };
-
-// The user name of uid on this machine by getpwuid_r ("" when it has none).
-std::string LocalUserName(uint32_t uid);
 
 // The state of every watched target; thread-safe.
 class FleetState : public DashboardSource, public stats_client::SnapshotSink {

@@ -1,13 +1,11 @@
 // display_text.cc — see display_text.h.
 #include "tools/mydevctl/display_text.h"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "base/user_name.h"
 
 namespace mydev::ctl {
 
@@ -41,12 +39,8 @@ std::string ScopeShown(mydev::v1::StatsScope s) {
 std::string UserName(uint32_t uid, bool resolve) {
   if (uid == kHiddenUid) return "-";
   if (resolve) {
-    long size = sysconf(_SC_GETPW_R_SIZE_MAX);
-    std::vector<char> buf(size > 0 ? static_cast<size_t>(size) : 16384);
-    struct passwd pw;
-    struct passwd* found = nullptr;
-    if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr)
-      return found->pw_name;
+    std::string name = UserNameOf(uid);
+    if (!name.empty()) return name;
   }
   return std::to_string(uid);
 }
