@@ -224,6 +224,19 @@ class Browser:
                 return False, snap
             time.sleep(interval)
 
+    def sample(self, value, count, timeout_each=5.0):
+        """value(snapshot) over `count` successive page updates (each a new
+        data-version): a shown rate is one interval's count, which jitters on
+        a loaded machine, so tests judge the median of these. Returns the
+        list of values and the last snapshot."""
+        values, snap = [], self.snapshot()
+        for _ in range(count):
+            v0 = snap.version or 0
+            ok, snap = self.wait_snapshot(lambda s: (s.version or 0) > v0, timeout=timeout_each)
+            assert ok, "the page stopped updating:\n%r" % snap
+            values.append(value(snap))
+        return values, snap
+
     def screenshot(self, path, full_page=True):
         return self.call("screenshot", path=path, full_page=full_page)
 
