@@ -238,7 +238,7 @@ cell() {
   stop_readers
   stop_daemon
   stop_rpcapd
-  local cpu sent i captured=0 drops=0 c k f
+  local cpu sent i captured=0 drops=0 kdrops=0 c k f
   cpu=$(cat "$WORK/cpu")
   sent=$(cat "$WORK/sent")
   for i in $(seq "$n"); do
@@ -247,6 +247,7 @@ cell() {
     [[ -n "$c" ]] || { echo "vs_afpacket.sh: $peer reader $i reported nothing:" >&2; cat "$f" >&2; exit 1; }
     k=$(awk '/dropped by (kernel|interface)/ {s += $1} END {print s + 0}' "$f")
     captured=$((captured + c)) drops=$((drops + k))
+    kdrops=$((kdrops + $(awk '/dropped by kernel/ {s += $1} END {print s + 0}' "$f")))
   done
   C_SENT=$(kv sent "$sent") C_SENT_PPS=$(kv pps "$sent")
   C_DELIVERED=$captured C_DROPS=$drops
@@ -256,9 +257,9 @@ cell() {
   C_TASKS=$(per_pkt "$(kv tasks_ns "$cpu")" "$captured")
   local wall_s
   wall_s=$(awk -v w="$(kv wall_ns "$cpu")" 'BEGIN {print w / 1e9}')
-  printf "  %-6s N=%d %5s B %7s: sent %8d (%6.0f pps) delivered %9d drops %8d (%5.2f%%)" \
+  printf "  %-6s N=%d %5s B %7s: sent %8d (%6.0f pps) delivered %9d drops %8d (%5.2f%%; by kernel %d)" \
     "$peer" "$n" "$size" "$([[ $pps == 0 ]] && echo max || echo "$pps")" "$C_SENT" "$C_SENT_PPS" \
-    "$C_DELIVERED" "$C_DROPS" "$(awk -v d="$C_DROPS" -v c="$C_DELIVERED" 'BEGIN {printf "%.2f", (d + c) ? 100 * d / (d + c) : 0}')"
+    "$C_DELIVERED" "$C_DROPS" "$(awk -v d="$C_DROPS" -v c="$C_DELIVERED" 'BEGIN {printf "%.2f", (d + c) ? 100 * d / (d + c) : 0}')" "$kdrops"
   printf " | us/pkt machine %s bench %s tasks %s /proc/stat %s | %.0f%% of the CPUs (machine)\n" \
     "$C_MACHINE" "$C_BENCH" "$C_TASKS" "$C_STAT" \
     "$(awk -v c="$(kv machine_ns "$cpu")" -v w="$wall_s" -v p="$(nproc)" 'BEGIN {print 100 * c / 1e9 / w / p}')"
