@@ -5,7 +5,8 @@
 # source package in third_party/libpcap-src), plus tools/bench/rpcap_count.c
 # linked against that libpcap.a (Debian's libpcap.so hides pcap_open behind
 # its version script). Offline; cached: a second call with the same source,
-# this script and rpcap_count.c only prints the directory.
+# this script and rpcap_count.c only prints the directory (older builds are
+# removed when a new one is made).
 #
 #   tools/bench/build_rpcapd.sh                          # -> prints the directory
 #   tools/bench/build_rpcapd.sh third_party/libpcap-src ~/.cache/mydev-bench
@@ -37,7 +38,8 @@ fi
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-cp -rL "$src/." "$work/src/" 2>/dev/null || { mkdir -p "$work/src" && cp -rL "$src/." "$work/src/"; }
+mkdir "$work/src"
+cp -rL "$src/." "$work/src/"
 chmod -R u+w "$work/src"
 cd "$work/src"
 log="$work/build.log"
@@ -65,4 +67,6 @@ install -m 0755 rpcapd/rpcapd "$work/rpcap_count" "$work/out/"
 install -m 0644 libpcap.a "$log" "$work/out/"
 rm -rf "$dir"
 mv "$work/out" "$dir"
+# Older builds (another source, script or client) are not used again.
+find "$cache" -mindepth 1 -maxdepth 1 -name 'rpcapd-*' ! -path "$dir" -exec rm -rf {} +
 echo "$dir"
