@@ -171,13 +171,16 @@ start_daemon() {
   exit 1
 }
 start_rpcapd() {
+  while ss -Hltn "sport = :$RPCAP_PORT" | grep -q .; do RPCAP_PORT=$((RPCAP_PORT + 1)); done
   setsid "$RPCAP_DIR/rpcapd" -n -b 127.0.0.1 -p "$RPCAP_PORT" -l 127.0.0.1 \
     >"$WORK/rpcapd.log" 2>&1 &
   rpcapd=$!
   for _ in $(seq 200); do
+    kill -0 "$rpcapd" 2>/dev/null || break
     ss -Hltn "sport = :$RPCAP_PORT" | grep -q . && return
     sleep 0.05
   done
+  echo "vs_afpacket.sh: rpcapd did not listen on 127.0.0.1:$RPCAP_PORT:" >&2
   cat "$WORK/rpcapd.log" >&2
   exit 1
 }
