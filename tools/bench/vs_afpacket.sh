@@ -43,6 +43,7 @@
 # the sender's runtime. "machine" is everything; "bench" is only this
 # script's cpuacct cgroup (sender, tcpdumps, mydevd, rpcapd, clients) plus the
 # kernel threads — the figure to read when others use the machine meanwhile.
+# "tasks" is the schedstat sum, "(+A -G)" the tasks that appeared and went.
 # Delivered packets: the sum of the readers' "packets captured"; drops: the
 # sum of "dropped by kernel" and "dropped by interface". mydevd and rpcapd run
 # only during their own cells (an idle mydevd with an afpacket device still
@@ -263,8 +264,8 @@ cell() {
   printf "  %-6s N=%d %5s B %7s: sent %8d (%6.0f pps) delivered %9d drops %8d (%5.2f%%; by kernel %d)" \
     "$peer" "$n" "$size" "$([[ $pps == 0 ]] && echo max || echo "$pps")" "$C_SENT" "$C_SENT_PPS" \
     "$C_DELIVERED" "$C_DROPS" "$(awk -v d="$C_DROPS" -v c="$C_DELIVERED" 'BEGIN {printf "%.2f", (d + c) ? 100 * d / (d + c) : 0}')" "$kdrops"
-  printf " | us/pkt machine %s bench %s tasks %s /proc/stat %s | %.0f%% of the CPUs (machine)\n" \
-    "$C_MACHINE" "$C_BENCH" "$C_TASKS" "$C_STAT" \
+  printf " | us/pkt machine %s bench %s tasks %s (+%s -%s) /proc/stat %s | %.0f%% of the CPUs (machine)\n" \
+    "$C_MACHINE" "$C_BENCH" "$C_TASKS" "$(kv appeared "$cpu")" "$(kv gone "$cpu")" "$C_STAT" \
     "$(awk -v c="$(kv machine_ns "$cpu")" -v w="$wall_s" -v p="$(nproc)" 'BEGIN {print 100 * c / 1e9 / w / p}')"
 }
 
