@@ -48,8 +48,26 @@ fi
 cp "$module_c" "$module_h" "$client_h" "$ring_h" "$work/"
 patch -s -d "$work" -p1 < "$patch_file"
 
+# Debian builds libpcap0.8 with its Build-Depends installed: libbluetooth-dev
+# (the bluetooth-monitor and bluetoothN devices, headers only) and
+# libdbus-1-dev (dbus-system, dbus-session; links libdbus-1). Without them
+# configure would quietly leave those capture sources out and `tcpdump -D`
+# would list fewer devices than Debian's libpcap does.
+for dep in "bluetooth/bluetooth.h libbluetooth-dev" "dbus-1.0/dbus/dbus.h libdbus-1-dev"; do
+  if [[ ! -f /usr/include/${dep%% *} ]]; then
+    echo "build-libpcap: /usr/include/${dep%% *} is missing: install ${dep#* } (tools/bootstrap.sh)," \
+         "which Debian's libpcap is built with" >&2
+    exit 1
+  fi
+done
+
 cd "$work"
-# Debian's configure line (dh_auto_configure) and build flags.
+# Debian's configure line (dh_auto_configure) and build flags. The optional
+# capture sources are named so that the result is Debian's whatever else this
+# machine has installed: Bluetooth and D-Bus on (configure fails rather than
+# dropping them), RDMA (libibverbs), netmap and DPDK off, as on Debian's
+# buildds, where none of them is a Build-Depends. USB (usbmon) and netfilter
+# (nflog, nfqueue) need nothing beyond the kernel headers.
 export with_pcap=linux
 export CFLAGS="$(dpkg-buildflags --get CFLAGS 2>/dev/null || echo -g -O2)"
 export CPPFLAGS="$(dpkg-buildflags --get CPPFLAGS 2>/dev/null || true)"
@@ -57,7 +75,24 @@ export LDFLAGS="$(dpkg-buildflags --get LDFLAGS 2>/dev/null || true)"
 ./configure --build=x86_64-linux-gnu --prefix=/usr --sysconfdir=/etc \
   --localstatedir=/var --libdir=/usr/lib/x86_64-linux-gnu \
   --disable-option-checking --disable-silent-rules --disable-dependency-tracking \
+  --enable-bluetooth=yes --enable-dbus=yes --enable-usb=yes \
+  --disable-rdma --disable-netmap --without-dpdk \
   > configure.log 2>&1 || { tail -40 configure.log >&2; exit 1; }
+# The capture sources Debian's libpcap0.8 1.10.3-1 (amd64) has, and no other.
+for def in PCAP_SUPPORT_BT PCAP_SUPPORT_BT_MONITOR PCAP_SUPPORT_DBUS \
+           PCAP_SUPPORT_LINUX_USBMON PCAP_SUPPORT_NETFILTER; do
+  if ! grep -qE "^#define $def( |$)" config.h; then
+    echo "build-libpcap: configure did not enable $def (Debian's libpcap has it); see configure.log:" >&2
+    grep -iE 'bluetooth|dbus|usb|netfilter' configure.log | tail -20 >&2
+    exit 1
+  fi
+done
+for def in PCAP_SUPPORT_RDMASNIFF PCAP_SUPPORT_NETMAP PCAP_SUPPORT_DPDK; do
+  if grep -qE "^#define $def( |$)" config.h; then
+    echo "build-libpcap: configure enabled $def, which Debian's libpcap does not have" >&2
+    exit 1
+  fi
+done
 make -j"$(nproc)" shared > make.log 2>&1 || { tail -60 make.log >&2; exit 1; }
 
 soname=$(objdump -p libpcap.so.1.10.3 | awk '/SONAME/ {print $2}')
