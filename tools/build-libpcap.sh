@@ -3,20 +3,24 @@
 # module, as a drop-in libpcap.so.0.8 (Debian's soname and symbol list).
 # Called by //pcapmod:libpcap_so; by hand:
 #
-#   tools/build-libpcap.sh third_party/libpcap-src /tmp/out \
-#       pcapmod/pcap-mydev.c pcapmod/pcap-mydev.h pcapmod/mydev_client.h \
-#       shm/ring_abi.h pcapmod/libpcap-mydev.patch
+#   tools/build-libpcap.sh third_party/libpcap-src /tmp/out pcapmod/libpcap-mydev.patch \
+#       pcapmod/pcap-mydev.c pcapmod/pcap-mydev.h pcapmod/mydev_list.c \
+#       pcapmod/mydev_list.h pcapmod/mydev_client.h shm/ring_abi.h
 #   -> /tmp/out/libpcap.so.0.8
 #
-# The fetched source is copied to a scratch directory and patched there; it
+# The fetched source is copied to a scratch directory, the module's files
+# are copied into its top directory and the patch (which registers the
+# module and adds its .c files to the build) applied there; the fetched tree
 # is never modified.
 set -euo pipefail
 
-if [[ $# -ne 7 ]]; then
-  echo "usage: $0 LIBPCAP_SRC OUT_DIR pcap-mydev.c pcap-mydev.h mydev_client.h ring_abi.h PATCH" >&2
+if [[ $# -lt 4 ]]; then
+  echo "usage: $0 LIBPCAP_SRC OUT_DIR PATCH MODULE_FILE..." >&2
   exit 2
 fi
-src=$1 out=$2 module_c=$3 module_h=$4 client_h=$5 ring_h=$6 patch_file=$7
+src=$1 out=$2 patch_file=$3
+shift 3
+module_files=("$@")
 
 # `apt-get source` unpacks into libpcap-<version>/ below the folder it runs in.
 if [[ ! -f "$src/pcap.c" ]]; then
@@ -45,7 +49,7 @@ if [[ ! -f "$work/libpcap-symbols.lds" ]]; then
     [[ -n "$p" && "$p" != \#* ]] && patch -s -d "$work" -p1 < "$work/debian/patches/$p"
   done < "$work/debian/patches/series"
 fi
-cp "$module_c" "$module_h" "$client_h" "$ring_h" "$work/"
+cp "${module_files[@]}" "$work/"
 patch -s -d "$work" -p1 < "$patch_file"
 
 # Debian builds libpcap0.8 with its Build-Depends installed: libbluetooth-dev
