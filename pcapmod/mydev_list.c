@@ -301,8 +301,10 @@ static int parse_response(const uint8_t* p, const uint8_t* end, struct mydev_dev
 /* ------------------------------------------------------------ the call */
 
 /* Reads frames until our stream ends. Collects the DATA bytes in *msg. */
-static int read_response(struct conn* c, uint8_t** msg, size_t* msg_len) {
-  uint8_t head[H2_FRAME_HEADER], payload[H2_DEFAULT_MAX_FRAME], ack[H2_FRAME_HEADER + 8];
+/* payload: H2_DEFAULT_MAX_FRAME bytes (on the heap: libpcap may be called on
+ * a small thread stack). */
+static int read_response(struct conn* c, uint8_t* payload, uint8_t** msg, size_t* msg_len) {
+  uint8_t head[H2_FRAME_HEADER], ack[H2_FRAME_HEADER + 8];
   size_t cap = 0;
 
   for (;;) {
@@ -316,7 +318,7 @@ static int read_response(struct conn* c, uint8_t** msg, size_t* msg_len) {
     type = head[3];
     flags = head[4];
     stream = get_u32(head + 5) & 0x7fffffffu;
-    if (len > sizeof(payload))
+    if (len > H2_DEFAULT_MAX_FRAME)
       return not_understood(c, "mydevd sent an HTTP/2 frame larger than allowed");
     if (recv_all(c, payload, len) != 0) return -1;
 
@@ -386,6 +388,7 @@ int mydev_list_devices_lite(const char* socket_path, int timeout_ms, struct myde
   struct conn c = {.fd = -1, .errbuf = errbuf};
   uint8_t request[256];
   uint8_t* msg = NULL;
+  uint8_t* frame = NULL;
   size_t msg_len = 0, req_len;
   uint32_t body;
   int rc = -1;
@@ -411,7 +414,13 @@ int mydev_list_devices_lite(const char* socket_path, int timeout_ms, struct myde
   if (timeout_ms <= 0) timeout_ms = 1;
   c.deadline_ms = now_ms() + timeout_ms;
   req_len = build_request(request, timeout_ms);
-  if (send_all(&c, request, req_len) != 0 || read_response(&c, &msg, &msg_len) != 0) goto out;
+  frame = malloc(H2_DEFAULT_MAX_FRAME);
+  if (frame == NULL) {
+    fail(&c, "out of memory");
+    goto out;
+  }
+  if (send_all(&c, request, req_len) != 0 || read_response(&c, frame, &msg, &msg_len) != 0)
+    goto out;
   /* One gRPC message: compressed flag 0 (we offered no encoding),
    * a 4-byte length, the ListDevicesResponse. */
   if (msg_len < 5 || msg[0] != 0 || (body = get_u32(msg + 1)) != msg_len - 5) {
@@ -425,6 +434,7 @@ int mydev_list_devices_lite(const char* socket_path, int timeout_ms, struct myde
   }
   rc = 0;
 out:
+  free(frame);
   free(msg);
   close(c.fd);
   return rc == 0 ? 0 : c.not_understood ? MYDEV_LIST_NOT_UNDERSTOOD : -1;
