@@ -371,8 +371,10 @@ static int read_response(struct conn* c, uint8_t* payload, uint8_t** msg, size_t
           *msg = grown;
           cap = want;
         }
-        memcpy(*msg + *msg_len, data, data_len);
-        *msg_len += data_len;
+        if (data_len > 0) { /* an empty DATA frame may come before any buffer */
+          memcpy(*msg + *msg_len, data, data_len);
+          *msg_len += data_len;
+        }
         if (flags & H2_FLAG_END_STREAM)
           return not_understood(c, "mydevd ended the call without a status");
         break;
@@ -382,10 +384,9 @@ static int read_response(struct conn* c, uint8_t* payload, uint8_t** msg, size_t
   }
 }
 
-int mydev_list_devices_lite(const char* socket_path, int timeout_ms, struct mydev_device_desc* out,
-                            size_t max, size_t* n, char* errbuf) {
-  struct sockaddr_un addr;
-  struct conn c = {.fd = -1, .errbuf = errbuf};
+int mydev_list_devices_on(int fd, int timeout_ms, struct mydev_device_desc* out, size_t max,
+                          size_t* n, char* errbuf) {
+  struct conn c = {.fd = fd, .errbuf = errbuf};
   uint8_t request[256];
   uint8_t* msg = NULL;
   uint8_t* frame = NULL;
@@ -394,23 +395,6 @@ int mydev_list_devices_lite(const char* socket_path, int timeout_ms, struct myde
   int rc = -1;
 
   *n = 0;
-  if (strlen(socket_path) >= sizeof(addr.sun_path)) {
-    snprintf(errbuf, MYDEV_ERRBUF_SIZE, "the socket path %s is too long", socket_path);
-    return -1;
-  }
-  memset(&addr, 0, sizeof(addr));
-  addr.sun_family = AF_UNIX;
-  strcpy(addr.sun_path, socket_path);
-  c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (c.fd < 0) return fail(&c, strerror(errno));
-  if (connect(c.fd, (struct sockaddr*)&addr, sizeof(addr)) != 0) {
-    int e = errno;
-
-    close(c.fd);
-    if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR) return MYDEV_LIST_NO_DAEMON;
-    snprintf(errbuf, MYDEV_ERRBUF_SIZE, "connecting to %s: %s", socket_path, strerror(e));
-    return -1;
-  }
   if (timeout_ms <= 0) timeout_ms = 1;
   c.deadline_ms = now_ms() + timeout_ms;
   req_len = build_request(request, timeout_ms);
@@ -436,6 +420,36 @@ int mydev_list_devices_lite(const char* socket_path, int timeout_ms, struct myde
 out:
   free(frame);
   free(msg);
-  close(c.fd);
   return rc == 0 ? 0 : c.not_understood ? MYDEV_LIST_NOT_UNDERSTOOD : -1;
+}
+
+int mydev_list_devices_lite(const char* socket_path, int timeout_ms, struct mydev_device_desc* out,
+                            size_t max, size_t* n, char* errbuf) {
+  struct sockaddr_un addr;
+  int fd, rc;
+
+  *n = 0;
+  if (strlen(socket_path) >= sizeof(addr.sun_path)) {
+    snprintf(errbuf, MYDEV_ERRBUF_SIZE, "the socket path %s is too long", socket_path);
+    return -1;
+  }
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  strcpy(addr.sun_path, socket_path);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    snprintf(errbuf, MYDEV_ERRBUF_SIZE, "listing mydevd's devices: socket: %s", strerror(errno));
+    return -1;
+  }
+  if (connect(fd, (struct sockaddr*)&addr, sizeof(addr)) != 0) {
+    int e = errno;
+
+    close(fd);
+    if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR) return MYDEV_LIST_NO_DAEMON;
+    snprintf(errbuf, MYDEV_ERRBUF_SIZE, "connecting to %s: %s", socket_path, strerror(e));
+    return -1;
+  }
+  rc = mydev_list_devices_on(fd, timeout_ms, out, max, n, errbuf);
+  close(fd);
+  return rc;
 }

@@ -57,6 +57,12 @@ extern "C" {
 int mydev_list_devices_lite(const char* socket_path, int timeout_ms, struct mydev_device_desc* out,
                             size_t max, size_t* n, char* errbuf);
 
+/* The same call on a connected stream socket fd, which stays open (the
+ * tests feed it arbitrary answers through a socketpair). Returns 0, -1 or
+ * MYDEV_LIST_NOT_UNDERSTOOD as above. */
+int mydev_list_devices_on(int fd, int timeout_ms, struct mydev_device_desc* out, size_t max,
+                          size_t* n, char* errbuf);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -214,5 +214,106 @@ TEST_F(ListTest, AnswerNotUnderstood) {
   EXPECT_NE(std::string(err_).find("larger"), std::string::npos) << err_;
 }
 
+// ---------------------------------------------------------- arbitrary answers
+
+std::string Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+  std::string f;
+  f += static_cast<char>(payload.size() >> 16);
+  f += static_cast<char>(payload.size() >> 8);
+  f += static_cast<char>(payload.size());
+  f += static_cast<char>(type);
+  f += static_cast<char>(flags);
+  for (int shift = 24; shift >= 0; shift -= 8) f += static_cast<char>(stream >> shift);
+  return f + payload;
+}
+
+// What a gRPC server sends for ListDevices, with a PING and padding thrown in.
+std::string ValidAnswer() {
+  pb::ListDevicesResponse resp;
+  for (int i = 0; i < 3; ++i) {
+    pb::Device* d = resp.add_devices();
+    d->set_name("mydev" + std::to_string(i));
+    d->set_description("device " + std::to_string(i));
+    d->set_backend("synthetic");
+    d->add_dlts(1);
+    d->set_pcap_flags(0x30 + i);
+  }
+  std::string body = resp.SerializeAsString();
+  std::string msg(1, '\0');
+  for (int shift = 24; shift >= 0; shift -= 8) msg += static_cast<char>(body.size() >> shift);
+  msg += body;
+  std::string padded = std::string(1, '\3') + msg.substr(0, 7) + std::string(3, '\0');
+  return Frame(0x4, 0, 0, std::string("\0\x3\0\0\0\x64", 6)) +  // SETTINGS
+         Frame(0x6, 0, 0, "12345678") +                         // PING
+         Frame(0x4, 0x1, 0, "") +                               // SETTINGS ACK
+         Frame(0x1, 0x4, 1, "\x88") +                           // HEADERS :status 200
+         Frame(0x0, 0x8, 1, padded) +                           // DATA, padded
+         Frame(0x8, 0, 0, std::string("\0\0\x10\0", 4)) +       // WINDOW_UPDATE
+         Frame(0x0, 0, 1, msg.substr(7)) +                      // DATA
+         Frame(0x1, 0x5, 1, "\x40\x0bgrpc-status\x01\x30");     // trailers
+}
+
+// Feeds answer to mydev_list_devices_on through a socketpair whose far end
+// then shuts down its writing side (so a truncated answer ends at once).
+int ListFrom(const std::string& answer, std::vector<mydev_device_desc>& devs, size_t max, size_t* n,
+             char* err) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -100;
+  EXPECT_EQ(write(sv[1], answer.data(), answer.size()), static_cast<ssize_t>(answer.size()));
+  shutdown(sv[1], SHUT_WR);
+  devs.assign(max, mydev_device_desc{});
+  int rc = mydev_list_devices_on(sv[0], 2000, devs.data(), max, n, err);
+  close(sv[0]);
+  close(sv[1]);
+  return rc;
+}
+
+TEST(ListAnswerTest, ValidAnswerWithPaddingAndPing) {
+  std::vector<mydev_device_desc> devs;
+  size_t n = 99;
+  char err[MYDEV_ERRBUF_SIZE] = "";
+  ASSERT_EQ(ListFrom(ValidAnswer(), devs, 8, &n, err), 0) << err;
+  ASSERT_EQ(n, 3u);
+  EXPECT_STREQ(devs[2].name, "mydev2");
+  EXPECT_STREQ(devs[2].description, "device 2");
+  EXPECT_EQ(devs[2].pcap_flags, 0x32u);
+}
+
+// Every truncation, and 3,000 corrupted copies (a fixed seed): an answer,
+// an error or "not understood", never a crash, an overrun (`bazel test
+// --config=asan-ubsan //pcapmod:mydev_list_test`) or a string without its NUL.
+TEST(ListAnswerTest, TruncatedAndCorruptedAnswers) {
+  const std::string valid = ValidAnswer();
+  std::vector<mydev_device_desc> devs;
+  size_t n;
+  char err[MYDEV_ERRBUF_SIZE];
+  auto check = [&](const std::string& answer) {
+    int rc = ListFrom(answer, devs, 2, &n, err);
+    ASSERT_TRUE(rc == 0 || rc == -1 || rc == MYDEV_LIST_NOT_UNDERSTOOD) << rc;
+    ASSERT_LE(n, 2u);
+    if (rc != 0) {
+      ASSERT_EQ(n, 0u);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_NE(std::memchr(devs[i].name, '\0', sizeof(devs[i].name)), nullptr);
+      ASSERT_NE(std::memchr(devs[i].description, '\0', sizeof(devs[i].description)), nullptr);
+    }
+  };
+  for (size_t len = 0; len < valid.size(); ++len) {
+    int rc = ListFrom(valid.substr(0, len), devs, 2, &n, err);
+    EXPECT_NE(rc, 0) << "a truncated answer (" << len << " bytes) taken as complete";
+  }
+  uint32_t seed = 12345;
+  auto next = [&seed] { return seed = seed * 1103515245u + 12345u, seed >> 8; };
+  for (int round = 0; round < 3000; ++round) {
+    std::string answer = valid;
+    int flips = 1 + next() % 6;
+    for (int i = 0; i < flips; ++i) answer[next() % answer.size()] = static_cast<char>(next());
+    if (next() % 4 == 0) answer.resize(next() % answer.size());
+    check(answer);
+    if (HasFatalFailure()) return;
+  }
+}
+
 }  // namespace
 }  // namespace mydev
