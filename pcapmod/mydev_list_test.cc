@@ -135,7 +135,7 @@ TEST_F(ListTest, ErrorStatusIsAnError) {
   service_.error_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "not now");
   EXPECT_EQ(List(64), -1);
   EXPECT_EQ(n_, 0u);
-  EXPECT_NE(std::string(err_).find("error status"), std::string::npos) << err_;
+  EXPECT_NE(std::string(err_).find("error status 14: not now"), std::string::npos) << err_;
 }
 
 TEST_F(ListTest, NoSocketIsNoDaemon) {
@@ -211,7 +211,8 @@ TEST_F(ListTest, AnswerNotUnderstood) {
   });
   EXPECT_EQ(List(64), MYDEV_LIST_NOT_UNDERSTOOD);
   answer.join();
-  EXPECT_NE(std::string(err_).find("larger"), std::string::npos) << err_;
+  // nghttp2's verdict, the code of the GOAWAY it sent.
+  EXPECT_NE(std::string(err_).find("FRAME_SIZE_ERROR"), std::string::npos) << err_;
 }
 
 // ---------------------------------------------------------- arbitrary answers
@@ -226,6 +227,20 @@ std::string Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::strin
   for (int shift = 24; shift >= 0; shift -= 8) f += static_cast<char>(stream >> shift);
   return f + payload;
 }
+
+// HPACK: :status 200 (static table 8), content-type (static 31) as a
+// literal with incremental indexing, no Huffman.
+const std::string kResponseHeaders =
+    "\x88\x5f\x10"
+    "application/grpc";
+
+// HPACK: a literal header with a new name, incremental indexing.
+std::string Literal(const std::string& name, const std::string& value) {
+  return std::string("\x40") + static_cast<char>(name.size()) + name +
+         static_cast<char>(value.size()) + value;
+}
+
+const std::string kSettings = Frame(0x4, 0, 0, std::string("\0\x3\0\0\0\x64", 6));
 
 // What a gRPC server sends for ListDevices, with a PING and padding thrown in.
 std::string ValidAnswer() {
@@ -246,7 +261,7 @@ std::string ValidAnswer() {
   return Frame(0x4, 0, 0, std::string("\0\x3\0\0\0\x64", 6)) +  // SETTINGS
          Frame(0x6, 0, 0, "12345678") +                         // PING
          Frame(0x4, 0x1, 0, "") +                               // SETTINGS ACK
-         Frame(0x1, 0x4, 1, "\x88") +                           // HEADERS :status 200
+         Frame(0x1, 0x4, 1, kResponseHeaders) +                 // HEADERS
          Frame(0x0, 0x8, 1, padded) +                           // DATA, padded
          Frame(0x8, 0, 0, std::string("\0\0\x10\0", 4)) +       // WINDOW_UPDATE
          Frame(0x0, 0, 1, msg.substr(7)) +                      // DATA
@@ -277,6 +292,79 @@ TEST(ListAnswerTest, ValidAnswerWithPaddingAndPing) {
   EXPECT_STREQ(devs[2].name, "mydev2");
   EXPECT_STREQ(devs[2].description, "device 2");
   EXPECT_EQ(devs[2].pcap_flags, 0x32u);
+}
+
+// The response's header blocks are decoded (nghttp2's HPACK) and judged:
+// grpc-status, :status, content-type, and the gRPC message prefix.
+TEST(ListAnswerTest, HeadersAndTrailersAreRead) {
+  std::vector<mydev_device_desc> devs;
+  size_t n = 99;
+  char err[MYDEV_ERRBUF_SIZE] = "";
+  const std::string one_device = std::string("\x0a\x08\x0a\x06mydev0", 10);
+  auto message = [](const std::string& body, char flag = 0) {
+    std::string m(1, flag);
+    for (int shift = 24; shift >= 0; shift -= 8) m += static_cast<char>(body.size() >> shift);
+    return m + body;
+  };
+  auto answer = [&](const std::string& headers, const std::string& data,
+                    const std::string& trailers) {
+    return kSettings + Frame(0x1, 0x4, 1, headers) + Frame(0x0, 0, 1, data) +
+           Frame(0x1, 0x5, 1, trailers);
+  };
+  const std::string ok_trailers = Literal("grpc-status", "0");
+
+  ASSERT_EQ(ListFrom(answer(kResponseHeaders, message(one_device), ok_trailers), devs, 4, &n, err),
+            0)
+      << err;
+  ASSERT_EQ(n, 1u);
+  EXPECT_STREQ(devs[0].name, "mydev0");
+
+  // Trailers-only: an error status, its message in err.
+  std::string trailers_only =
+      kSettings + Frame(0x1, 0x5, 1,
+                        kResponseHeaders + Literal("grpc-status", "7") +
+                            Literal("grpc-message", "uid 1000 may not list"));
+  EXPECT_EQ(ListFrom(trailers_only, devs, 4, &n, err), -1);
+  EXPECT_EQ(n, 0u);
+  EXPECT_NE(std::string(err).find("error status 7: uid 1000 may not list"), std::string::npos)
+      << err;
+
+  // A message, then an error status: an error all the same.
+  EXPECT_EQ(ListFrom(answer(kResponseHeaders, message(one_device), Literal("grpc-status", "13")),
+                     devs, 4, &n, err),
+            -1);
+  EXPECT_EQ(n, 0u);
+
+  // Not a gRPC answer as this client reads it: the gRPC library is asked.
+  struct {
+    const char* what;
+    std::string answer;
+  } not_understood[] = {
+      {"no grpc-status", answer(kResponseHeaders, message(one_device), Literal("x-other", "0"))},
+      {"status 404",
+       answer(std::string("\x8d\x5f\x10") + "application/grpc", message(one_device), ok_trailers)},
+      {"text/html", answer("\x88\x5f\x09text/html", message(one_device), ok_trailers)},
+      {"application/grpcx",
+       answer(std::string("\x88\x5f\x11") + "application/grpcx", message(one_device), ok_trailers)},
+      {"no content-type", answer("\x88", message(one_device), ok_trailers)},
+      {"compressed", answer(kResponseHeaders, message(one_device, 1), ok_trailers)},
+      {"two messages",
+       answer(kResponseHeaders, message(one_device) + message(one_device), ok_trailers)},
+      {"no message", answer(kResponseHeaders, "", ok_trailers)},
+      {"not protobuf", answer(kResponseHeaders, message("\x0a\x7f"), ok_trailers)},
+  };
+  for (const auto& t : not_understood) {
+    EXPECT_EQ(ListFrom(t.answer, devs, 4, &n, err), MYDEV_LIST_NOT_UNDERSTOOD) << t.what;
+    EXPECT_EQ(n, 0u) << t.what;
+    EXPECT_NE(err[0], '\0') << t.what;
+  }
+
+  // application/grpc+proto is gRPC's too.
+  EXPECT_EQ(ListFrom(answer(std::string("\x88\x5f\x16") + "application/grpc+proto",
+                            message(one_device), ok_trailers),
+                     devs, 4, &n, err),
+            0)
+      << err;
 }
 
 // Every truncation, and 3,000 corrupted copies (a fixed seed): an answer,

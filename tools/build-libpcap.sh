@@ -5,7 +5,8 @@
 #
 #   tools/build-libpcap.sh third_party/libpcap-src /tmp/out pcapmod/libpcap-mydev.patch \
 #       pcapmod/pcap-mydev.c pcapmod/pcap-mydev.h pcapmod/mydev_list.c \
-#       pcapmod/mydev_list.h pcapmod/mydev_client.h shm/ring_abi.h
+#       pcapmod/mydev_list.h pcapmod/mydev_client.h shm/ring_abi.h \
+#       bazel-bin/proto/mydev.pb-c.c bazel-bin/proto/mydev.pb-c.h
 #   -> /tmp/out/libpcap.so.0.8
 #
 # The fetched source is copied to a scratch directory, the module's files
@@ -64,6 +65,15 @@ for dep in "bluetooth/bluetooth.h libbluetooth-dev" "dbus-1.0/dbus/dbus.h libdbu
     exit 1
   fi
 done
+# The module's own: mydev_list.c speaks HTTP/2 through libnghttp2 and reads
+# the answer with libprotobuf-c (protoc-c's mydev.pb-c.c), the two libraries
+# this libpcap links beyond Debian's.
+for dep in "nghttp2/nghttp2.h libnghttp2-dev" "protobuf-c/protobuf-c.h libprotobuf-c-dev"; do
+  if [[ ! -f /usr/include/${dep%% *} ]]; then
+    echo "build-libpcap: /usr/include/${dep%% *} is missing: install ${dep#* } (tools/bootstrap.sh)" >&2
+    exit 1
+  fi
+done
 
 cd "$work"
 # Debian's configure line (dh_auto_configure) and build flags. The optional
@@ -76,6 +86,8 @@ export with_pcap=linux
 export CFLAGS="$(dpkg-buildflags --get CFLAGS 2>/dev/null || echo -g -O2)"
 export CPPFLAGS="$(dpkg-buildflags --get CPPFLAGS 2>/dev/null || true)"
 export LDFLAGS="$(dpkg-buildflags --get LDFLAGS 2>/dev/null || true)"
+# configure keeps these and adds its own (-ldbus-1) after them.
+export LIBS="-lnghttp2 -lprotobuf-c"
 ./configure --build=x86_64-linux-gnu --prefix=/usr --sysconfdir=/etc \
   --localstatedir=/var --libdir=/usr/lib/x86_64-linux-gnu \
   --disable-option-checking --disable-silent-rules --disable-dependency-tracking \
@@ -108,4 +120,10 @@ if ! nm -D --defined-only libpcap.so.1.10.3 | grep -q ' pcap_create$'; then
   echo "build-libpcap: libpcap.so.1.10.3 exports no pcap_create" >&2
   exit 1
 fi
+for lib in libnghttp2.so.14 libprotobuf-c.so.1; do
+  if ! objdump -p libpcap.so.1.10.3 | grep -q "NEEDED *$lib\$"; then
+    echo "build-libpcap: libpcap.so.1.10.3 does not link $lib (mydev_list.c needs it)" >&2
+    exit 1
+  fi
+done
 install -m 0644 libpcap.so.1.10.3 "$out/libpcap.so.0.8"
