@@ -2,8 +2,9 @@
  * mydev_list.h — mydevd's device list for pcap_findalldevs() without loading
  * gRPC: one unary gRPC call, mydev.v1.Capture/ListDevices, spoken directly
  * (HTTP/2 on the daemon's Unix socket, the request and the answer as gRPC
- * messages in protobuf encoding; proto/mydev.proto). Plain C and libc only,
- * compiled into libpcap beside pcap-mydev.c.
+ * messages in protobuf encoding; proto/mydev.proto). Plain C on two small
+ * Debian libraries, libnghttp2 (HTTP/2) and libprotobuf-c (the messages,
+ * from protoc-c's mydev.pb-c.c), compiled into libpcap beside pcap-mydev.c.
  *
  *   struct mydev_device_desc devs[64];
  *   size_t n;
@@ -49,10 +50,12 @@ extern "C" {
  * Returns 0 on an OK answer; MYDEV_LIST_NO_DAEMON (with *n = 0) when the
  * socket does not exist or refuses the connection; with errbuf
  * (MYDEV_ERRBUF_SIZE bytes) set, MYDEV_LIST_NOT_UNDERSTOOD when the answer is
- * not the HTTP/2 and gRPC framing of an OK response carrying one
- * ListDevicesResponse as this client reads it, else -1: timeout, the
- * connection closed or reset, an error status. Never raises SIGPIPE; leaves
- * no fd open.
+ * not a well-formed gRPC answer as this client reads it (an HTTP/2 error
+ * nghttp2 finds, :status other than 200, no application/grpc content-type,
+ * no grpc-status, a compressed or over-1-MiB message, one protobuf-c does
+ * not unpack as a ListDevicesResponse), else -1: timeout, the connection
+ * closed or reset, an error grpc-status (errbuf has its grpc-message).
+ * Never raises SIGPIPE; leaves no fd open.
  */
 int mydev_list_devices_lite(const char* socket_path, int timeout_ms, struct mydev_device_desc* out,
                             size_t max, size_t* n, char* errbuf);
