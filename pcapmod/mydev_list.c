@@ -55,6 +55,10 @@
  * (MYDEV_LIST_MAX_RESPONSE) arrives without waiting for WINDOW_UPDATEs. */
 #define RECV_WINDOW (1 << 20)
 
+/* What one recv() takes. Any size works (nghttp2 reassembles frames across
+ * reads); 16 KiB keeps a default-sized DATA frame to about one read. */
+#define RECV_BUF (16 * 1024)
+
 /* gRPC's Length-Prefixed-Message (PROTOCOL-HTTP2.md): a Compressed-Flag
  * byte (0: not compressed; we offer no grpc-accept-encoding) and a 4-byte
  * big-endian Message-Length, then the protobuf bytes. gRPC framing, not
@@ -211,14 +215,15 @@ static int on_header(nghttp2_session* s, const nghttp2_frame* frame, const uint8
   (void)s;
   (void)flags;
   if (frame->hd.type != NGHTTP2_HEADERS || frame->hd.stream_id != c->stream_id) return 0;
-  if (frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
-    if (is(name, namelen, ":status")) c->status_200 = is(value, valuelen, "200");
+  /* The last :status seen is the final one (1xx come first; nghttp2 allows
+   * pseudo-headers in no trailers). */
+  if (is(name, namelen, ":status")) {
+    c->status_200 = is(value, valuelen, "200");
+  } else if (is(name, namelen, "content-type") && frame->headers.cat == NGHTTP2_HCAT_RESPONSE) {
     /* "application/grpc" [("+proto" / "+json" / {custom})] */
-    if (is(name, namelen, "content-type"))
-      c->content_type_grpc = has_prefix(value, valuelen, "application/grpc") &&
-                             (valuelen == 16 || value[16] == '+' || value[16] == ';');
-  }
-  if (is(name, namelen, "grpc-status")) {
+    c->content_type_grpc = has_prefix(value, valuelen, "application/grpc") &&
+                           (valuelen == 16 || value[16] == '+' || value[16] == ';');
+  } else if (is(name, namelen, "grpc-status")) {
     long v = 0;
     size_t i;
 
@@ -367,7 +372,7 @@ static int exchange(struct call* c, nghttp2_session* s) {
   if (c->stream_id < 0) return fail(c, "%s", nghttp2_strerror(c->stream_id));
 
   /* On the heap: libpcap may be called on a small thread stack. */
-  buf = malloc(16384);
+  buf = malloc(RECV_BUF);
   if (buf == NULL) return fail(c, "out of memory");
   for (;;) {
     ssize_t r, used;
@@ -378,7 +383,7 @@ static int exchange(struct call* c, nghttp2_session* s) {
       h2_not_understood(c, "the connection was ended");
       break;
     }
-    r = recv(c->fd, buf, 16384, MSG_DONTWAIT);
+    r = recv(c->fd, buf, RECV_BUF, MSG_DONTWAIT);
     if (r == 0) {
       fail(c, "mydevd closed the connection before answering");
       break;
