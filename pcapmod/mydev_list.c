@@ -205,6 +205,13 @@ static int is(const uint8_t* s, size_t len, const char* want) {
   return len == strlen(want) && memcmp(s, want, len) == 0;
 }
 
+static int hex_digit(uint8_t ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
 /* One decoded header of the response or its trailers (nghttp2 has checked
  * the field names and pseudo-headers). */
 static int on_header(nghttp2_session* s, const nghttp2_frame* frame, const uint8_t* name,
@@ -235,11 +242,22 @@ static int on_header(nghttp2_session* s, const nghttp2_frame* frame, const uint8
     c->grpc_status = v;
     c->have_grpc_status = 1;
   } else if (is(name, namelen, "grpc-message")) {
-    /* Percent-encoded text; shown as sent, truncated. */
-    size_t n = valuelen < sizeof(c->grpc_message) - 1 ? valuelen : sizeof(c->grpc_message) - 1;
+    /* Percent-encoded (PROTOCOL-HTTP2.md); decoded, truncated to fit. A
+     * '%' not followed by two hex digits is kept as it is, as gRPC does. */
+    size_t i, o = 0;
 
-    memcpy(c->grpc_message, value, n);
-    c->grpc_message[n] = '\0';
+    for (i = 0; i < valuelen && o < sizeof(c->grpc_message) - 1; ++i) {
+      int hi, lo;
+
+      if (value[i] == '%' && i + 2 < valuelen && (hi = hex_digit(value[i + 1])) >= 0 &&
+          (lo = hex_digit(value[i + 2])) >= 0) {
+        c->grpc_message[o++] = (char)(hi << 4 | lo);
+        i += 2;
+      } else {
+        c->grpc_message[o++] = (char)value[i];
+      }
+    }
+    c->grpc_message[o] = '\0';
   }
   return 0;
 }

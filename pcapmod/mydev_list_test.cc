@@ -323,10 +323,12 @@ TEST(ListAnswerTest, HeadersAndTrailersAreRead) {
   std::string trailers_only =
       kSettings + Frame(0x1, 0x5, 1,
                         kResponseHeaders + Literal("grpc-status", "7") +
-                            Literal("grpc-message", "uid 1000 may not list"));
+                            Literal("grpc-message", "uid 1000 may not list %e2%9c%97 100%"));
   EXPECT_EQ(ListFrom(trailers_only, devs, 4, &n, err), -1);
   EXPECT_EQ(n, 0u);
-  EXPECT_NE(std::string(err).find("error status 7: uid 1000 may not list"), std::string::npos)
+  // grpc-message is percent-decoded; a stray '%' stays.
+  EXPECT_NE(std::string(err).find("error status 7: uid 1000 may not list \xe2\x9c\x97 100%"),
+            std::string::npos)
       << err;
 
   // A message, then an error status: an error all the same.
