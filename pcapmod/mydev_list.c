@@ -165,15 +165,28 @@ static int send_all(struct call* c, const uint8_t* p, size_t len) {
   return 0;
 }
 
-/* Sends whatever nghttp2 has queued. */
+/* Sends whatever nghttp2 has queued, small pieces gathered into one send()
+ * (the request is five pieces: one write wakes mydevd once, not five times). */
 static int flush(struct call* c, nghttp2_session* s) {
+  uint8_t gather[512];
+  size_t held = 0;
+
   for (;;) {
     const uint8_t* data;
     ssize_t len = nghttp2_session_mem_send(s, &data);
 
     if (len < 0) return not_understood(c, "%s", nghttp2_strerror((int)len));
+    if (len == 0 || held + (size_t)len > sizeof(gather)) {
+      if (held > 0 && send_all(c, gather, held) != 0) return -1;
+      held = 0;
+    }
     if (len == 0) return 0;
-    if (send_all(c, data, (size_t)len) != 0) return -1;
+    if ((size_t)len > sizeof(gather)) {
+      if (send_all(c, data, (size_t)len) != 0) return -1;
+    } else {
+      memcpy(gather + held, data, (size_t)len);
+      held += (size_t)len;
+    }
   }
 }
 
