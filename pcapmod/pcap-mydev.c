@@ -3,7 +3,8 @@
  *
  * pcap_create("mydev0") makes a pcap_t whose activate opens a session with
  * mydevd through libmydev-client.so (gRPC, loaded with dlopen() only when a
- * mydev device is listed or opened) and then reads packets straight out of
+ * mydev device is opened; pcap_findalldevs() lists the daemon's devices with
+ * one direct call, mydev_list.c) and then reads packets straight out of
  * the session's shared-memory ring (shm/ring_abi.h); selectable_fd is the
  * ring's wakeup eventfd.
  *
@@ -32,14 +33,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "pcap-int.h"
 #include "pcap-mydev.h"
 #include "mydev_client.h"
+#include "mydev_list.h"
 
 #define MYDEV_PREFIX "mydev"
 #define MYDEV_MAX_LISTED 64
@@ -106,29 +106,26 @@ mydev_load_api(char *errbuf)
 	return api;
 }
 
-/* 1 if something accepts connections on the daemon's socket. Cheap, and
- * loads nothing: findalldevs uses it so that hosts without mydevd never
- * load gRPC for `tcpdump -D`. */
-static int
-mydev_daemon_listening(void)
+/* $MYDEV_SOCKET, else MYDEV_DEFAULT_SOCKET (as libmydev-client.so does). */
+static const char *
+mydev_socket_path(void)
 {
 	const char *path = getenv(MYDEV_SOCKET_ENV);
-	struct sockaddr_un addr;
-	int fd, ok;
 
-	if (path == NULL || path[0] == '\0')
-		path = MYDEV_DEFAULT_SOCKET;
-	if (strlen(path) >= sizeof(addr.sun_path) || access(path, F_OK) != 0)
-		return 0;
-	memset(&addr, 0, sizeof(addr));
-	addr.sun_family = AF_UNIX;
-	strcpy(addr.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 0;
-	ok = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
-	close(fd);
-	return ok;
+	return path != NULL && path[0] != '\0' ? path : MYDEV_DEFAULT_SOCKET;
+}
+
+/* The per-call deadline: $MYDEV_CALL_TIMEOUT_MS, else 5 s (as the client). */
+static int
+mydev_call_timeout_ms(void)
+{
+	const char *env = getenv("MYDEV_CALL_TIMEOUT_MS");
+	long v;
+
+	if (env == NULL || *env == '\0')
+		return 5000;
+	v = strtol(env, NULL, 10);
+	return v > 0 && v <= 600000 ? (int)v : 5000;
 }
 
 /* ------------------------------------------------------------ reading */
@@ -557,12 +554,25 @@ mydev_findalldevs(pcap_if_list_t *devlistp, char *errbuf)
 	char ignored[PCAP_ERRBUF_SIZE];
 	size_t n = 0, i;
 
-	/* No daemon: list nothing, load nothing, never fail `tcpdump -D`. */
-	if (!mydev_daemon_listening())
+	/*
+	 * ListDevices without loading gRPC (mydev_list.c): `tcpdump -D` costs
+	 * a connection and one small exchange, not ~60 shared libraries. No
+	 * daemon, or an error: list nothing, never fail `tcpdump -D`. An answer
+	 * the direct call does not understand: ask again through gRPC.
+	 */
+	switch (mydev_list_devices_lite(mydev_socket_path(), mydev_call_timeout_ms(),
+	    devs, MYDEV_MAX_LISTED, &n, ignored)) {
+	case 0:
+		break;
+	case MYDEV_LIST_NOT_UNDERSTOOD:
+		api = mydev_load_api(ignored);
+		if (api == NULL ||
+		    api->list_devices(devs, MYDEV_MAX_LISTED, &n, ignored) != 0)
+			return 0;
+		break;
+	default:
 		return 0;
-	api = mydev_load_api(ignored);
-	if (api == NULL || api->list_devices(devs, MYDEV_MAX_LISTED, &n, ignored) != 0)
-		return 0;
+	}
 	for (i = 0; i < n && i < MYDEV_MAX_LISTED; i++) {
 		bpf_u_int32 flags = devs[i].pcap_flags;
 

@@ -7,7 +7,8 @@
  *
  * "down": findalldevs is quick, lists no mydev device and loads no gRPC;
  * activate fails naming the socket and mydevd; only mydev<N> is claimed.
- * "live": pcap_next_ex data stays valid while the ring moves on, snaplen,
+ * "live": findalldevs lists the device (not as the default) without loading
+ * gRPC, pcap_next_ex data stays valid while the ring moves on, snaplen,
  * nanosecond stamps, non-blocking reads, pcap_breakloop from another thread
  * waking a blocked read, a blocking read returning after its timeout, stats,
  * monitor mode refused, and mydev devices never being the default.
@@ -145,6 +146,9 @@ static void test_live(const char* dev) {
   } else {
     check(0, "listed_but_not_default", err);
   }
+  /* Listing is one direct call (mydev_list.c): gRPC loads only to open. */
+  check(maps_contain("libmydev-client.so") == 0 && maps_contain("libgrpc") == 0,
+        "no_grpc_loaded_by_findalldevs_with_daemon", "libgrpc or libmydev-client is mapped");
 
   /* pcap_next_ex: the returned data stays valid while the daemon keeps
    * writing: at 100000 packets/s the smallest ring (1 MiB of ~136-byte
@@ -152,6 +156,8 @@ static void test_live(const char* dev) {
   pcap_t* p = open_dev(dev, 100, 16384, 1, 1000, err);
   check(p != NULL, "activate", err);
   if (p == NULL) return;
+  check(maps_contain("libmydev-client.so") == 1, "grpc_client_loaded_to_open",
+        "libmydev-client.so is not mapped after pcap_activate");
   struct pcap_pkthdr* h;
   const u_char* data;
   unsigned char copy[100];

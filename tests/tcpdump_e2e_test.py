@@ -3,6 +3,7 @@ mydev-run and the module-enabled libpcap, capturing from mydevd's synthetic
 mydev0 — several sessions at once, each with its own filter and options."""
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -115,6 +116,43 @@ def test_list_devices(stage, daemon):
     names = [l.split(".", 1)[1].split()[0] for l in lines if "." in l]
     assert "mydev0" in names, r.stdout
     assert names[0] != "mydev0", "a mydev device must not become tcpdump's default"
+
+
+def _device_lines(stdout):
+    """`tcpdump -D` output -> {device name: the rest of its line}."""
+    devs = {}
+    for line in stdout.splitlines():
+        if "." not in line:
+            continue
+        rest = line.split(".", 1)[1]
+        devs[rest.split()[0]] = rest
+    return devs
+
+
+def test_list_devices_is_debians_plus_mydev(stage, daemon):
+    """Drop-in parity: through mydev-run, `tcpdump -D` lists every device
+    Debian's own libpcap lists (bluetooth-monitor, nflog, nfqueue, dbus-*,
+    usbmon*, the interfaces), with the same description and flags, plus the
+    daemon's mydev devices and nothing else. Debian's listing is taken before
+    and after mydev's, so that network interfaces other programs on the machine
+    add or remove meanwhile (veth pairs of benchmarks) are not held against it."""
+    stock_cmd = ["runuser", "-u", "nobody", "--", "tcpdump", "-D"]
+    before = subprocess.run(stock_cmd, capture_output=True, text=True, timeout=30)
+    r = stage.run_as_nobody(["tcpdump", "-D"], daemon.socket)
+    after = subprocess.run(stock_cmd, capture_output=True, text=True, timeout=30)
+    for run in (before, r, after):
+        assert run.returncode == 0, run.stderr
+    stock1, mine, stock2 = (_device_lines(x.stdout) for x in (before, r, after))
+    steady = {n: line for n, line in stock1.items() if stock2.get(n) == line}
+    for name, line in steady.items():
+        assert mine.get(name) == line, "Debian's libpcap lists %r, mydev's %r\n%s\n%s" % (
+            line, mine.get(name), before.stdout, r.stdout)
+    extra = set(mine) - set(stock1) - set(stock2)
+    assert {n for n in extra if not n.startswith("mydev")} == set(), r.stdout
+    assert "mydev0" in extra, r.stdout
+    # The same capture sources (bluetooth-monitor has no hardware behind it).
+    for name in ("bluetooth-monitor", "nflog", "nfqueue", "dbus-system", "dbus-session"):
+        assert (name in stock1) == (name in mine), (name, before.stdout, r.stdout)
 
 
 def test_immediate_mode_delivers_at_once(stage):

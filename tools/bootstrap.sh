@@ -12,6 +12,12 @@ PACKAGES=(
   bazel-bootstrap bazel-rules-java g++ pkg-config
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   libpcap-dev libgtest-dev
+  # libpcap's own Build-Depends: its Bluetooth and D-Bus capture sources, so
+  # that //pcapmod:libpcap_so lists the devices Debian's libpcap lists
+  libbluetooth-dev libdbus-1-dev
+  # pcapmod/mydev_list.c (compiled into that libpcap): HTTP/2 and the
+  # messages in C, proto/mydev.proto compiled by protoc-c
+  libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
   clang libclang-rt-14-dev clang-format
   dpkg-dev flex bison cmake
   tcpdump tshark iproute2 util-linux procps python3 python3-pytest strace bc

@@ -22,7 +22,8 @@ OUT="${FUZZ_OUT:-/tmp/mydev-fuzz}"
 ALL=(daemon/datapath:bpf_program_fuzzer daemon/control:config_fuzzer
      daemon/control:stats_tokens_fuzzer
      daemon/rpc:capture_service_fuzzer daemon/rpc:stats_service_fuzzer
-     shm:ring_reader_fuzzer shm:fd_handoff_fuzzer)
+     shm:ring_reader_fuzzer shm:fd_handoff_fuzzer
+     pcapmod:mydev_list_fuzzer)
 targets=()
 for t in "${ALL[@]}"; do
   if [[ $# -eq 0 ]]; then targets+=("$t"); continue; fi

@@ -64,7 +64,8 @@ SANITIZER_TARGETS=(//shm/... //daemon/control:session_manager_test
   //tools/mydevctl:top_model_test //tools/mydevctl:top_controls_test //tools/mydevctl:printers_test
   //daemon/datapath:uid_cpu_share_test //tools/dashboard:metrics_collector_test
   //tools/dashboard:targets_test //tools/dashboard/web:web_server_test
-  //tools/dashboard/web:basic_auth_test //tools/dashboard/web:basic_auth_fuzzer_seeds_test)
+  //tools/dashboard/web:basic_auth_test //tools/dashboard/web:basic_auth_fuzzer_seeds_test
+  //pcapmod:mydev_list_test //pcapmod:mydev_list_fuzzer_seeds_test)
 # The threaded code under ThreadSanitizer: gRPC-free targets only (Debian's
 # gRPC brings its own uninstrumented libabsl; see third_party/debian/BUILD).
 TSAN_TARGETS=(//shm/... //daemon/control:session_manager_test

@@ -12,19 +12,19 @@ makes
                                    testdata/fuzz/bpf_program_fuzzer/ through the target
                                    once (a crash found by fuzzing, saved there, stays a
                                    regression test); runs in every `bazel test`.
-Both get MYDEV_COPTS (mydev.bzl).
+Both get MYDEV_COPTS (mydev.bzl) and any copts given.
 """
 
 load("//tools/bazel:mydev.bzl", "MYDEV_COPTS")
 load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_test")
 
-def mydev_fuzzer(name, deps = [], srcs = None, size = "small"):
+def mydev_fuzzer(name, deps = [], srcs = None, size = "small", copts = []):
     srcs = srcs or [name + ".cc"]
     corpus = "testdata/fuzz/" + name
     cc_binary(
         name = name,
         srcs = srcs,
-        copts = MYDEV_COPTS,
+        copts = MYDEV_COPTS + copts,
         deps = deps,
         tags = ["manual", "fuzz"],
     )
@@ -32,7 +32,7 @@ def mydev_fuzzer(name, deps = [], srcs = None, size = "small"):
         name = name + "_seeds_test",
         size = size,
         srcs = srcs,
-        copts = MYDEV_COPTS,
+        copts = MYDEV_COPTS + copts,
         deps = deps + ["//tools/fuzzing:seed_runner"],
         data = native.glob([corpus + "/**"]),
         args = [native.package_name() + "/" + corpus],

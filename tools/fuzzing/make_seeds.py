@@ -289,6 +289,39 @@ def handoff_seeds():
         out("shm", "fd_handoff_fuzzer", name, bytes([flags]) + data)
 
 
+# ---------------------------------------------------------------- device list answers
+def h2_frame(ftype, flags, stream, payload):
+    return struct.pack("!I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack("!I", stream) + payload
+
+
+def hpack_literal(name, value):  # literal, incremental indexing, new name, no Huffman
+    return b"\x40" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def list_answer_seeds():
+    # What a gRPC server sends mydev_list.c for ListDevices (HTTP/2 frames:
+    # DATA 0, HEADERS 1, SETTINGS 4, PING 6, WINDOW_UPDATE 8).
+    devices = b"".join(
+        fb(1, fb(1, b"mydev%d" % i) + fb(2, b"device %d" % i) + fb(3, b"synthetic") +
+           fb(4, varint(1)) + fv(5, 0x30 + i) + fv(6, 1)) for i in range(3))
+    msg = b"\x00" + struct.pack("!I", len(devices)) + devices  # gRPC message prefix
+    settings = h2_frame(4, 0, 0, struct.pack("!HI", 3, 100))
+    headers = h2_frame(1, 4, 1, b"\x88" + hpack_literal(b"content-type", b"application/grpc"))
+    trailers = h2_frame(1, 5, 1, hpack_literal(b"grpc-status", b"0"))
+    ok = settings + h2_frame(4, 1, 0, b"") + headers + h2_frame(0, 0, 1, msg) + trailers
+    out("pcapmod", "mydev_list_fuzzer", "valid_answer", ok)
+    out("pcapmod", "mydev_list_fuzzer", "valid_answer_split",
+        settings + h2_frame(6, 0, 0, b"12345678") + headers + h2_frame(0, 0, 1, msg[:7]) +
+        h2_frame(8, 0, 0, struct.pack("!I", 4096)) + h2_frame(0, 0, 1, msg[7:]) + trailers)
+    out("pcapmod", "mydev_list_fuzzer", "error_status",  # trailers-only
+        settings + h2_frame(1, 5, 1, b"\x88" +
+                            hpack_literal(b"content-type", b"application/grpc") +
+                            hpack_literal(b"grpc-status", b"14") +
+                            hpack_literal(b"grpc-message", b"not%20now")))
+    out("pcapmod", "mydev_list_fuzzer", "no_devices",
+        settings + headers + h2_frame(0, 0, 1, bytes(5)) + trailers)
+
+
 if __name__ == "__main__":
     bpf_seeds()
     config_seeds()
@@ -297,4 +330,5 @@ if __name__ == "__main__":
     stats_seeds()
     ring_seeds()
     handoff_seeds()
+    list_answer_seeds()
     print("seeds written", file=sys.stderr)
