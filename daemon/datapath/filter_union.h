@@ -43,8 +43,8 @@
 // there with `ret #need` (kind kAcceptAll). A union longer than `max_insns`
 // gives kFallback: `ret #<most any member needs>`, with the reason.
 //
-//   std::vector<FilterUnionMember> m = {{.id = 1, .program = udp53, .snaplen = 262144},
-//                                       {.id = 2, .program = tcp80, .snaplen = 96}};
+//   std::vector<FilterUnionMember> m = {{/*id=*/1, udp53, /*snaplen=*/262144, true},
+//                                       {/*id=*/2, tcp80, /*snaplen=*/96, true}};
 //   KernelFilter f = BuildKernelFilter(m, FilterUnionOptions{});
 //   // f.kind == KernelFilterKind::kUnion; f.insns ready for SO_ATTACH_FILTER
 //   absl::StatusOr<std::vector<bpf_insn>> u = UnionOf(m, {});   // the same, or why not

@@ -361,10 +361,12 @@ absl::Status AfpacketBackend::SetKernelFilter(absl::Span<const bpf_insn> program
                                                 "-instruction kernel filter is longer than the "
                                                 "kernel's limit of ",
                                                 BPF_MAXINSNS));
+  if (program.empty() || !s.ok()) kernel_filter_.clear();
   if (s.ok() && fd_.valid()) s = AttachKernelFilter(fd_.get());
   if (s.ok() && frame_fd_.valid()) s = AttachKernelFilter(frame_fd_.get());
-  if (s.ok()) return s;
-  kernel_filter_.clear();  // pass everything: no session misses a packet
+  if (s.ok() && !kernel_filter_.empty()) return s;
+  // Failed, or no program: no filter, every packet passes (no session misses one).
+  kernel_filter_.clear();
   int unused = 0;
   for (int fd : {fd_.get(), frame_fd_.get()})
     if (fd >= 0) (void)setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused);

@@ -114,7 +114,8 @@ class AfpacketBackend : public Backend {
   // Waits for the backend thread's switch (see SetImmediate).
   void AwaitImmediate(absl::Duration limit) override;
   // Attaches program to every packet socket of the device (see the top of
-  // this file); on failure detaches it (everything passes) and says why.
+  // this file); on failure detaches it (everything passes) and says why. An
+  // empty program detaches (OK).
   absl::Status SetKernelFilter(absl::Span<const bpf_insn> program) override;
   absl::Status Health() const override;
   void SetDeviceGoneHandler(DeviceGoneHandler handler) override { gone_ = std::move(handler); }

@@ -917,5 +917,32 @@ TEST_F(AfpacketTest, ImmediateSocketHasTheKernelPreFilter) {
   dev.Stop();
 }
 
+// A program the kernel refuses (too long) leaves no filter at all: every
+// frame passes, none is lost to the last program that was in place.
+TEST_F(AfpacketTest, RefusedKernelFilterLetsEveryFramePass) {
+  auto b = NewBackend();
+  ASSERT_NE(b, nullptr);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  const bpf_insn reject = BPF_STMT(BPF_RET | BPF_K, 0);
+  ASSERT_TRUE(b->SetKernelFilter({reject}).ok());
+  RawSocket far(kFar);
+  far.Send(TestFrame(near_mac_, far_mac_, 0, 100));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(c.WaitFor(0).size(), 0u) << "ret #0: nothing passes";
+  const std::vector<bpf_insn> too_long(BPF_MAXINSNS + 1, reject);
+  const absl::Status refused = b->SetKernelFilter(too_long);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  far.Send(TestFrame(near_mac_, far_mac_, 1, 100));
+  EXPECT_EQ(c.WaitFor(1).size(), 1u) << "refused: no filter, the frame passes";
+  ASSERT_TRUE(b->SetKernelFilter({reject}).ok());
+  ASSERT_TRUE(b->SetKernelFilter({}).ok()) << "empty: detached";
+  far.Send(TestFrame(near_mac_, far_mac_, 2, 100));
+  std::vector<Captured> got = c.WaitFor(2);
+  b->Stop();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(IndexOf(got[1]), 2u);
+}
+
 }  // namespace
 }  // namespace mydev::daemon
