@@ -6,6 +6,7 @@
 //   StatsScopeName(mydev::v1::STATS_SCOPE_SESSIONS)   -> "sessions"
 //   DirectionName(mydev::v1::DIRECTION_INOUT)         -> "inout"
 //   DeviceStateName(mydev::v1::DEVICE_STATE_WAITING)  -> "waiting"
+//   KernelFilterStateName(mydev::v1::KERNEL_FILTER_STATE_REJECT_ALL) -> "reject_all"
 //   StatsScopeName(mydev::v1::STATS_SCOPE_UNSPECIFIED) -> "unspecified" (also unknown values)
 #ifndef MYDEV_PROTO_ENUM_NAMES_H_
 #define MYDEV_PROTO_ENUM_NAMES_H_
@@ -35,6 +36,9 @@ inline std::string DirectionName(Direction d) {
 }
 inline std::string DeviceStateName(DeviceState s) {
   return ShortEnumName(DeviceState_Name(s), "DEVICE_STATE_");
+}
+inline std::string KernelFilterStateName(KernelFilterState s) {
+  return ShortEnumName(KernelFilterState_Name(s), "KERNEL_FILTER_STATE_");
 }
 
 }  // namespace mydev::v1

@@ -15,7 +15,8 @@
 #ifndef MYDEV_DAEMON_BACKENDS_BACKEND_H_
 #define MYDEV_DAEMON_BACKENDS_BACKEND_H_
 
-#include <pcap/dlt.h>  // DLT_*: DeviceInfo::dlts
+#include <pcap/dlt.h>   // DLT_*: DeviceInfo::dlts
+#include <pcap/pcap.h>  // struct bpf_insn: SetKernelFilter
 #include <time.h>
 
 #include <cstdint>
@@ -129,6 +130,22 @@ class Backend {
   // its lock, before an immediate session's open returns, so that the
   // session's first packets already come one by one.
   virtual void AwaitImmediate(absl::Duration limit) { (void)limit; }
+
+  // Installs `program` (classic BPF) as the filter of the kernel socket(s)
+  // the device reads from, so that packets it rejects never reach the
+  // daemon and only as many bytes as it returns are copied (DeviceFanout
+  // installs the union of its sessions' filters, filter_union.h; `ret #0`
+  // with no session). It runs in the Linux kernel as a socket filter: on the
+  // frame as the kernel holds it (a VLAN tag may be outside it), with the
+  // kernel's ancillary loads (SKF_AD_*). Kept across reopening the socket.
+  // UNIMPLEMENTED (the default) for backends with no kernel below them: their
+  // sessions' own filters do all the work. On any other error the backend
+  // filters nothing in the kernel (every packet reaches the daemon).
+  virtual absl::Status SetKernelFilter(absl::Span<const bpf_insn> program) {
+    (void)program;
+    return absl::UnimplementedError("device '" + info().name + "' (" + info().backend +
+                                    " backend) has no kernel filter");
+  }
 
   // OK while the device serves; UNAVAILABLE (saying why) while it is gone.
   virtual absl::Status Health() const { return absl::OkStatus(); }

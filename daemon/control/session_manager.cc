@@ -190,13 +190,18 @@ absl::StatusOr<DeviceFanout*> SessionManager::DeviceOf(const Session& session) c
 
 absl::Status SessionManager::SetFilter(
     Session& session, const google::protobuf::RepeatedPtrField<mydev::v1::BpfInsn>& insns) {
-  if (insns.empty()) {
-    session.SetFilter(std::nullopt);
-    return absl::OkStatus();
+  std::optional<BpfProgram> filter;  // none when insns is empty
+  if (!insns.empty()) {
+    absl::StatusOr<BpfProgram> program = BpfProgram::FromProto(insns, limits_.max_bpf_insns);
+    if (!program.ok()) return program.status();
+    filter = *std::move(program);
   }
-  absl::StatusOr<BpfProgram> program = BpfProgram::FromProto(insns, limits_.max_bpf_insns);
-  if (!program.ok()) return program.status();
-  session.SetFilter(*std::move(program));
+  // Through the device: its kernel pre-filter takes the new filter in first.
+  if (absl::StatusOr<DeviceFanout*> device = DeviceOf(session); device.ok()) {
+    (*device)->SetSessionFilter(session, std::move(filter));
+  } else {
+    session.SetFilter(std::move(filter));
+  }
   return absl::OkStatus();
 }
 
@@ -210,7 +215,7 @@ absl::Status SessionManager::SetDataLink(Session& session, int dlt) {
   absl::StatusOr<DeviceFanout*> device = DeviceOf(session);
   if (!device.ok()) return device.status();
   if (absl::Status s = CheckDataLink(**device, dlt); !s.ok()) return s;
-  session.SetDataLink(dlt);
+  (*device)->SetSessionDataLink(session, dlt);
   return absl::OkStatus();
 }
 

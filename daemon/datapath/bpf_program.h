@@ -34,6 +34,7 @@ class BpfProgram {
   }
 
   size_t size() const { return insns_.size(); }
+  const std::vector<bpf_insn>& insns() const { return insns_; }
 
  private:
   explicit BpfProgram(std::vector<bpf_insn> insns) : insns_(std::move(insns)) {}

@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "base/log.h"
 #include "shm/ring_abi.h"
@@ -26,6 +27,10 @@ absl::Status DeviceFanout::Start() {
     if (running_) return absl::FailedPreconditionError("device already started");
     running_ = true;
     stopping_ = false;
+  }
+  {
+    absl::MutexLock lock(&kernel_filter_mu_);
+    RecomputeKernelFilter();  // before the socket is bound: no session, no packet
   }
   absl::Status s = backend_->Start([this](absl::Span<const Packet> batch) { OnBatch(batch); });
   if (!s.ok()) {
@@ -69,12 +74,22 @@ absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
     next->push_back(std::move(session));
     SetSessionsLocked(std::move(next));
   }
+  {
+    absl::MutexLock lock(&kernel_filter_mu_);
+    RecomputeKernelFilter();  // its filter is in the kernel before the open returns
+  }
   // Not under mu_: the backend's thread may need it (OnBatch) to switch.
   if (immediate) backend_->AwaitImmediate(kImmediateSwitchLimit);
   return absl::OkStatus();
 }
 
 void DeviceFanout::RemoveSession(uint64_t session_id) {
+  // Runs when mu_ is released (declared before the lock): once the session
+  // is off the list, its filter leaves the kernel.
+  absl::Cleanup narrow = [this] {
+    absl::MutexLock lock(&kernel_filter_mu_);
+    RecomputeKernelFilter();
+  };
   absl::MutexLock lock(&mu_);
   auto next = std::make_shared<SessionList>();
   next->reserve(sessions_->size());
@@ -118,6 +133,72 @@ void DeviceFanout::OnDeviceGone(const absl::Status& why) {
   MYDEV_LOG(kWarning, "%s is gone (%s); closing its %d sessions", backend_->info().name,
             why.ToString(), gone->size());
   for (const auto& s : *gone) s->CloseRing(MYDEV_RING_CLOSE_DEVICE_GONE);
+  absl::MutexLock lock(&kernel_filter_mu_);
+  RecomputeKernelFilter();  // no session: the socket reopened later passes nothing
+}
+
+void DeviceFanout::SetSessionFilter(Session& session, std::optional<BpfProgram> program) {
+  absl::MutexLock lock(&kernel_filter_mu_);
+  PendingChange change;
+  change.session_id = session.id();
+  change.filter = program.has_value() ? program->insns() : std::vector<bpf_insn>{};
+  RecomputeKernelFilter(&change);
+  session.SetFilter(std::move(program));
+}
+
+void DeviceFanout::SetSessionDataLink(Session& session, int dlt) {
+  absl::MutexLock lock(&kernel_filter_mu_);
+  PendingChange change;
+  change.session_id = session.id();
+  change.dlt = dlt;
+  RecomputeKernelFilter(&change);
+  session.SetDataLink(dlt);
+}
+
+void DeviceFanout::RecomputeKernelFilter(const PendingChange* change) {
+  if (!kernel_filter_supported_) return;
+  const std::shared_ptr<const SessionList> sessions = Snapshot();
+  const DeviceInfo& info = backend_->info();
+  const int device_dlt = info.dlts.empty() ? DLT_EN10MB : info.dlts.front();
+  std::vector<FilterUnionMember> members;
+  members.reserve(sessions->size());
+  for (const auto& s : *sessions) {
+    auto [insns, dlt] = s->FilterAndDataLink();
+    if (change != nullptr && change->session_id == s->id()) {
+      if (change->filter.has_value()) insns = *change->filter;
+      if (change->dlt.has_value()) dlt = *change->dlt;
+    }
+    members.push_back({s->id(), std::move(insns), s->params().snaplen, dlt == device_dlt});
+  }
+  FilterUnionOptions options;
+  options.accept_vlan_tagged = true;  // Linux packet sockets: the tag is outside the frame
+  KernelFilter f = BuildKernelFilter(members, options);
+  const absl::Status attached = backend_->SetKernelFilter(f.insns);
+  if (absl::IsUnimplemented(attached)) {
+    kernel_filter_supported_ = false;
+    return;
+  }
+  KernelFilterStatus st;
+  st.supported = true;
+  st.kind = f.kind;
+  st.insns = static_cast<uint32_t>(f.insns.size());
+  st.note = f.note;
+  if (!attached.ok()) {  // the backend passes everything now
+    st.kind = KernelFilterKind::kFallback;
+    st.insns = 0;
+    st.note = std::string(attached.message());
+  }
+  absl::MutexLock lock(&mu_);
+  if (st.kind == KernelFilterKind::kFallback &&
+      (kernel_filter_.kind != st.kind || kernel_filter_.note != st.note))
+    MYDEV_LOG(kWarning, "%s: the kernel pre-filter passes every packet (%d sessions): %s",
+              info.name, sessions->size(), st.note);
+  kernel_filter_ = std::move(st);
+}
+
+KernelFilterStatus DeviceFanout::kernel_filter() const {
+  absl::MutexLock lock(&mu_);
+  return kernel_filter_;
 }
 
 void DeviceFanout::SetSessionsLocked(std::shared_ptr<const SessionList> next) {

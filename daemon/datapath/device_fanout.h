@@ -20,6 +20,19 @@
 // backend reports the device gone, every session is dropped from the device
 // and its ring closed with MYDEV_RING_CLOSE_DEVICE_GONE (shm/ring_abi.h).
 //
+// The kernel pre-filter (Backend::SetKernelFilter, filter_union.h): at
+// Start() and whenever a session is added or removed or changes its filter
+// or link type, the union of the sessions' filters is rebuilt and handed to
+// the backend — `ret #0` with no session, so an idle afpacket device copies
+// nothing. A new session's filter is in the kernel before AddSession returns;
+// a new filter is installed in the kernel before the session starts filtering
+// with it (SetSessionFilter), so no packet it wants is dropped below; a
+// removed session's filter leaves after it stopped receiving. A session on
+// another link type than the device's default (DLT_LINUX_SLL2: its filter
+// runs on a record the daemon builds, not on the frame the kernel sees)
+// counts as accepting everything. Backends without a kernel (synthetic,
+// replay) answer UNIMPLEMENTED once and are not asked again.
+//
 //   DeviceFanout dev(std::make_unique<SyntheticBackend>(info, opts), absl::Milliseconds(10),
 //                    /*uid_cpu_share=*/0.25);
 //   dev.AddSession(session);          // starts receiving with the next batch
@@ -34,6 +47,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -43,6 +58,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "daemon/backends/backend.h"
+#include "daemon/datapath/filter_union.h"
 #include "daemon/datapath/session.h"
 #include "daemon/datapath/uid_cpu_share.h"
 
@@ -55,6 +71,14 @@ struct DeviceCounters {
   uint32_t sessions = 0;
   uint32_t promisc_sessions = 0;    // sessions holding promiscuous mode on
   uint32_t immediate_sessions = 0;  // sessions holding per-packet delivery on
+};
+
+// The kernel pre-filter below a device, as the Stats show it.
+struct KernelFilterStatus {
+  bool supported = false;  // the backend has a kernel filter (afpacket)
+  KernelFilterKind kind = KernelFilterKind::kRejectAll;
+  uint32_t insns = 0;  // instructions in the kernel
+  std::string note;    // kAcceptAll / kFallback: why every packet passes
 };
 
 class DeviceFanout {
@@ -95,6 +119,15 @@ class DeviceFanout {
   // No-op for a session not on the device (e.g. dropped when it went away).
   void RemoveSession(uint64_t session_id);
 
+  // Sets session's filter (nullopt: none). The kernel pre-filter takes the
+  // new filter in first, so from the moment the session filters with it no
+  // packet it accepts is dropped below.
+  void SetSessionFilter(Session& session, std::optional<BpfProgram> program);
+  // Sets session's link type, the kernel pre-filter first (see the top).
+  void SetSessionDataLink(Session& session, int dlt);
+  // What the kernel pre-filter is now.
+  KernelFilterStatus kernel_filter() const;
+
   // The backend's DeviceGoneHandler: drops every session, closing its ring.
   void OnDeviceGone(const absl::Status& why);
 
@@ -113,6 +146,16 @@ class DeviceFanout {
   void SetSessionsLocked(std::shared_ptr<const SessionList> next)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTicker();
+  // A change to one session not made yet, which the pre-filter takes in.
+  struct PendingChange {
+    uint64_t session_id = 0;
+    std::optional<std::vector<bpf_insn>> filter;  // set: the new program (empty = none)
+    std::optional<int> dlt;                       // set: the new link type
+  };
+  // Rebuilds the union of the sessions' filters (with change applied) and
+  // hands it to the backend; logs when it falls back to accepting everything.
+  void RecomputeKernelFilter(const PendingChange* change = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kernel_filter_mu_) ABSL_LOCKS_EXCLUDED(mu_);
 
   std::unique_ptr<Backend> backend_;
   const absl::Duration tick_;
@@ -122,8 +165,13 @@ class DeviceFanout {
   std::atomic<uint32_t> distinct_uids_{0};
   UidCpuShare cpu_share_;  // the backend thread's only (OnBatch)
 
+  // Serialises rebuilding the kernel pre-filter (and a filter change with it).
+  absl::Mutex kernel_filter_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  bool kernel_filter_supported_ ABSL_GUARDED_BY(kernel_filter_mu_) = true;
+
   mutable absl::Mutex mu_;
   std::shared_ptr<const SessionList> sessions_ ABSL_GUARDED_BY(mu_);
+  KernelFilterStatus kernel_filter_ ABSL_GUARDED_BY(mu_);
   uint32_t promisc_sessions_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t immediate_sessions_ ABSL_GUARDED_BY(mu_) = 0;
   bool running_ ABSL_GUARDED_BY(mu_) = false;

@@ -145,6 +145,11 @@ bool Session::filter_set() const {
   return filter_.has_value();
 }
 
+std::pair<std::vector<bpf_insn>, int> Session::FilterAndDataLink() const {
+  absl::MutexLock lock(&mu_);
+  return {filter_.has_value() ? filter_->insns() : std::vector<bpf_insn>{}, dlt_};
+}
+
 SessionCounters Session::counters() const {
   absl::MutexLock lock(&mu_);
   return CountersLocked();

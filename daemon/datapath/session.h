@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -118,6 +119,9 @@ class Session {
   void SetDataLink(int dlt);
   int dlt() const;
   bool filter_set() const;
+  // The filter's instructions (empty: no filter) and the link type it runs
+  // on, read under one lock: the device's kernel pre-filter is built from them.
+  std::pair<std::vector<bpf_insn>, int> FilterAndDataLink() const;
   SessionCounters counters() const;
   // Counters and current settings together (one lock; the fill is the
   // client's consumer position read once, see RingProducer::fill_bytes).

@@ -8,6 +8,21 @@
 
 namespace mydev::daemon {
 
+mydev::v1::KernelFilterState KernelFilterStateOf(const KernelFilterStatus& kf) {
+  if (!kf.supported) return mydev::v1::KERNEL_FILTER_STATE_NONE;
+  switch (kf.kind) {
+    case KernelFilterKind::kRejectAll:
+      return mydev::v1::KERNEL_FILTER_STATE_REJECT_ALL;
+    case KernelFilterKind::kUnion:
+      return mydev::v1::KERNEL_FILTER_STATE_UNION;
+    case KernelFilterKind::kAcceptAll:
+      return mydev::v1::KERNEL_FILTER_STATE_ACCEPT_ALL;
+    case KernelFilterKind::kFallback:
+      return mydev::v1::KERNEL_FILTER_STATE_FALLBACK;
+  }
+  return mydev::v1::KERNEL_FILTER_STATE_UNSPECIFIED;
+}
+
 void FillSessionStats(Session& session, const SessionManager& manager,
                       mydev::v1::SessionStats* out) {
   const SessionStatus st = session.status();
@@ -61,6 +76,10 @@ void FillDeviceStats(const DeviceFanout& device, mydev::v1::DeviceStats* out) {
   }
   out->set_dlt(info.dlts.empty() ? 0 : info.dlts.front());
   out->set_promisc_sessions(c.promisc_sessions);
+  const KernelFilterStatus kf = device.kernel_filter();
+  out->set_kernel_filter(KernelFilterStateOf(kf));
+  out->set_kernel_filter_insns(kf.insns);
+  out->set_kernel_filter_detail(kf.note);
 }
 
 void TakeStatsSnapshot(const SessionManager& manager, mydev::v1::StatsSnapshot* out) {

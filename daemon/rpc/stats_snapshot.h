@@ -24,8 +24,11 @@ namespace mydev::daemon {
 void FillSessionStats(Session& session, const SessionManager& manager,
                       mydev::v1::SessionStats* out);
 // One device's row: counters, state (UP, or WAITING with the backend's
-// reason), default link type, sessions and promiscuous references.
+// reason), default link type, sessions and promiscuous references, and the
+// kernel pre-filter (its kind, length, and why it passes everything if so).
 void FillDeviceStats(const DeviceFanout& device, mydev::v1::DeviceStats* out);
+// The proto's name for a device's kernel pre-filter state.
+mydev::v1::KernelFilterState KernelFilterStateOf(const KernelFilterStatus& kf);
 // Every device and session, with the time it was taken.
 void TakeStatsSnapshot(const SessionManager& manager, mydev::v1::StatsSnapshot* out);
 

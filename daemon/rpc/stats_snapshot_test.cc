@@ -241,6 +241,8 @@ TEST_F(StatsSnapshotTest, DeviceRowsSayStateLinkTypeAndPromiscuousReferences) {
   EXPECT_EQ(up.dlt(), DLT_EN10MB);
   EXPECT_EQ(up.sessions(), 3u);
   EXPECT_EQ(up.promisc_sessions(), 2u);
+  EXPECT_EQ(up.kernel_filter(), mydev::v1::KERNEL_FILTER_STATE_NONE) << "synthetic: no kernel";
+  EXPECT_EQ(up.kernel_filter_insns(), 0u);
   const mydev::v1::DeviceStats& gone = snap.devices(1);
   EXPECT_EQ(gone.name(), "mydev1");
   EXPECT_EQ(gone.backend(), "afpacket");
@@ -257,6 +259,19 @@ TEST_F(StatsSnapshotTest, DeviceRowsSayStateLinkTypeAndPromiscuousReferences) {
   EXPECT_EQ(snap.devices(0).promisc_sessions(), 1u);
   EXPECT_EQ(snap.devices(0).sessions(), 2u);
   EXPECT_EQ(snap.sessions_size(), 2);
+}
+
+TEST(KernelFilterStateOfTest, NamesEachKind) {
+  KernelFilterStatus kf;
+  EXPECT_EQ(KernelFilterStateOf(kf), mydev::v1::KERNEL_FILTER_STATE_NONE);
+  kf.supported = true;
+  EXPECT_EQ(KernelFilterStateOf(kf), mydev::v1::KERNEL_FILTER_STATE_REJECT_ALL);
+  kf.kind = KernelFilterKind::kUnion;
+  EXPECT_EQ(KernelFilterStateOf(kf), mydev::v1::KERNEL_FILTER_STATE_UNION);
+  kf.kind = KernelFilterKind::kAcceptAll;
+  EXPECT_EQ(KernelFilterStateOf(kf), mydev::v1::KERNEL_FILTER_STATE_ACCEPT_ALL);
+  kf.kind = KernelFilterKind::kFallback;
+  EXPECT_EQ(KernelFilterStateOf(kf), mydev::v1::KERNEL_FILTER_STATE_FALLBACK);
 }
 
 }  // namespace

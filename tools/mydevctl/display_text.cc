@@ -32,6 +32,25 @@ std::string DeviceStateShown(mydev::v1::DeviceState s) {
   return s == mydev::v1::DEVICE_STATE_UNSPECIFIED ? "-" : mydev::v1::DeviceStateName(s);
 }
 
+std::string KernelFilterStateShown(mydev::v1::KernelFilterState s) {
+  return s == mydev::v1::KERNEL_FILTER_STATE_UNSPECIFIED ? "-"
+                                                         : mydev::v1::KernelFilterStateName(s);
+}
+
+std::string KernelFilterShown(const mydev::v1::DeviceStats& d) {
+  std::string shown = KernelFilterStateShown(d.kernel_filter());
+  if (d.kernel_filter_insns() != 0) absl::StrAppendFormat(&shown, "/%u", d.kernel_filter_insns());
+  return shown;
+}
+
+std::string DeviceDetail(const mydev::v1::DeviceStats& d) {
+  std::string detail = d.state_detail();
+  if (!d.kernel_filter_detail().empty())
+    absl::StrAppendFormat(&detail, "%skernel filter: %s", detail.empty() ? "" : "; ",
+                          d.kernel_filter_detail());
+  return detail;
+}
+
 std::string ScopeShown(mydev::v1::StatsScope s) {
   return s == mydev::v1::STATS_SCOPE_UNSPECIFIED ? "-" : mydev::v1::StatsScopeName(s);
 }

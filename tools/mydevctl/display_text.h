@@ -32,6 +32,16 @@ std::string Percent(double part, double whole);
 // daemon that does not say).
 std::string DeviceStateShown(mydev::v1::DeviceState s);
 
+// mydev::v1::KernelFilterStateName ("union", "reject_all", ...), or "-" when
+// unspecified (a daemon from before the kernel pre-filter).
+std::string KernelFilterStateShown(mydev::v1::KernelFilterState s);
+// A device's kernel pre-filter for one column: its state and, when it has a
+// program, its length: "union/57", "reject_all/1", "none", "-".
+std::string KernelFilterShown(const mydev::v1::DeviceStats& d);
+// A device's DETAIL column: why it is not up, and why its kernel pre-filter
+// passes every packet ("kernel filter: ..."), joined by "; ".
+std::string DeviceDetail(const mydev::v1::DeviceStats& d);
+
 // mydev::v1::StatsScopeName ("devices", "sessions", "local"), or "-" when
 // unspecified. Directions print as mydev::v1::DirectionName (proto/enum_names.h).
 std::string ScopeShown(mydev::v1::StatsScope s);

@@ -28,9 +28,13 @@ std::string FormatKv(const mydev::v1::StatsSnapshot& s, Sections sections) {
           &out, "device name=%s backend=%s packets=%u bytes=%u ifdropped=%u sessions=%u",
           KvEscape(d.name()), KvEscape(d.backend()), d.packets_seen(), d.bytes_seen(),
           d.packets_ifdropped(), d.sessions());
-      absl::StrAppendFormat(&out, " state=%s dlt=%d promisc=%u detail=%s\n",
+      absl::StrAppendFormat(&out, " state=%s dlt=%d promisc=%u detail=%s",
                             DeviceStateShown(d.state()), d.dlt(), d.promisc_sessions(),
                             KvEscape(d.state_detail()));
+      absl::StrAppendFormat(&out,
+                            " kernel_filter=%s kernel_filter_insns=%u kernel_filter_detail=%s\n",
+                            KernelFilterStateShown(d.kernel_filter()), d.kernel_filter_insns(),
+                            KvEscape(d.kernel_filter_detail()));
     }
   }
   if (sections != Sections::kDevices) {

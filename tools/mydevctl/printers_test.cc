@@ -27,6 +27,9 @@ mydev::v1::StatsSnapshot Example() {
   d->set_state_detail("veth0 is down");
   d->set_dlt(1);
   d->set_promisc_sessions(0);
+  d->set_kernel_filter(mydev::v1::KERNEL_FILTER_STATE_FALLBACK);
+  d->set_kernel_filter_insns(1);
+  d->set_kernel_filter_detail("too long");
   mydev::v1::SessionStats* x = s.add_sessions();
   x->set_session_id(7);
   x->set_device("mydev0");
@@ -80,7 +83,8 @@ TEST(KvPrinterTest, KeepsMydevStatsLinesAndAppendsTheNewFields) {
   const mydev::v1::StatsSnapshot s = Example();
   EXPECT_EQ(FormatKv(s, Sections::kAll),
             OldDeviceLine(s.devices(0)) +
-                " state=waiting dlt=1 promisc=0 detail=veth0%20is%20down\n" +
+                " state=waiting dlt=1 promisc=0 detail=veth0%20is%20down" +
+                " kernel_filter=fallback kernel_filter_insns=1 kernel_filter_detail=too%20long\n" +
                 OldSessionLine(s.sessions(0)) +
                 " comm=tcpdump opened_ns=1699999999000000000 direction=in immediate=1 "
                 "timeout_ms=1000 dlt=1 filter_insns=4 promisc=0 ring_fill=2048 "
@@ -126,7 +130,9 @@ TEST(TablePrinterTest, HasTheNewColumns) {
   std::string t = FormatTable(Example(), Sections::kAll, {"unix:/run/x.sock", false});
   EXPECT_NE(t.find("host box  target unix:/run/x.sock  scope local"), std::string::npos) << t;
   EXPECT_NE(t.find("waiting"), std::string::npos) << t;
-  EXPECT_NE(t.find("veth0 is down"), std::string::npos) << t;
+  EXPECT_NE(t.find("veth0 is down; kernel filter: too long"), std::string::npos) << t;
+  EXPECT_NE(t.find("KFILTER"), std::string::npos) << t;
+  EXPECT_NE(t.find("fallback/1"), std::string::npos) << t;
   EXPECT_NE(t.find("65534"), std::string::npos) << "uids unresolved for remote: " << t;
   EXPECT_NE(t.find("16.67%"), std::string::npos) << "drop % = 2 / 12: " << t;
   EXPECT_NE(t.find("tcpdump -i mydev0 udp"), std::string::npos) << t;

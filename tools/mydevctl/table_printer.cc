@@ -17,14 +17,14 @@ std::string FormatTable(const mydev::v1::StatsSnapshot& s, Sections sections,
                         absl::FormatTime("%Y-%m-%d %H:%M:%E3S %Z", absl::FromUnixNanos(s.time_ns()),
                                          absl::LocalTimeZone()));
   if (sections != Sections::kSessions) {
-    absl::StrAppendFormat(&out, "\n%-10s %-10s %14s %16s %10s %8s %-8s %4s %7s %s\n", "DEVICE",
-                          "BACKEND", "PACKETS", "BYTES", "IFDROPS", "SESSIONS", "STATE", "DLT",
-                          "PROMISC", "DETAIL");
+    absl::StrAppendFormat(&out, "\n%-10s %-10s %14s %16s %10s %8s %-8s %4s %7s %-16s %s\n",
+                          "DEVICE", "BACKEND", "PACKETS", "BYTES", "IFDROPS", "SESSIONS", "STATE",
+                          "DLT", "PROMISC", "KFILTER", "DETAIL");
     for (const auto& d : s.devices()) {
-      absl::StrAppendFormat(&out, "%-10s %-10s %14u %16u %10u %8u %-8s %4d %7u %s\n", d.name(),
-                            d.backend(), d.packets_seen(), d.bytes_seen(), d.packets_ifdropped(),
-                            d.sessions(), DeviceStateShown(d.state()), d.dlt(),
-                            d.promisc_sessions(), d.state_detail());
+      absl::StrAppendFormat(&out, "%-10s %-10s %14u %16u %10u %8u %-8s %4d %7u %-16s %s\n",
+                            d.name(), d.backend(), d.packets_seen(), d.bytes_seen(),
+                            d.packets_ifdropped(), d.sessions(), DeviceStateShown(d.state()),
+                            d.dlt(), d.promisc_sessions(), KernelFilterShown(d), DeviceDetail(d));
     }
   }
   if (sections != Sections::kDevices) {

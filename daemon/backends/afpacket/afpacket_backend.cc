@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -254,6 +255,9 @@ absl::Status AfpacketBackend::OpenSocket() {
   if (setsockopt(fd.get(), SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) != 0 &&
       errno != ENOPROTOOPT)
     return absl::ErrnoToStatus(errno, "setsockopt(PACKET_AUXDATA)");
+  // Before bind(): no packet the filter rejects ever gets in.
+  if (absl::Status s = AttachKernelFilter(fd.get()); !s.ok())
+    MYDEV_LOG(kWarning, "%s: %s; the kernel passes every packet", info_.name, s.ToString());
   // Timestamps: the ring carries tp_sec + tp_nsec (software, CLOCK_REALTIME).
   absl::StatusOr<std::unique_ptr<TpacketV3Ring>> ring =
       TpacketV3Ring::Create(fd.get(), options_.ring, kVlanTagBytes);
@@ -308,6 +312,9 @@ absl::Status AfpacketBackend::OpenFrameSocket() {
       fd.get(), TpacketV2Ring::GeometryFor(InterfaceMtu(options_.interface), kVlanTagBytes, total),
       kVlanTagBytes);
   if (!ring.ok()) return ring.status();
+  if (absl::Status s = AttachKernelFilter(fd.get()); !s.ok())  // no filter: a superset
+    MYDEV_LOG(kWarning, "%s: per-frame socket: %s; the kernel passes it every packet", info_.name,
+              s.ToString());
   if (absl::Status s = BindAll(fd.get(), ifindex_, options_.interface); !s.ok()) return s;
   int arg = fanout_id_ | (PACKET_FANOUT_CBPF << 16);
   if (setsockopt(fd.get(), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0)
@@ -328,6 +335,42 @@ absl::Status AfpacketBackend::ApplyPromiscuous(bool on) {
                                                    " on ", options_.interface));
   promisc_on_ = on;
   return absl::OkStatus();
+}
+
+absl::Status AfpacketBackend::AttachKernelFilter(int fd) const {
+  if (kernel_filter_.empty()) return absl::OkStatus();
+  sock_fprog prog{static_cast<unsigned short>(kernel_filter_.size()),
+                  const_cast<sock_filter*>(kernel_filter_.data())};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("attaching a ", kernel_filter_.size(),
+                                                   "-instruction filter (SO_ATTACH_FILTER) to the "
+                                                   "packet socket on ",
+                                                   options_.interface));
+  return absl::OkStatus();
+}
+
+absl::Status AfpacketBackend::SetKernelFilter(absl::Span<const bpf_insn> program) {
+  static_assert(sizeof(bpf_insn) == sizeof(sock_filter) &&
+                offsetof(bpf_insn, k) == offsetof(sock_filter, k));
+  absl::MutexLock lock(&mu_);
+  kernel_filter_.clear();
+  for (const bpf_insn& in : program) kernel_filter_.push_back({in.code, in.jt, in.jf, in.k});
+  absl::Status s;
+  if (program.size() > BPF_MAXINSNS)
+    s = absl::InvalidArgumentError(absl::StrCat("a ", program.size(),
+                                                "-instruction kernel filter is longer than the "
+                                                "kernel's limit of ",
+                                                BPF_MAXINSNS));
+  if (program.empty() || !s.ok()) kernel_filter_.clear();
+  if (s.ok() && fd_.valid()) s = AttachKernelFilter(fd_.get());
+  if (s.ok() && frame_fd_.valid()) s = AttachKernelFilter(frame_fd_.get());
+  if (s.ok() && !kernel_filter_.empty()) return s;
+  // Failed, or no program: no filter, every packet passes (no session misses one).
+  kernel_filter_.clear();
+  int unused = 0;
+  for (int fd : {fd_.get(), frame_fd_.get()})
+    if (fd >= 0) (void)setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused);
+  return s;
 }
 
 absl::Status AfpacketBackend::SetPromiscuous(bool on) {

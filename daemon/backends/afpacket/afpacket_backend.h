@@ -32,6 +32,14 @@
 // Link types offered: DLT_EN10MB (default), DLT_LINUX_SLL2. Ethernet and
 // loopback interfaces only.
 //
+// SetKernelFilter() attaches a classic BPF program (SO_ATTACH_FILTER) to the
+// TPACKET_V3 socket and to the per-frame socket while it exists (and to each
+// new one before it is bound): the kernel drops what it rejects and keeps
+// only the bytes it returns (tp_snaplen; tp_len, delivered as Packet::len,
+// stays the length on the wire). This socket filter is not the fanout
+// group's program (PACKET_FANOUT_DATA, which only picks the member socket);
+// the kernel runs the filter of the member a packet was steered to.
+//
 // ifdropped() accumulates the kernel's PACKET_STATISTICS tp_drops (the kernel
 // resets them on every read). SetPromiscuous() adds/drops a PACKET_MR_PROMISC
 // membership (no CAP_NET_ADMIN needed; gone with the socket).
@@ -55,6 +63,8 @@
 //   (*b)->SetImmediate(true);                              // per-packet delivery
 #ifndef MYDEV_DAEMON_BACKENDS_AFPACKET_AFPACKET_BACKEND_H_
 #define MYDEV_DAEMON_BACKENDS_AFPACKET_AFPACKET_BACKEND_H_
+
+#include <linux/filter.h>  // sock_filter
 
 #include <atomic>
 #include <cstdint>
@@ -103,6 +113,10 @@ class AfpacketBackend : public Backend {
   absl::Status SetImmediate(bool on) override;
   // Waits for the backend thread's switch (see SetImmediate).
   void AwaitImmediate(absl::Duration limit) override;
+  // Attaches program to every packet socket of the device (see the top of
+  // this file); on failure detaches it (everything passes) and says why. An
+  // empty program detaches (OK).
+  absl::Status SetKernelFilter(absl::Span<const bpf_insn> program) override;
   absl::Status Health() const override;
   void SetDeviceGoneHandler(DeviceGoneHandler handler) override { gone_ = std::move(handler); }
 
@@ -126,6 +140,8 @@ class AfpacketBackend : public Backend {
   // Returns once no packet is still on its way into the other member.
   absl::Status SteerTo(uint32_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ApplyPromiscuous(bool on) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Attaches kernel_filter_ to fd (OK when no filter was ever set).
+  absl::Status AttachKernelFilter(int fd) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK if the interface still has our ifindex and is up.
   absl::Status CheckInterface() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadKernelStats() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -177,6 +193,9 @@ class AfpacketBackend : public Backend {
   bool frames_failed_ ABSL_GUARDED_BY(mu_) = false;     // the last switch to frames failed
   bool frames_applied_ ABSL_GUARDED_BY(mu_) = false;    // per_frame_, for other threads
   bool running_ ABSL_GUARDED_BY(mu_) = false;           // the thread is between Start() and Stop()
+  // SetKernelFilter()'s program, attached to every socket the device opens;
+  // empty = none (the kernel passes everything).
+  std::vector<sock_filter> kernel_filter_ ABSL_GUARDED_BY(mu_);
   // The per-frame socket, open while its ring is read (per_frame_).
   UniqueFd frame_fd_ ABSL_GUARDED_BY(mu_);
   absl::Status health_ ABSL_GUARDED_BY(mu_);

@@ -23,21 +23,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "base/unique_fd.h"
+#include "daemon/datapath/bpf_program.h"
 #include "daemon/datapath/device_fanout.h"
 #include "daemon/datapath/session.h"
 #include "daemon/datapath/sll2.h"
+#include "daemon/testing/test_util.h"
 #include "shm/ring_consumer.h"
 
 namespace mydev::daemon {
@@ -702,6 +707,241 @@ TEST_F(AfpacketTest, DownInterfaceStartsGoneAndServesWhenUp) {
   std::vector<Captured> got = c.WaitFor(0);
   ASSERT_FALSE(got.empty());
   EXPECT_EQ(got[0].bytes, frame);
+}
+
+// A random frame from far to near: mostly IPv4 UDP/TCP/ICMP to and from a few
+// addresses and ports, some 802.1Q-tagged (the kernel takes the tag out),
+// other ethertypes, and short frames (14..59 bytes) that filters read past.
+std::vector<uint8_t> RandomFrame(std::mt19937& rng, const std::vector<uint8_t>& dst,
+                                 const std::vector<uint8_t>& src) {
+  auto pick = [&](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
+  auto put16 = [](std::vector<uint8_t>& f, uint32_t v) {
+    f.push_back(static_cast<uint8_t>(v >> 8));
+    f.push_back(static_cast<uint8_t>(v));
+  };
+  std::vector<uint8_t> f(dst);
+  f.insert(f.end(), src.begin(), src.end());
+  if (pick(8) == 0) {
+    put16(f, ETH_P_8021Q);
+    put16(f, pick(2) ? 100 : 1 + pick(4000));
+  }
+  static const uint32_t kPorts[] = {53, 80, 443, 9, 1234};
+  if (pick(10) < 8) {
+    put16(f, ETH_P_IP);
+    const uint8_t proto = std::vector<uint8_t>{6, 17, 17, 1}[pick(4)];
+    const uint8_t addrs[][4] = {{10, 0, 0, 1}, {10, 0, 0, 77}, {10, 0, 0, 2}};
+    f.insert(f.end(), {0x45, 0, 0, 0, 0, 0, 0x40, 0, static_cast<uint8_t>(pick(2) ? 64 : pick(256)),
+                       proto, 0, 0});
+    for (int a = 0; a < 2; ++a) {
+      const uint8_t* addr = addrs[pick(3)];
+      f.insert(f.end(), addr, addr + 4);
+    }
+    put16(f, pick(4) ? kPorts[pick(5)] : pick(65536));
+    put16(f, pick(4) ? kPorts[pick(5)] : pick(65536));
+  } else {
+    put16(f, kTestEthertype);
+  }
+  const size_t size = pick(8) == 0 ? ETH_HLEN + pick(46) : 60 + pick(940);
+  while (f.size() < size) f.push_back(static_cast<uint8_t>(rng()));
+  f.resize(size);
+  return f;
+}
+
+// Every record in a session's ring, with its wire length.
+std::vector<std::pair<std::vector<uint8_t>, uint32_t>> Records(Session& s) {
+  std::vector<uint32_t> lens;
+  std::vector<std::vector<uint8_t>> recs = DrainRing(s, &lens);
+  std::vector<std::pair<std::vector<uint8_t>, uint32_t>> out;
+  for (size_t i = 0; i < recs.size(); ++i) out.emplace_back(std::move(recs[i]), lens[i]);
+  return out;
+}
+
+std::shared_ptr<Session> FilteredSession(DeviceFanout& dev, uint64_t id, const char* expr,
+                                         uint32_t snaplen) {
+  SessionParams p;
+  p.device = "mydev1";
+  p.ring_bytes = 4 << 20;
+  p.snaplen = snaplen;
+  absl::StatusOr<std::shared_ptr<Session>> s = Session::Create(id, Credentials{0, 0, 1}, p);
+  EXPECT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(dev.AddSession(*s).ok());
+  if (expr != nullptr) {
+    pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
+    bpf_program prog;
+    EXPECT_EQ(pcap_compile(dead, &prog, expr, 1, PCAP_NETMASK_UNKNOWN), 0) << pcap_geterr(dead);
+    absl::StatusOr<BpfProgram> b = BpfProgram::FromInsns(
+        std::vector<bpf_insn>(prog.bf_insns, prog.bf_insns + prog.bf_len), 4096);
+    pcap_freecode(&prog);
+    pcap_close(dead);
+    EXPECT_TRUE(b.ok()) << b.status();
+    dev.SetSessionFilter(**s, *std::move(b));
+  }
+  return *s;
+}
+
+// Sessions with different filters and snaplens on one afpacket device: the
+// kernel holds the union of their filters, and each session still gets
+// exactly the frames its own filter selects from what was sent (VLAN-tagged
+// ones with their tag, short ones that other filters read past), cut to its
+// snaplen, with the wire length; the device saw fewer frames than were sent.
+TEST_F(AfpacketTest, KernelPreFilterKeepsWhatEachSessionSelects) {
+  DeviceFanout dev(NewBackend(), absl::Milliseconds(5));
+  ASSERT_TRUE(dev.Start().ok());
+  struct Want {
+    const char* expr;
+    uint32_t snaplen;
+  };
+  const std::vector<Want> wants = {{"udp port 53", 262144},
+                                   {"tcp and dst port 80", 64},
+                                   {"ip[8] = 64 and icmp", 96},
+                                   {"vlan and udp", 1500},
+                                   {"ether[100] = 7 or host 10.0.0.77 and port 9", 80},
+                                   {"len > 900 and ip", 60}};
+  std::vector<std::shared_ptr<Session>> sessions;
+  for (size_t i = 0; i < wants.size(); ++i)
+    sessions.push_back(FilteredSession(dev, i + 1, wants[i].expr, wants[i].snaplen));
+  EXPECT_EQ(dev.kernel_filter().kind, KernelFilterKind::kUnion) << dev.kernel_filter().note;
+  EXPECT_GT(dev.kernel_filter().insns, 20u);
+
+  std::mt19937 rng(11);
+  std::vector<std::vector<uint8_t>> sent;
+  RawSocket far(kFar);
+  for (int i = 0; i < 1500; ++i) {
+    sent.push_back(RandomFrame(rng, near_mac_, far_mac_));
+    far.Send(sent.back());
+    if (i % 50 == 49) absl::SleepFor(absl::Milliseconds(2));
+  }
+  std::vector<std::vector<std::pair<std::vector<uint8_t>, uint32_t>>> want(wants.size()),
+      got(wants.size());
+  size_t wanted_by_some = 0;
+  for (const auto& f : sent) {
+    bool any = false;
+    for (size_t i = 0; i < wants.size(); ++i) {
+      const std::vector<bpf_insn> p = CompileFilter(wants[i].expr);
+      const u_int n = static_cast<u_int>(f.size());
+      if (bpf_filter(p.data(), f.data(), n, n) == 0) continue;
+      any = true;
+      const size_t keep = std::min<size_t>(f.size(), wants[i].snaplen);
+      want[i].emplace_back(std::vector<uint8_t>(f.begin(), f.begin() + keep), f.size());
+    }
+    wanted_by_some += any;
+  }
+  EXPECT_TRUE(Eventually([&] {
+    bool all = true;
+    for (size_t i = 0; i < wants.size(); ++i) {
+      for (auto& r : Records(*sessions[i])) got[i].push_back(std::move(r));
+      all &= got[i].size() >= want[i].size();
+    }
+    return all;
+  }));
+  absl::SleepFor(absl::Milliseconds(50));  // anything extra arrives too
+  for (size_t i = 0; i < wants.size(); ++i) {
+    for (auto& r : Records(*sessions[i])) got[i].push_back(std::move(r));
+    SCOPED_TRACE(wants[i].expr);
+    EXPECT_GT(want[i].size(), 0u);
+    ASSERT_EQ(got[i].size(), want[i].size());
+    for (size_t j = 0; j < want[i].size(); ++j) {
+      EXPECT_EQ(got[i][j].first, want[i][j].first) << "frame " << j;
+      EXPECT_EQ(got[i][j].second, want[i][j].second) << "frame " << j << ": the wire length";
+    }
+  }
+  const DeviceCounters c = dev.counters();
+  EXPECT_EQ(c.packets_ifdropped, 0u);
+  EXPECT_GE(c.packets_seen, wanted_by_some);
+  EXPECT_LT(c.packets_seen, sent.size()) << "frames nobody wants stayed in the kernel";
+  dev.Stop();
+}
+
+// With no session the kernel passes nothing to the device (item 5: an idle
+// device costs nothing); a session opens the tap, its end closes it again.
+TEST_F(AfpacketTest, IdleDeviceGetsNoPacketFromTheKernel) {
+  DeviceFanout dev(NewBackend(), absl::Milliseconds(5));
+  ASSERT_TRUE(dev.Start().ok());
+  EXPECT_EQ(dev.kernel_filter().kind, KernelFilterKind::kRejectAll);
+  RawSocket far(kFar);
+  for (uint32_t i = 0; i < 200; ++i) far.Send(TestFrame(near_mac_, far_mac_, i, 200));
+  absl::SleepFor(absl::Milliseconds(100));  // blocks retire every 5 ms
+  EXPECT_EQ(dev.counters().packets_seen, 0u);
+  auto s = FilteredSession(dev, 1, nullptr, 262144);
+  EXPECT_EQ(dev.kernel_filter().kind, KernelFilterKind::kAcceptAll);
+  std::vector<uint8_t> frame = TestFrame(near_mac_, far_mac_, 500, 100);
+  far.Send(frame);
+  EXPECT_TRUE(Eventually([&] { return dev.counters().packets_seen >= 1; }));
+  EXPECT_EQ(DrainRing(*s), std::vector<std::vector<uint8_t>>{frame});
+  dev.RemoveSession(1);
+  EXPECT_EQ(dev.kernel_filter().kind, KernelFilterKind::kRejectAll);
+  absl::SleepFor(absl::Milliseconds(50));
+  const uint64_t seen = dev.counters().packets_seen;
+  for (uint32_t i = 0; i < 200; ++i) far.Send(TestFrame(near_mac_, far_mac_, i, 200));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(dev.counters().packets_seen, seen);
+  dev.Stop();
+}
+
+// The filter reaches the per-frame (immediate) socket too, including one
+// opened after the filter was set.
+TEST_F(AfpacketTest, ImmediateSocketHasTheKernelPreFilter) {
+  DeviceFanout dev(NewBackend({}, /*retire_timeout_ms=*/3000), absl::Milliseconds(5));
+  ASSERT_TRUE(dev.Start().ok());
+  SessionParams p;
+  p.device = "mydev1";
+  p.ring_bytes = 1 << 20;
+  p.immediate = true;
+  absl::StatusOr<std::shared_ptr<Session>> s = Session::Create(1, Credentials{0, 0, 1}, p);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(dev.AddSession(*s).ok());
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
+  bpf_program prog;
+  ASSERT_EQ(pcap_compile(dead, &prog, "ether[22:4] = 7", 1, PCAP_NETMASK_UNKNOWN), 0);
+  absl::StatusOr<BpfProgram> b = BpfProgram::FromInsns(
+      std::vector<bpf_insn>(prog.bf_insns, prog.bf_insns + prog.bf_len), 4096);
+  pcap_freecode(&prog);
+  pcap_close(dead);
+  ASSERT_TRUE(b.ok());
+  dev.SetSessionFilter(**s, *std::move(b));
+  RawSocket far(kFar);
+  // TestFrame puts the index at bytes 22..25.
+  for (uint32_t i = 0; i < 10; ++i) far.Send(TestFrame(near_mac_, far_mac_, i, 100));
+  std::vector<std::vector<uint8_t>> got;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (auto& r : DrainRing(**s)) got.push_back(r);
+        return !got.empty();
+      },
+      absl::Seconds(2)));
+  absl::SleepFor(absl::Milliseconds(100));
+  for (auto& r : DrainRing(**s)) got.push_back(r);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0], TestFrame(near_mac_, far_mac_, 7, 100));
+  EXPECT_EQ(dev.counters().packets_seen, 1u) << "the other nine stayed in the kernel";
+  dev.Stop();
+}
+
+// A program the kernel refuses (too long) leaves no filter at all: every
+// frame passes, none is lost to the last program that was in place.
+TEST_F(AfpacketTest, RefusedKernelFilterLetsEveryFramePass) {
+  auto b = NewBackend();
+  ASSERT_NE(b, nullptr);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  const bpf_insn reject = BPF_STMT(BPF_RET | BPF_K, 0);
+  ASSERT_TRUE(b->SetKernelFilter({reject}).ok());
+  RawSocket far(kFar);
+  far.Send(TestFrame(near_mac_, far_mac_, 0, 100));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(c.WaitFor(0).size(), 0u) << "ret #0: nothing passes";
+  const std::vector<bpf_insn> too_long(BPF_MAXINSNS + 1, reject);
+  const absl::Status refused = b->SetKernelFilter(too_long);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  far.Send(TestFrame(near_mac_, far_mac_, 1, 100));
+  EXPECT_EQ(c.WaitFor(1).size(), 1u) << "refused: no filter, the frame passes";
+  ASSERT_TRUE(b->SetKernelFilter({reject}).ok());
+  ASSERT_TRUE(b->SetKernelFilter({}).ok()) << "empty: detached";
+  far.Send(TestFrame(near_mac_, far_mac_, 2, 100));
+  std::vector<Captured> got = c.WaitFor(2);
+  b->Stop();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(IndexOf(got[1]), 2u);
 }
 
 }  // namespace
