@@ -124,6 +124,13 @@ class Backend {
     (void)on;
     return absl::OkStatus();
   }
+  // Whether any session is open on the device (DeviceFanout calls it with
+  // false before Start() when there is none, with true for the first session
+  // and with false after the last one). A backend whose packets cost
+  // something to make while nobody listens pauses (synthetic: its generator
+  // sleeps until a session comes); the others ignore it.
+  virtual void SetActive(bool active) { (void)active; }
+
   // Returns once the last SetImmediate() is in effect (a backend may switch
   // from its own thread), or after `limit`. DeviceFanout calls it, outside
   // its lock, before an immediate session's open returns, so that the

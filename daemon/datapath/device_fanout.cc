@@ -28,6 +28,10 @@ absl::Status DeviceFanout::Start() {
     running_ = true;
     stopping_ = false;
   }
+  {
+    absl::MutexLock lock(&mu_);
+    backend_->SetActive(!sessions_->empty());  // nothing to make for nobody
+  }
   absl::Status s = backend_->Start([this](absl::Span<const Packet> batch) { OnBatch(batch); });
   if (!s.ok()) {
     absl::MutexLock lock(&mu_);
@@ -69,6 +73,7 @@ absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
     auto next = std::make_shared<SessionList>(*sessions_);
     next->push_back(std::move(session));
     SetSessionsLocked(std::move(next));
+    if (sessions_->size() == 1) backend_->SetActive(true);
   }
   // Not under mu_: the backend's thread may need it (OnBatch) to switch.
   if (immediate) backend_->AwaitImmediate(kImmediateSwitchLimit);
@@ -89,6 +94,7 @@ void DeviceFanout::RemoveSession(uint64_t session_id) {
     }
   }
   SetSessionsLocked(std::move(next));
+  if (sessions_->empty()) backend_->SetActive(false);
   if (immediate && immediate_sessions_ > 0 && --immediate_sessions_ == 0) {
     if (absl::Status s = backend_->SetImmediate(false); !s.ok())
       MYDEV_LOG(kWarning, "%s: turning per-packet delivery off: %s", backend_->info().name,
@@ -107,6 +113,7 @@ void DeviceFanout::OnDeviceGone(const absl::Status& why) {
     absl::MutexLock lock(&mu_);
     gone = sessions_;
     SetSessionsLocked(std::make_shared<SessionList>());
+    backend_->SetActive(false);
     if (promisc_sessions_ != 0) {
       promisc_sessions_ = 0;
       (void)backend_->SetPromiscuous(false);  // the socket is gone; just forget the wish

@@ -19,6 +19,9 @@
 // their own drops, so one user's expensive filters never slow the device for
 // the others.
 //
+// With no session open the backend is told so (Backend::SetActive(false)):
+// a synthetic device's generator then sleeps until the next session comes.
+//
 // Promiscuous mode is reference-counted here: the backend is asked to turn it
 // on with the first session that wants it and off with the last. So is
 // immediate mode (Backend::SetImmediate: per-packet delivery while at least

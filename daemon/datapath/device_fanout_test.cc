@@ -372,6 +372,31 @@ TEST(FanoutTest, SessionsSharingAFilterEachGetExactlyTheirPacketsTwoUids) {
   CheckSharedFilters(2000);
 }
 
+// A synthetic device makes packets only while a session is open.
+TEST(FanoutTest, SyntheticDevicePausesWithoutSessions) {
+  SyntheticOptions o;
+  o.rate_pps = 0;  // as fast as it can: it would spin
+  DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), o), absl::Milliseconds(10));
+  ASSERT_TRUE(dev.Start().ok());
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_EQ(dev.counters().packets_seen, 0u);
+  SessionParams p;
+  auto s = NewSession(1, p);
+  ASSERT_TRUE(dev.AddSession(s).ok());
+  for (int i = 0; i < 500 && dev.counters().packets_seen == 0; ++i)
+    absl::SleepFor(absl::Milliseconds(2));
+  EXPECT_GT(dev.counters().packets_seen, 0u);
+  dev.RemoveSession(s->id());
+  uint64_t seen = ~0ull;  // once the batch being made is done
+  while (seen != dev.counters().packets_seen) {
+    seen = dev.counters().packets_seen;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_EQ(dev.counters().packets_seen, seen);
+  dev.Stop();
+}
+
 TEST(FanoutTest, OneUidAloneIsNeverShed) {
   DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
                    absl::Milliseconds(10), /*uid_cpu_share=*/0.25);
