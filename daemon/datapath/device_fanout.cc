@@ -1,6 +1,7 @@
 // device_fanout.cc — see device_fanout.h.
 #include "daemon/datapath/device_fanout.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -74,6 +75,9 @@ absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
     next->push_back(std::move(session));
     SetSessionsLocked(std::move(next));
     if (sessions_->size() == 1) backend_->SetActive(true);
+    uint64_t ring_bytes = 0;  // the kernel ring may follow the sessions' -B
+    for (const auto& s : *sessions_) ring_bytes = std::max(ring_bytes, s->ring_bytes());
+    backend_->SetRingBytesHint(ring_bytes);
   }
   // Not under mu_: the backend's thread may need it (OnBatch) to switch.
   if (immediate) backend_->AwaitImmediate(kImmediateSwitchLimit);
