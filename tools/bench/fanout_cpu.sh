@@ -14,6 +14,7 @@
 #   sudo ./tools/bench/fanout_cpu.sh                       # N = 1 4 8, 64 B, max rate, 3 runs
 #   sudo RUNS=5 NS="4 8" SIZE=1500 PPS=100000 ./tools/bench/fanout_cpu.sh
 #   sudo BUFFER_KIB=65536 SIZE=1500 NS="4 8" ./tools/bench/fanout_cpu.sh    # tcpdump -B
+#   sudo FILTER="udp and port 9" ./tools/bench/fanout_cpu.sh  # every tcpdump with this filter
 #   sudo PREFIX=/tmp/old/prefix ./tools/bench/fanout_cpu.sh   # an installed build (no bazel)
 #   sudo PROFILE=/tmp/prof ./tools/bench/fanout_cpu.sh     # also one `perf record -a -g` pass
 #                                                          # per N through mydev; prints the top
@@ -37,6 +38,7 @@ SECS="${SECONDS_PER_RUN:-5}"
 BUFFER_KIB="${BUFFER_KIB:-}"
 MODES="${MODES:-direct mydev}"
 PROFILE="${PROFILE:-}"
+FILTER="${FILTER:-}"
 DAEMON_EXTRA_CONF="${DAEMON_EXTRA_CONF:-}"
 cd "$ROOT"
 [[ $(id -u) -eq 0 ]] || { echo "fanout_cpu.sh: run as root" >&2; exit 1; }
@@ -136,6 +138,7 @@ start_dumps() {
   local mode=$1 n=$2 i
   local -a bopt=()
   [[ -n "$BUFFER_KIB" ]] && bopt=(-B "$BUFFER_KIB")
+  [[ -n "$FILTER" ]] && bopt+=("$FILTER")
   for i in $(seq "$n"); do
     if [[ $mode == direct ]]; then
       tcpdump -i "$NEAR" -n -w /dev/null "${bopt[@]}" 2>"$WORK/dump$i.err" &
@@ -158,18 +161,19 @@ start_dumps() {
   sleep 0.5
 }
 
-# sum_stat N WORDS: the sum over the tcpdumps' reports of "X WORDS".
+# sum_stat N WORDS [max]: the sum (or the largest) over the tcpdumps' reports
+# of "X WORDS".
 sum_stat() {
-  local n=$1 words=$2 i s=0 v
+  local n=$1 words=$2 how=${3:-sum} i s=0 v
   for i in $(seq "$n"); do
     v=$(sed -nE "s/^([0-9]+) $words.*/\1/p" "$WORK/dump$i.err" | head -1)
-    s=$((s + ${v:-0}))
+    if [[ $how == max ]]; then ((${v:-0} > s)) && s=${v:-0}; else s=$((s + ${v:-0})); fi
   done
   echo "$s"
 }
 
 # measure MODE N: prints "ns_per_pkt_machine ns_per_pkt_bench delivered sent_pps
-# dropped_by_kernel dropped_by_interface".
+# dropped_by_kernel (all tcpdumps) dropped_by_interface (the device's)".
 measure() {
   local mode=$1 n=$2
   [[ $mode == mydev ]] && start_daemon
@@ -187,7 +191,8 @@ measure() {
   local captured kdrop idrop pps
   captured=$(sum_stat "$n" "packets captured")
   kdrop=$(sum_stat "$n" "packets dropped by kernel")
-  idrop=$(sum_stat "$n" "packets dropped by interface")
+  # The device's (or the interface's) drops, which every tcpdump reports: the largest.
+  idrop=$(sum_stat "$n" "packets dropped by interface" max)
   pps=$(sed -nE 's/.*pps=([0-9]+).*/\1/p' "$WORK/sender.out")
   python3 - "$before" "$after" "$sender_s" "$captured" "$pps" "$kdrop" "$idrop" <<'PY'
 import sys
@@ -200,7 +205,7 @@ PY
 }
 
 echo "CPU per delivered packet; $SIZE B frames, ${PPS/#0/max} pps, ${SECS} s per run," \
-  "tcpdump -w /dev/null${BUFFER_KIB:+ -B $BUFFER_KIB}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  "tcpdump -w /dev/null${BUFFER_KIB:+ -B $BUFFER_KIB}${FILTER:+ '$FILTER'}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-4s %-3s %-7s %12s %12s %11s %10s %12s %12s\n" run N mode "ns/pkt mach" "ns/pkt bench" \
   delivered "sent pps" "drop kernel" "drop iface"
 declare -A res
@@ -247,23 +252,35 @@ done
 if [[ -n "$PROFILE" ]]; then
   mkdir -p "$PROFILE"
   echo
-  echo "profiles (perf record -a -g -F 999 over the sending, mydev; whole machine):"
+  echo "profiles (perf record -a -g -F 1999 over the sending, through mydev):"
   for n in $NS_LIST; do
     start_daemon
     start_dumps mydev "$n"
-    ip netns exec "$NS" "$WORK/packet_sender" --ifname "$FAR" --seconds "$SECS" --size "$SIZE" \
-      --pps "$PPS" >/dev/null &
+    ip netns exec "$NS" "$WORK/packet_sender" --ifname "$FAR" --seconds "$((SECS + 1))" \
+      --size "$SIZE" --pps "$PPS" >/dev/null &
     sender=$!
-    perf record -q -a -g -F 999 -o "$PROFILE/perf-mydev-n$n.data" -- sleep "$((SECS - 1))" \
-      2>/dev/null
+    sleep 0.5
+    data="$PROFILE/perf-mydev-n$n.data"
+    perf record -q -a -g -F 1999 -o "$data" -- sleep "$((SECS - 1))" 2>/dev/null
     wait "$sender"
+    dl="$(IFS=,; echo "${dumps[*]}")"
+    dd=$daemon
+    ours="$dd,$sender,$dl"
     stop_dumps
-    echo "--- N=$n: by command"
-    perf report -q -i "$PROFILE/perf-mydev-n$n.data" --no-children --sort comm --percent-limit 2 \
-      2>/dev/null | grep -v '^$' | head -12
-    echo "--- N=$n: mydevd's symbols (percent of all samples)"
-    perf report -q -i "$PROFILE/perf-mydev-n$n.data" --no-children --comm mydevd \
-      --sort sym --percent-limit 0.5 -g none 2>/dev/null | grep -v '^$' | head -30
     stop_daemon
+    # perf sorts threads by tid; a process's threads are summed with --sort comm.
+    echo "--- N=$n: this benchmark's processes, percent of their samples"
+    perf report -q -i "$data" --no-children --pid "$ours" --percentage relative --sort comm \
+      -g none 2>/dev/null | grep -v "^$" | head -6 || true
+    echo "--- N=$n: mydevd's symbols, percent of mydevd's samples"
+    perf report -q -i "$data" --no-children --pid "$dd" --percentage relative --sort dso,sym \
+      -g none --percent-limit 1 2>/dev/null | grep -v "^$" | head -20 || true
+    echo "--- N=$n: the sender's (softirq included) symbols, percent of its samples"
+    perf report -q -i "$data" --no-children --pid "$sender" --percentage relative --sort sym \
+      -g none --percent-limit 2 2>/dev/null | grep -v "^$" | head -12 || true
+    echo "--- N=$n: the tcpdumps' symbols, percent of their samples"
+    perf report -q -i "$data" --no-children --pid "$dl" \
+      --percentage relative --sort dso,sym -g none --percent-limit 2 2>/dev/null |
+      grep -v '^$' | head -12 || true
   done
 fi
