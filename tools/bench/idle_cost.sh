@@ -36,7 +36,7 @@ trap cleanup EXIT
 export MYDEV_SOCKET="$WORK/run/mydevd.sock"
 
 # ns PID: the run time of every thread of PID, summed.
-ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'; }
+ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 
 declare -A res
 for rate in $RATES; do
