@@ -392,7 +392,8 @@ def test_interface_missing_at_start(stage):
 
 
 def test_kernel_drops_reported_as_ifdrop(stage, veth):
-    """A 128 KiB kernel ring (2 blocks of 64 KiB) and mydevd stopped
+    """A 128 KiB kernel ring (2 blocks of 64 KiB, not grown to the
+    session's ring: max_ring_bytes) and mydevd stopped
     (SIGSTOP) while the far end sends a 2000-frame burst (~1.5 MB): the
     kernel drops what does not fit. After SIGCONT tcpdump's summary reports
     them as "dropped by interface" (ps_ifdrop), nothing "dropped by kernel"
@@ -403,7 +404,7 @@ def test_kernel_drops_reported_as_ifdrop(stage, veth):
     device."""
     config = ('device { name: "mydev0" synthetic { rate_pps: 2000 } }\n'
               'device { name: "mydev1" afpacket { interface: "%s" block_bytes: 65536 '
-              'block_count: 2 } }\n' % veth.near)
+              'block_count: 2 max_ring_bytes: 131072 } }\n' % veth.near)
     sent = 2000
     with stage.daemon(config=config) as d:
         f = stage.out("ifdrop.pcap")

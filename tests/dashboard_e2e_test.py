@@ -457,12 +457,19 @@ def test_page_shows_live_numbers_and_a_target_going_down_and_back(stage, daemon,
     browser.screenshot(os.path.join(OUT_DIR, "dashboard-down.png"))
     dash.assert_alive()
 
-    # Restarted: back up by itself (the dashboard reconnects with backoff).
+    # Restarted: back up by itself (the dashboard reconnects with backoff),
+    # and packets flow again once a session is open (a synthetic device makes
+    # none while nobody listens).
     daemon.start()
     t0 = time.time()
-    ok, snap = browser.wait_snapshot(
-        lambda s: s.up(target) and s.device(target, DEVICE) is not None and
-        (number(s.device(target, DEVICE)["pps"]) or 0) > 0, timeout=30)
+    back = start_captures(stage, daemon, [("back", None)])
+    try:
+        ok, snap = browser.wait_snapshot(
+            lambda s: s.up(target) and s.device(target, DEVICE) is not None and
+            (number(s.device(target, DEVICE)["pps"]) or 0) > 0, timeout=30)
+    finally:
+        for c in back.values():
+            c.stop()
     up_s = time.time() - t0
     assert ok, "the page never showed the target up again:\n%r" % snap
     assert snap.connection == "live", snap

@@ -340,13 +340,14 @@ def test_daemonset_serves_two_client_pods_on_a_host_veth(images):
                     got1, _ = finish(caps1)
                     got2, _ = finish(caps2)
                 # The device series move: mydev1 by (at least: the veth may
-                # carry the kernel's own packets too) every frame sent,
-                # mydev0 (synthetic, 1000 pps) on its own.
+                # carry the kernel's own packets too) every frame sent;
+                # mydev0 (synthetic, no session open: its generator pauses)
+                # is exported and makes nothing new.
                 want = device_packets(before, "mydev1") + FRAMES
                 assert wait_until(lambda: device_packets(scrape(pod_doc), "mydev1") >= want, 10,
                                   interval=0.2), (want, scrape(pod_doc))
                 after = scrape(pod_doc)
-                assert device_packets(after, "mydev0") > device_packets(before, "mydev0")
+                assert device_packets(after, "mydev0") >= device_packets(before, "mydev0")
                 assert metric(after, "mydev_target_up") == 1
                 print("dashboard: mydev1 packets %d -> %d, mydev0 %d -> %d" % (
                     device_packets(before, "mydev1"), device_packets(after, "mydev1"),

@@ -203,15 +203,29 @@ def test_daemon_down(stage):
 
 
 def test_no_config_serves_mydev0_at_1000_pps(stage):
+    """The default device makes 1000 packets a second while a session is
+    open, and none while nobody listens (its generator pauses)."""
     with stage.daemon(config="") as d:
         time.sleep(0.3)
-        first = int(d.stats()[0]["mydev0"]["packets"])
-        time.sleep(1.0)
-        rate = int(d.stats()[0]["mydev0"]["packets"]) - first
-        assert 800 <= rate <= 1200, "default synthetic rate %d pps" % rate
+        idle = int(d.stats()[0]["mydev0"]["packets"])
         f = stage.out("noconf.pcap")
-        r = stage.run_as_nobody(["tcpdump", "-i", "mydev0", "-c", "300", "-w", f], d.socket)
-        assert r.returncode == 0, r.stderr
+        p = stage.popen_as_nobody(["tcpdump", "-i", "mydev0", "-c", "1500", "-w", f], d.socket,
+                                  text=True)
+        try:
+            deadline = time.time() + 10
+            while int(d.stats()[0]["mydev0"]["packets"]) == idle and time.time() < deadline:
+                time.sleep(0.05)
+            first = int(d.stats()[0]["mydev0"]["packets"])
+            time.sleep(1.0)
+            rate = int(d.stats()[0]["mydev0"]["packets"]) - first
+            _, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert idle == 0, "%d packets made with no session open" % idle
+        assert 800 <= rate <= 1200, "default synthetic rate %d pps" % rate
+        assert p.returncode == 0, err
         _, pkts = read_pcap(f)
         sizes = [p[2] for p in pkts]
         assert min(sizes) >= 60 and max(sizes) <= 1514 and len(set(sizes)) > 50

@@ -10,6 +10,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LIBPCAP_VERSION="1.10.3-1"
 PACKAGES=(
   bazel-bootstrap bazel-rules-java g++ pkg-config
+  # tools/bench/fanout_cpu.sh PROFILE=: perf record/report
+  linux-perf
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libabsl-dev
   libpcap-dev libgtest-dev
   # libpcap's own Build-Depends: its Bluetooth and D-Bus capture sources, so

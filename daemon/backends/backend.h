@@ -125,6 +125,20 @@ class Backend {
     (void)on;
     return absl::OkStatus();
   }
+  // Whether any session is open on the device (DeviceFanout calls it with
+  // false before Start() when there is none, with true for the first session
+  // and with false after the last one). A backend whose packets cost
+  // something to make while nobody listens pauses (synthetic: its generator
+  // sleeps until a session comes); the others ignore it.
+  virtual void SetActive(bool active) { (void)active; }
+
+  // The largest ring (bytes) a session on the device asked for (tcpdump -B):
+  // DeviceFanout calls it when a session opens. A backend with a kernel ring
+  // of its own may grow that ring to match, within its limit (afpacket),
+  // so that what the kernel holds for the device's thread is what the
+  // sessions hold for their readers; the others ignore it.
+  virtual void SetRingBytesHint(uint64_t bytes) { (void)bytes; }
+
   // Returns once the last SetImmediate() is in effect (a backend may switch
   // from its own thread), or after `limit`. DeviceFanout calls it, outside
   // its lock, before an immediate session's open returns, so that the

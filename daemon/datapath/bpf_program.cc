@@ -110,4 +110,13 @@ absl::StatusOr<BpfProgram> BpfProgram::FromInsns(std::vector<bpf_insn> insns, ui
   return BpfProgram(std::move(insns));
 }
 
+bool BpfProgram::SameInsns(const BpfProgram& other) const {
+  if (insns_.size() != other.insns_.size()) return false;
+  for (size_t i = 0; i < insns_.size(); ++i) {
+    const bpf_insn &a = insns_[i], &b = other.insns_[i];
+    if (a.code != b.code || a.jt != b.jt || a.jf != b.jf || a.k != b.k) return false;
+  }
+  return true;
+}
+
 }  // namespace mydev::daemon

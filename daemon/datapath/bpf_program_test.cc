@@ -60,6 +60,35 @@ TEST(BpfProgramTest, ReturnsSnapLength) {
   EXPECT_EQ(p->Run(pkt, sizeof pkt, sizeof pkt), 96u);
 }
 
+TEST(BpfProgramTest, ASingleReturnIsConstantAndRunsAsTheInterpreterWould) {
+  absl::StatusOr<BpfProgram> all = BpfProgram::FromInsns(CompileFilter(""), 16);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_TRUE(all->constant());
+  absl::StatusOr<BpfProgram> udp = BpfProgram::FromInsns(CompileFilter("udp"), 64);
+  ASSERT_TRUE(udp.ok()) << udp.status();
+  EXPECT_FALSE(udp->constant());
+  std::vector<uint8_t> f = Ip4Frame(IPPROTO_TCP);
+  const std::vector<bpf_insn> insns = CompileFilter("");
+  EXPECT_EQ(all->Run(f.data(), 64, 64), bpf_filter(insns.data(), f.data(), 64, 64));
+  absl::StatusOr<BpfProgram> zero = BpfProgram::FromInsns({Ret(0)}, 16);
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(zero->Run(f.data(), 64, 64), 0u);
+}
+
+TEST(BpfProgramTest, SameInsnsComparesEveryField) {
+  absl::StatusOr<BpfProgram> a = BpfProgram::FromInsns(CompileFilter("udp"), 64);
+  absl::StatusOr<BpfProgram> b = BpfProgram::FromInsns(CompileFilter("udp"), 64);
+  absl::StatusOr<BpfProgram> c = BpfProgram::FromInsns(CompileFilter("tcp"), 64);
+  absl::StatusOr<BpfProgram> d = BpfProgram::FromInsns(CompileFilter("udp and port 53"), 64);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok() && d.ok());
+  EXPECT_TRUE(a->SameInsns(*b));
+  EXPECT_FALSE(a->SameInsns(*c));  // same length, another constant
+  EXPECT_FALSE(a->SameInsns(*d));
+  absl::StatusOr<BpfProgram> r1 = BpfProgram::FromInsns({Ret(1)}, 4);
+  absl::StatusOr<BpfProgram> r2 = BpfProgram::FromInsns({Ret(2)}, 4);
+  EXPECT_FALSE(r1->SameInsns(*r2));
+}
+
 TEST(BpfProgramTest, RejectsJumpOutOfRange) {
   std::vector<bpf_insn> v = {BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 5, 0), Ret(0)};
   absl::StatusOr<BpfProgram> p = BpfProgram::FromInsns(v, 4096);

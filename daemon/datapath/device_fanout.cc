@@ -1,11 +1,13 @@
 // device_fanout.cc — see device_fanout.h.
 #include "daemon/datapath/device_fanout.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "base/log.h"
+#include "daemon/datapath/sll2.h"
 #include "shm/ring_abi.h"
 
 namespace mydev::daemon {
@@ -31,6 +33,10 @@ absl::Status DeviceFanout::Start() {
   {
     absl::MutexLock lock(&kernel_filter_mu_);
     RecomputeKernelFilter();  // before the socket is bound: no session, no packet
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    backend_->SetActive(!sessions_->empty());  // nothing to make for nobody
   }
   absl::Status s = backend_->Start([this](absl::Span<const Packet> batch) { OnBatch(batch); });
   if (!s.ok()) {
@@ -73,6 +79,10 @@ absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
     auto next = std::make_shared<SessionList>(*sessions_);
     next->push_back(std::move(session));
     SetSessionsLocked(std::move(next));
+    if (sessions_->size() == 1) backend_->SetActive(true);
+    uint64_t ring_bytes = 0;  // the kernel ring may follow the sessions' -B
+    for (const auto& s : *sessions_) ring_bytes = std::max(ring_bytes, s->ring_bytes());
+    backend_->SetRingBytesHint(ring_bytes);
   }
   {
     absl::MutexLock lock(&kernel_filter_mu_);
@@ -103,6 +113,7 @@ void DeviceFanout::RemoveSession(uint64_t session_id) {
     }
   }
   SetSessionsLocked(std::move(next));
+  if (sessions_->empty()) backend_->SetActive(false);
   if (immediate && immediate_sessions_ > 0 && --immediate_sessions_ == 0) {
     if (absl::Status s = backend_->SetImmediate(false); !s.ok())
       MYDEV_LOG(kWarning, "%s: turning per-packet delivery off: %s", backend_->info().name,
@@ -121,6 +132,7 @@ void DeviceFanout::OnDeviceGone(const absl::Status& why) {
     absl::MutexLock lock(&mu_);
     gone = sessions_;
     SetSessionsLocked(std::make_shared<SessionList>());
+    backend_->SetActive(false);
     if (promisc_sessions_ != 0) {
       promisc_sessions_ = 0;
       (void)backend_->SetPromiscuous(false);  // the socket is gone; just forget the wish
@@ -163,7 +175,9 @@ void DeviceFanout::RecomputeKernelFilter(const PendingChange* change) {
   std::vector<FilterUnionMember> members;
   members.reserve(sessions->size());
   for (const auto& s : *sessions) {
-    auto [insns, dlt] = s->FilterAndDataLink();
+    const FilterView view = s->filter_view();
+    std::vector<bpf_insn> insns = view.program ? view.program->insns() : std::vector<bpf_insn>{};
+    int dlt = view.dlt;
     if (change != nullptr && change->session_id == s->id()) {
       if (change->filter.has_value()) insns = *change->filter;
       if (change->dlt.has_value()) dlt = *change->dlt;
@@ -213,6 +227,63 @@ std::shared_ptr<const DeviceFanout::SessionList> DeviceFanout::Snapshot() const 
   return sessions_;
 }
 
+void DeviceFanout::GroupFilters(const SessionList& sessions) {
+  const size_t n = sessions.size();
+  filter_views_.resize(n);
+  group_of_.assign(n, -1);
+  group_count_ = 0;
+  for (size_t i = 0; i < n; ++i) {
+    filter_views_[i] = sessions[i]->filter_view();
+    const BpfProgram* prog = filter_views_[i].program.get();
+    if (prog == nullptr || prog->constant()) continue;  // nothing worth sharing
+    const int dlt = filter_views_[i].dlt;
+    size_t g = 0;
+    while (g < group_count_ && !(groups_[g].dlt == dlt && groups_[g].program->SameInsns(*prog)))
+      ++g;
+    if (g == group_count_) {
+      if (groups_.size() == g) groups_.emplace_back();
+      groups_[g].program = prog;
+      groups_[g].dlt = dlt;
+      groups_[g].members = 0;
+      ++group_count_;
+    }
+    ++groups_[g].members;
+    group_of_[i] = static_cast<int>(g);
+  }
+  for (size_t i = 0; i < n; ++i) {  // a group of one runs its own program
+    if (group_of_[i] >= 0 && groups_[group_of_[i]].members < 2) group_of_[i] = -1;
+  }
+}
+
+const SharedVerdicts* DeviceFanout::SharedFor(size_t i, absl::Span<const Packet> part,
+                                              SharedVerdicts* out, int64_t* ran_ns) {
+  *ran_ns = 0;
+  if (group_of_[i] < 0) return nullptr;
+  FilterGroup& g = groups_[group_of_[i]];
+  if (!g.computed) {
+    const int64_t t0 = ClockNs(CLOCK_MONOTONIC);
+    g.keep.resize(part.size());
+    for (size_t k = 0; k < part.size(); ++k) {
+      const Packet& p = part[k];
+      const uint8_t* data = p.data;
+      uint32_t len = p.len, captured = p.caplen;
+      if (g.dlt == DLT_LINUX_SLL2) {  // as Session::Deliver: the SLL2 form
+        if (!BuildSll2Record(p, &sll2_scratch_, &len, &captured)) {
+          g.keep[k] = 0;  // the sessions skip it too
+          continue;
+        }
+        data = sll2_scratch_.data();
+      }
+      g.keep[k] = g.program->Run(data, len, captured);
+    }
+    g.computed = true;
+    *ran_ns = ClockNs(CLOCK_MONOTONIC) - t0;
+    g.share_ns = *ran_ns / static_cast<int64_t>(g.members);
+  }
+  *out = SharedVerdicts{filter_views_[i].program.get(), filter_views_[i].dlt, g.keep.data()};
+  return out;
+}
+
 void DeviceFanout::OnBatch(absl::Span<const Packet> batch) {
   uint64_t bytes = 0;
   for (const Packet& p : batch) bytes += p.len;
@@ -220,10 +291,15 @@ void DeviceFanout::OnBatch(absl::Span<const Packet> batch) {
   bytes_seen_.fetch_add(bytes, std::memory_order_relaxed);
   std::shared_ptr<const SessionList> sessions = Snapshot();
   if (sessions->empty()) return;
+  GroupFilters(*sessions);
+  SharedVerdicts shared;
+  int64_t ran_ns;
   const uint32_t uids = distinct_uids_.load(std::memory_order_relaxed);
   if (uids < 2) {  // one uid: nobody else to protect, so nothing is timed or shed
+    for (size_t g = 0; g < group_count_; ++g) groups_[g].computed = false;
     const int64_t now = ClockNs(CLOCK_MONOTONIC);
-    for (const auto& s : *sessions) s->Deliver(batch, now);
+    for (size_t i = 0; i < sessions->size(); ++i)
+      (*sessions)[i]->Deliver(batch, now, true, SharedFor(i, batch, &shared, &ran_ns));
     return;
   }
   // The batch goes out in chunks, so each uid's share is checked every
@@ -233,19 +309,25 @@ void DeviceFanout::OnBatch(absl::Span<const Packet> batch) {
   for (size_t off = 0; off < batch.size(); off += chunk) {
     const absl::Span<const Packet> part = batch.subspan(off, chunk);
     const bool publish = off + chunk >= batch.size();
+    for (size_t g = 0; g < group_count_; ++g) groups_[g].computed = false;
     const int64_t now = ClockNs(CLOCK_MONOTONIC);
     cpu_share_.StartBatch(now, uids);
     int64_t t0 = now;
-    for (const auto& s : *sessions) {
-      const uint32_t uid = s->owner().uid;
+    for (size_t i = 0; i < sessions->size(); ++i) {
+      Session& s = *(*sessions)[i];
+      const uint32_t uid = s.owner().uid;
       if (cpu_share_.ShouldShed(uid)) {
-        s->Shed(part, now, publish);
+        s.Shed(part, now, publish);
         t0 = ClockNs(CLOCK_MONOTONIC);  // shedding is not charged
         continue;
       }
-      s->Deliver(part, now, publish);
+      // A shared program's run is charged in equal parts to its members'
+      // uids (share_ns each), not all to the first member's.
+      const SharedVerdicts* verdicts = SharedFor(i, part, &shared, &ran_ns);
+      s.Deliver(part, now, publish, verdicts);
       const int64_t t1 = ClockNs(CLOCK_MONOTONIC);
-      cpu_share_.Charge(uid, t1 - t0);
+      const int64_t group_share = verdicts != nullptr ? groups_[group_of_[i]].share_ns : 0;
+      cpu_share_.Charge(uid, t1 - t0 - ran_ns + group_share);
       t0 = t1;
     }
   }

@@ -6,11 +6,21 @@
 // copy one pointer per batch. A ticker thread publishes every ring every
 // `tick` so clients' timeouts fire on an idle device.
 //
+// Sessions often share a filter (the same expression, or none: tcpdump then
+// sets a single `ret #k`, which runs without the interpreter). Per batch, the
+// sessions whose programs have the same instructions and link type form a
+// group, and the group's program runs once per packet; every member reuses
+// the verdicts (direction, snaplen and the copy stay per session). Its cost
+// is charged to the members' uids in equal parts.
+//
 // The backend thread's time is shared fairly between uids (uid_cpu_share.h):
 // while sessions of two or more uids are open, a uid whose sessions have used
 // their share of the current window shed the window's remaining packets as
 // their own drops, so one user's expensive filters never slow the device for
 // the others.
+//
+// With no session open the backend is told so (Backend::SetActive(false)):
+// a synthetic device's generator then sleeps until the next session comes.
 //
 // Promiscuous mode is reference-counted here: the backend is asked to turn it
 // on with the first session that wants it and off with the last. So is
@@ -141,7 +151,24 @@ class DeviceFanout {
 
  private:
   using SessionList = std::vector<std::shared_ptr<Session>>;
+  // Sessions with the same program (same instructions, same link type): the
+  // program runs once per packet for all of them (OnBatch's scratch).
+  struct FilterGroup {
+    const BpfProgram* program = nullptr;  // the first member's
+    int dlt = 0;
+    size_t members = 0;
+    bool computed = false;  // keep holds this part of the batch's verdicts
+    int64_t share_ns = 0;   // the run's time / members, charged to each member's uid
+    std::vector<uint32_t> keep;
+  };
   std::shared_ptr<const SessionList> Snapshot() const;
+  // Fills filter_views_, group_of_ and groups_ for the sessions of a batch.
+  void GroupFilters(const SessionList& sessions);
+  // The verdicts session i may use for part (computing its group's first),
+  // or null when it runs its own filter. *ran_ns: time spent computing (0 if
+  // already done).
+  const SharedVerdicts* SharedFor(size_t i, absl::Span<const Packet> part, SharedVerdicts* out,
+                                  int64_t* ran_ns);
   // Replaces sessions_ and recounts distinct_uids_.
   void SetSessionsLocked(std::shared_ptr<const SessionList> next)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -164,6 +191,13 @@ class DeviceFanout {
   // Distinct owner uids in sessions_ (written under mu_ with it).
   std::atomic<uint32_t> distinct_uids_{0};
   UidCpuShare cpu_share_;  // the backend thread's only (OnBatch)
+  // OnBatch's scratch (the backend thread's only): per session of the batch
+  // its FilterView and group (-1: none, it runs its own program or none).
+  std::vector<FilterView> filter_views_;
+  std::vector<int> group_of_;
+  std::vector<FilterGroup> groups_;  // the first group_count_ are in use
+  size_t group_count_ = 0;
+  std::vector<uint8_t> sll2_scratch_;  // one SLL2 record, for a group's program
 
   // Serialises rebuilding the kernel pre-filter (and a filter change with it).
   absl::Mutex kernel_filter_mu_ ABSL_ACQUIRED_BEFORE(mu_);

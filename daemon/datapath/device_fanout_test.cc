@@ -10,6 +10,7 @@
 #include <netinet/ip6.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <vector>
@@ -237,11 +238,14 @@ TEST(FanoutTest, TickerWakesTheReaderAfterItsTimeout) {
 
 // A filter that runs every one of its ~4,000 instructions on each packet and
 // accepts nothing: `ether[i % 60] > 255 or ...`, the worst a user can send.
-BpfProgram WorstCaseFilter() {
+// Variants differ in their instructions (so each runs on its own, not once
+// for all: DeviceFanout shares the run of identical programs).
+BpfProgram WorstCaseFilter(int variant = 0) {
   std::vector<bpf_insn> insns;
   constexpr int kTerms = 2040;
   for (int i = 0; i < kTerms; ++i) {
-    insns.push_back(bpf_insn{BPF_LD | BPF_B | BPF_ABS, 0, 0, static_cast<bpf_u_int32>(i % 60)});
+    insns.push_back(
+        bpf_insn{BPF_LD | BPF_B | BPF_ABS, 0, 0, static_cast<bpf_u_int32>((i + variant) % 60)});
     // A byte is never > 255: both branches go on to the next term.
     insns.push_back(bpf_insn{BPF_JMP | BPF_JGT | BPF_K, 0, 0, 255});
   }
@@ -266,7 +270,7 @@ TEST(FanoutTest, ExpensiveFiltersOfOneUidCostOnlyThatUid) {
   std::vector<std::shared_ptr<Session>> heavy;
   for (uint64_t id = 1; id <= 4; ++id) {
     heavy.push_back(NewSessionOf(id, 1000));
-    heavy.back()->SetFilter(WorstCaseFilter());
+    heavy.back()->SetFilter(WorstCaseFilter(static_cast<int>(id)));  // four distinct programs
     ASSERT_TRUE(dev.AddSession(heavy.back()).ok());
   }
   auto reference = NewSessionOf(9, 2000);
@@ -290,6 +294,107 @@ TEST(FanoutTest, ExpensiveFiltersOfOneUidCostOnlyThatUid) {
     shed += c.packets_shed;
   }
   EXPECT_GT(shed, 0u) << "4 x 4,000-instruction filters are far over a quarter of the thread";
+}
+
+// Sessions with the same program share one run of it per packet; each must
+// still get exactly what its own filter, direction and snaplen select, also
+// when a session's filter changes between batches, with one uid (whole
+// batches) and with two (chunks, timed).
+void CheckSharedFilters(uint32_t second_uid) {
+  DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
+                   absl::Milliseconds(10), /*uid_cpu_share=*/1.0);
+  struct Want {
+    const char* filter;  // nullptr = none
+    mydev::v1::Direction direction;
+    uint32_t snaplen;
+    uint32_t uid;
+  };
+  const std::vector<Want> wants = {
+      {"udp", mydev::v1::DIRECTION_INOUT, 65535, 1000},
+      {"udp", mydev::v1::DIRECTION_IN, 65535, second_uid},
+      {"udp", mydev::v1::DIRECTION_INOUT, 100, 1000},
+      {"tcp", mydev::v1::DIRECTION_INOUT, 65535, second_uid},
+      {"tcp", mydev::v1::DIRECTION_OUT, 65535, 1000},
+      {nullptr, mydev::v1::DIRECTION_INOUT, 65535, 1000},
+      {"", mydev::v1::DIRECTION_INOUT, 65535, second_uid},  // `ret #262144`
+      {"udp", mydev::v1::DIRECTION_INOUT, 65535, 1000},     // becomes "tcp" half way
+  };
+  std::vector<std::shared_ptr<Session>> sessions;
+  for (size_t i = 0; i < wants.size(); ++i) {
+    SessionParams p;
+    p.device = "mydev0";
+    p.ring_bytes = 8 << 20;
+    p.snaplen = wants[i].snaplen;
+    p.direction = wants[i].direction;
+    absl::StatusOr<std::shared_ptr<Session>> s =
+        Session::Create(i + 1, Credentials{wants[i].uid, wants[i].uid, 1}, p);
+    ASSERT_TRUE(s.ok()) << s.status();
+    if (wants[i].filter != nullptr) (*s)->SetFilter(Compile(wants[i].filter));
+    ASSERT_TRUE(dev.AddSession(*s).ok());
+    sessions.push_back(*s);
+  }
+  Traffic t(4000);
+  const size_t half = 2048;  // a multiple of the batch
+  for (size_t i = 0; i < t.packets.size(); i += 512) {
+    if (i == half) sessions.back()->SetFilter(Compile("tcp"));
+    dev.OnBatch(absl::MakeConstSpan(t.packets).subspan(i, 512));
+  }
+  for (size_t s = 0; s < wants.size(); ++s) {
+    std::vector<Read> got = Drain(*sessions[s]);
+    size_t k = 0;
+    for (size_t i = 0; i < t.frames.size(); ++i) {
+      const char* filter = wants[s].filter;
+      if (s == wants.size() - 1 && i >= half) filter = "tcp";
+      bool pass = filter == nullptr || filter[0] == '\0' ||
+                  (std::strcmp(filter, "udp") == 0 ? Traffic::IsUdp(t.frames[i])
+                                                   : Traffic::IsTcp(t.frames[i]));
+      const PacketDirection dir = t.packets[i].direction;
+      if (wants[s].direction == mydev::v1::DIRECTION_IN && dir != PacketDirection::kIn)
+        pass = false;
+      if (wants[s].direction == mydev::v1::DIRECTION_OUT && dir != PacketDirection::kOut)
+        pass = false;
+      if (!pass) continue;
+      ASSERT_LT(k, got.size()) << "session " << s << " is missing packet " << i;
+      EXPECT_EQ(got[k].seq, i) << "session " << s;
+      EXPECT_EQ(got[k].caplen, std::min<uint32_t>(t.packets[i].caplen, wants[s].snaplen));
+      ++k;
+    }
+    EXPECT_EQ(k, got.size()) << "session " << s << " got packets its filter does not select";
+    EXPECT_GT(k, 100u) << "session " << s;
+  }
+}
+
+TEST(FanoutTest, SessionsSharingAFilterEachGetExactlyTheirPacketsOneUid) {
+  CheckSharedFilters(1000);
+}
+
+TEST(FanoutTest, SessionsSharingAFilterEachGetExactlyTheirPacketsTwoUids) {
+  CheckSharedFilters(2000);
+}
+
+// A synthetic device makes packets only while a session is open.
+TEST(FanoutTest, SyntheticDevicePausesWithoutSessions) {
+  SyntheticOptions o;
+  o.rate_pps = 0;  // as fast as it can: it would spin
+  DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), o), absl::Milliseconds(10));
+  ASSERT_TRUE(dev.Start().ok());
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_EQ(dev.counters().packets_seen, 0u);
+  SessionParams p;
+  auto s = NewSession(1, p);
+  ASSERT_TRUE(dev.AddSession(s).ok());
+  for (int i = 0; i < 500 && dev.counters().packets_seen == 0; ++i)
+    absl::SleepFor(absl::Milliseconds(2));
+  EXPECT_GT(dev.counters().packets_seen, 0u);
+  dev.RemoveSession(s->id());
+  uint64_t seen = ~0ull;  // once the batch being made is done
+  while (seen != dev.counters().packets_seen) {
+    seen = dev.counters().packets_seen;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_EQ(dev.counters().packets_seen, seen);
+  dev.Stop();
 }
 
 TEST(FanoutTest, OneUidAloneIsNeverShed) {

@@ -75,10 +75,17 @@ bool Session::TokenMatches(absl::string_view token) const {
   return diff == 0;
 }
 
-void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publish) {
+void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publish,
+                      const SharedVerdicts* shared) {
   absl::MutexLock lock(&mu_);
   if (closed_) return;
-  for (const Packet& p : batch) {
+  // The verdicts were computed from this very program object and link type.
+  const uint32_t* verdicts =
+      shared != nullptr && shared->program == filter_.get() && shared->dlt == dlt_ ? shared->keep
+                                                                                   : nullptr;
+  const BpfProgram* filter = filter_.get();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Packet& p = batch[i];
     if (!DirectionPasses(direction_, p.direction)) continue;
     const uint8_t* data = p.data;
     uint32_t len = p.len, captured = p.caplen;
@@ -87,8 +94,11 @@ void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publi
       data = sll2_scratch_.data();
     }
     uint32_t keep = captured;
-    if (filter_.has_value()) {
-      keep = filter_->Run(data, len, captured);
+    if (verdicts != nullptr) {
+      keep = verdicts[i];
+      if (keep == 0) continue;
+    } else if (filter != nullptr) {
+      keep = filter->Run(data, len, captured);
       if (keep == 0) continue;
     }
     uint32_t caplen = std::min({captured, keep, params_.snaplen});
@@ -121,8 +131,10 @@ void Session::CloseRing(uint32_t reason) {
 }
 
 void Session::SetFilter(std::optional<BpfProgram> program) {
+  std::shared_ptr<const BpfProgram> next;
+  if (program.has_value()) next = std::make_shared<const BpfProgram>(*std::move(program));
   absl::MutexLock lock(&mu_);
-  filter_ = std::move(program);
+  filter_ = std::move(next);
 }
 
 void Session::SetDirection(mydev::v1::Direction direction) {
@@ -142,12 +154,12 @@ int Session::dlt() const {
 
 bool Session::filter_set() const {
   absl::MutexLock lock(&mu_);
-  return filter_.has_value();
+  return filter_ != nullptr;
 }
 
-std::pair<std::vector<bpf_insn>, int> Session::FilterAndDataLink() const {
+FilterView Session::filter_view() const {
   absl::MutexLock lock(&mu_);
-  return {filter_.has_value() ? filter_->insns() : std::vector<bpf_insn>{}, dlt_};
+  return FilterView{filter_, dlt_};
 }
 
 SessionCounters Session::counters() const {
@@ -175,7 +187,7 @@ SessionStatus Session::status() const {
   s.counters = CountersLocked();
   s.direction = direction_;
   s.dlt = dlt_;
-  s.filter_insns = filter_.has_value() ? static_cast<uint32_t>(filter_->size()) : 0;
+  s.filter_insns = filter_ != nullptr ? static_cast<uint32_t>(filter_->size()) : 0;
   return s;
 }
 

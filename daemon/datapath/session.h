@@ -85,6 +85,25 @@ struct SessionStatus {
   uint32_t filter_insns = 0;  // instructions of the BPF program; 0 = no filter
 };
 
+// A session's filter as of one moment: its program (null = none) and its
+// link type (the program sees the SLL2 form when dlt is DLT_LINUX_SLL2).
+// DeviceFanout groups the sessions whose programs have the same instructions
+// and link type and runs each such program once per packet for all of them.
+struct FilterView {
+  std::shared_ptr<const BpfProgram> program;
+  int dlt = DLT_EN10MB;
+};
+
+// One program's verdicts, run once for several sessions: keep[i] is
+// program->Run() of batch[i] (in the dlt form). A session uses them only if
+// its filter is still that program object and its link type still dlt (its
+// FilterView unchanged); otherwise it runs its own filter.
+struct SharedVerdicts {
+  const BpfProgram* program = nullptr;
+  int dlt = DLT_EN10MB;
+  const uint32_t* keep = nullptr;
+};
+
 class Session {
  public:
   // Creates the ring and draws a fresh random token.
@@ -101,8 +120,10 @@ class Session {
   bool TokenMatches(absl::string_view token) const;
 
   // Fan-out: filters the batch into the ring, then publishes it (unless
-  // publish is false: more of the same batch follows).
-  void Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publish = true);
+  // publish is false: more of the same batch follows). With shared verdicts
+  // (see SharedVerdicts) the filter is not run again.
+  void Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publish = true,
+               const SharedVerdicts* shared = nullptr);
   // Drops the batch unfiltered: the packets its direction would take count
   // as drops (packets_dropped and packets_shed), because the owner's uid has
   // used its share of the device thread (uid_cpu_share.h). Then publishes
@@ -119,9 +140,9 @@ class Session {
   void SetDataLink(int dlt);
   int dlt() const;
   bool filter_set() const;
-  // The filter's instructions (empty: no filter) and the link type it runs
-  // on, read under one lock: the device's kernel pre-filter is built from them.
-  std::pair<std::vector<bpf_insn>, int> FilterAndDataLink() const;
+  // The current program and link type (one lock): the fan-out's shared
+  // filter runs and the device's kernel pre-filter are built from them.
+  FilterView filter_view() const;
   SessionCounters counters() const;
   // Counters and current settings together (one lock; the fill is the
   // client's consumer position read once, see RingProducer::fill_bytes).
@@ -153,7 +174,8 @@ class Session {
 
   mutable absl::Mutex mu_;
   std::unique_ptr<shm::RingProducer> ring_ ABSL_PT_GUARDED_BY(mu_);
-  std::optional<BpfProgram> filter_ ABSL_GUARDED_BY(mu_);
+  // Shared with FilterView snapshots; replaced, never changed, by SetFilter.
+  std::shared_ptr<const BpfProgram> filter_ ABSL_GUARDED_BY(mu_);
   mydev::v1::Direction direction_ ABSL_GUARDED_BY(mu_);
   int dlt_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

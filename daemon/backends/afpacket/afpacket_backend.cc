@@ -259,10 +259,13 @@ absl::Status AfpacketBackend::OpenSocket() {
   if (absl::Status s = AttachKernelFilter(fd.get()); !s.ok())
     MYDEV_LOG(kWarning, "%s: %s; the kernel passes every packet", info_.name, s.ToString());
   // Timestamps: the ring carries tp_sec + tp_nsec (software, CLOCK_REALTIME).
+  TpacketV3Geometry g = options_.ring;
+  g.block_count = WantedBlocks();  // a reopened device keeps what its sessions asked for
   absl::StatusOr<std::unique_ptr<TpacketV3Ring>> ring =
-      TpacketV3Ring::Create(fd.get(), options_.ring, kVlanTagBytes);
+      TpacketV3Ring::Create(fd.get(), g, kVlanTagBytes);
   if (!ring.ok()) return ring.status();
   ring_ = std::move(*ring);
+  ring_blocks_ = g.block_count;
   fd_ = std::move(fd);
   ifindex_ = st->ifindex;
   bound_ = false;
@@ -322,6 +325,113 @@ absl::Status AfpacketBackend::OpenFrameSocket() {
   frame_fd_ = std::move(fd);
   frame_ring_ = std::move(*ring);
   return absl::OkStatus();
+}
+
+uint32_t AfpacketBackend::WantedBlocks() const {
+  const uint64_t block = options_.ring.block_bytes;
+  const uint64_t configured = options_.ring.block_count;
+  const uint64_t most = std::max(configured, options_.max_ring_bytes / block);
+  return static_cast<uint32_t>(
+      std::clamp((ring_bytes_wanted_ + block - 1) / block, configured, most));
+}
+
+void AfpacketBackend::SetRingBytesHint(uint64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  if (bytes <= ring_bytes_wanted_) return;  // grows only
+  ring_bytes_wanted_ = bytes;
+  grow_failed_ = false;
+  uint64_t one = 1;
+  (void)!write(wake_event_.get(), &one, sizeof one);
+}
+
+uint32_t AfpacketBackend::ring_blocks() const {
+  absl::MutexLock lock(&mu_);
+  return ring_blocks_;
+}
+
+absl::Status AfpacketBackend::OpenGroupMember(uint32_t blocks, UniqueFd* out,
+                                              std::unique_ptr<TpacketV3Ring>* out_ring) {
+  UniqueFd fd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket(AF_PACKET, SOCK_RAW)");
+  int one = 1;
+  if (setsockopt(fd.get(), SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) != 0 &&
+      errno != ENOPROTOOPT)
+    return absl::ErrnoToStatus(errno, "setsockopt(PACKET_AUXDATA)");
+  TpacketV3Geometry g = options_.ring;
+  g.block_count = blocks;
+  absl::StatusOr<std::unique_ptr<TpacketV3Ring>> ring =
+      TpacketV3Ring::Create(fd.get(), g, kVlanTagBytes);
+  if (!ring.ok()) return ring.status();
+  // Bound, the socket has a hook of its own until it joins the group: what
+  // that hook would deliver is in the old ring too, so nothing may pass.
+  sock_filter reject = BPF_STMT(BPF_RET | BPF_K, 0);
+  sock_fprog prog{1, &reject};
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
+    return absl::ErrnoToStatus(errno, "setsockopt(SO_ATTACH_FILTER) on the new ring's socket");
+  if (absl::Status s = BindAll(fd.get(), ifindex_, options_.interface); !s.ok()) return s;
+  int arg = fanout_id_ | (PACKET_FANOUT_CBPF << 16);
+  if (setsockopt(fd.get(), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0)
+    return absl::ErrnoToStatus(errno, "joining the new ring's socket to the fanout group");
+  *out = std::move(fd);
+  *out_ring = std::move(*ring);
+  return absl::OkStatus();
+}
+
+void AfpacketBackend::GrowRing(const PacketSink& sink) {
+  UniqueFd fd;
+  std::unique_ptr<TpacketV3Ring> ring;
+  uint32_t blocks;
+  absl::Status s;
+  {
+    absl::MutexLock lock(&mu_);
+    blocks = WantedBlocks();
+    s = OpenGroupMember(blocks, &fd, &ring);
+    // Re-steering to member 0 waits for a grace period: the new socket's own
+    // hook (which delivered nothing) is done with. Then it may take packets:
+    // the reject-all makes way for the sessions' union (SetKernelFilter), or
+    // for no filter at all.
+    if (s.ok()) s = SteerTo(0);
+    int unused = 0;  // the kernel wants an int-sized value
+    if (s.ok() && !kernel_filter_.empty()) {
+      s = AttachKernelFilter(fd.get());
+    } else if (s.ok() &&
+               setsockopt(fd.get(), SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused) != 0) {
+      s = absl::ErrnoToStatus(errno, "setsockopt(SO_DETACH_FILTER) on the new ring's socket");
+    }
+    // Member 1 is the new socket; returns when nothing is on its way into
+    // the old ring any more.
+    if (s.ok()) s = SteerTo(1);
+    if (!s.ok()) {
+      grow_failed_ = true;
+      if (fd_.valid()) (void)SteerTo(0);
+      MYDEV_LOG(kWarning, "%s: cannot grow the kernel ring to %d blocks (%s); keeping %d",
+                info_.name, blocks, s.ToString(), ring_blocks_);
+      return;  // fd closes: it leaves the group
+    }
+  }
+  DrainOpenBlock(sink);  // the old ring's last packets come before the new ring's first
+  UniqueFd old_fd;
+  std::unique_ptr<TpacketV3Ring> old_ring;
+  {
+    absl::MutexLock lock(&mu_);
+    ReadKernelStats();  // the old socket's drops
+    old_fd = std::move(fd_);
+    old_ring = std::move(ring_);
+    fd_ = std::move(fd);
+    ring_ = std::move(ring);
+    ring_blocks_ = blocks;
+    block_consumed_ = 0;
+    // Promiscuous mode on the new socket before the old one lets go of it.
+    promisc_on_ = false;
+    if (absl::Status p = ApplyPromiscuous(promisc_wanted_); !p.ok())
+      MYDEV_LOG(kWarning, "%s: %s", info_.name, p.ToString());
+    old_ring.reset();
+    old_fd.reset();  // leaves the group: the new socket is member 0 (1 % 1 members, meanwhile)
+    s = SteerTo(0);
+  }
+  if (!s.ok()) MYDEV_LOG(kError, "%s: steering to the new ring: %s", info_.name, s.ToString());
+  MYDEV_LOG(kInfo, "%s: kernel ring grown to %d x %d bytes for the sessions' buffers", info_.name,
+            blocks, options_.ring.block_bytes);
 }
 
 absl::Status AfpacketBackend::ApplyPromiscuous(bool on) {
@@ -616,15 +726,20 @@ void AfpacketBackend::Run(PacketSink sink) {
   int64_t next_check = MonotonicMs() + recheck_ms;
   for (;;) {
     int fd, frame_fd;
-    bool frames_wanted;
+    bool frames_wanted, grow;
     {
       absl::MutexLock lock(&mu_);
       fd = fd_.get();
       frame_fd = frame_fd_.get();
       frames_wanted = FramesWanted();
+      grow = fanout_id_ >= 0 && !grow_failed_ && WantedBlocks() > ring_blocks_;
     }
     if (fd >= 0 && frames_wanted != per_frame_) {
       SwitchPath(frames_wanted, sink);
+      continue;
+    }
+    if (fd >= 0 && grow && !per_frame_) {  // the per-frame socket holds member 1 meanwhile
+      GrowRing(sink);
       continue;
     }
     pollfd fds[4] = {{stop_event_.get(), POLLIN, 0},

@@ -40,6 +40,16 @@
 // group's program (PACKET_FANOUT_DATA, which only picks the member socket);
 // the kernel runs the filter of the member a packet was steered to.
 //
+// The kernel ring follows the sessions' buffers: SetRingBytesHint() (the
+// largest ring a session asked for, tcpdump -B) makes the thread grow it to
+// that many bytes (more blocks of ring.block_bytes, at most max_ring_bytes)
+// with the same fanout group: a new socket with the bigger ring joins it
+// (its own hook first blocked by a reject-all socket filter, removed after
+// a grace period), the program moves the packets to it, the old ring is read
+// to its last packet and closed, and the new socket becomes member 0 — no
+// loss, duplicates or reordering. It never shrinks while the device runs,
+// and waits while a session is immediate (the per-frame socket is member 1).
+//
 // ifdropped() accumulates the kernel's PACKET_STATISTICS tp_drops (the kernel
 // resets them on every read). SetPromiscuous() adds/drops a PACKET_MR_PROMISC
 // membership (no CAP_NET_ADMIN needed; gone with the socket).
@@ -87,7 +97,8 @@ namespace mydev::daemon {
 
 struct AfpacketOptions {
   std::string interface;                             // "eth0"
-  TpacketV3Geometry ring;                            // kernel ring per device
+  TpacketV3Geometry ring;                            // kernel ring per device, at first
+  uint64_t max_ring_bytes = 128ull << 20;            // the most SetRingBytesHint() grows it to
   absl::Duration recheck = absl::Milliseconds(500);  // interface presence polling
 };
 
@@ -111,6 +122,10 @@ class AfpacketBackend : public Backend {
   // thread switches within a few milliseconds. FAILED_PRECONDITION when the
   // kernel cannot steer packets between two sockets (no PACKET_FANOUT_CBPF).
   absl::Status SetImmediate(bool on) override;
+  // Grows the kernel ring to bytes (see the top of this file).
+  void SetRingBytesHint(uint64_t bytes) override;
+  // Blocks in the kernel ring now (it may grow, see SetRingBytesHint).
+  uint32_t ring_blocks() const;
   // Waits for the backend thread's switch (see SetImmediate).
   void AwaitImmediate(absl::Duration limit) override;
   // Attaches program to every packet socket of the device (see the top of
@@ -136,6 +151,14 @@ class AfpacketBackend : public Backend {
   // Opens the per-frame socket with its TPACKET_V2 ring, binds it and adds it
   // to the group as member 1 (the group's packets still go to member 0).
   absl::Status OpenFrameSocket() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The block count SetRingBytesHint() asks for, within max_ring_bytes and
+  // never below the configured one.
+  uint32_t WantedBlocks() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Opens a socket with a TPACKET_V3 ring of `blocks` blocks, a reject-all
+  // socket filter (its own hook delivers nothing), bound and joined to the
+  // fanout group as the last member.
+  absl::Status OpenGroupMember(uint32_t blocks, UniqueFd* fd, std::unique_ptr<TpacketV3Ring>* ring)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Points the fanout program at member `index` (0: blocks, 1: frames).
   // Returns once no packet is still on its way into the other member.
   absl::Status SteerTo(uint32_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -162,6 +185,9 @@ class AfpacketBackend : public Backend {
   // Hands every filled TPACKET_V2 frame to the sink (batches of up to
   // kMaxFrameBatch) and returns them to the kernel.
   void DrainFrames(const PacketSink& sink);
+  // Swaps in a socket with a bigger TPACKET_V3 ring (WantedBlocks()) without
+  // loss (see the top of the file).
+  void GrowRing(const PacketSink& sink);
   // Moves the group's packets to the per-frame socket (on) or back to the
   // blocks, in order and without loss or duplicates (see the top of the file).
   void SwitchPath(bool on, const PacketSink& sink);
@@ -189,10 +215,13 @@ class AfpacketBackend : public Backend {
   bool promisc_on_ ABSL_GUARDED_BY(mu_) = false;  // membership on the current socket
   // The fanout group of fd_ (and of frame_fd_); -1 = none (no PACKET_FANOUT_CBPF).
   int fanout_id_ ABSL_GUARDED_BY(mu_) = -1;
-  bool immediate_wanted_ ABSL_GUARDED_BY(mu_) = false;  // SetImmediate(true) in force
-  bool frames_failed_ ABSL_GUARDED_BY(mu_) = false;     // the last switch to frames failed
-  bool frames_applied_ ABSL_GUARDED_BY(mu_) = false;    // per_frame_, for other threads
-  bool running_ ABSL_GUARDED_BY(mu_) = false;           // the thread is between Start() and Stop()
+  bool immediate_wanted_ ABSL_GUARDED_BY(mu_) = false;   // SetImmediate(true) in force
+  bool frames_failed_ ABSL_GUARDED_BY(mu_) = false;      // the last switch to frames failed
+  bool frames_applied_ ABSL_GUARDED_BY(mu_) = false;     // per_frame_, for other threads
+  bool running_ ABSL_GUARDED_BY(mu_) = false;            // the thread is between Start() and Stop()
+  uint64_t ring_bytes_wanted_ ABSL_GUARDED_BY(mu_) = 0;  // SetRingBytesHint()'s largest
+  uint32_t ring_blocks_ ABSL_GUARDED_BY(mu_) = 0;        // blocks of ring_ (0 = none yet)
+  bool grow_failed_ ABSL_GUARDED_BY(mu_) = false;        // until the next larger hint
   // SetKernelFilter()'s program, attached to every socket the device opens;
   // empty = none (the kernel passes everything).
   std::vector<sock_filter> kernel_filter_ ABSL_GUARDED_BY(mu_);

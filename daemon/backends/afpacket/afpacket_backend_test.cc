@@ -545,6 +545,55 @@ TEST_F(AfpacketTest, SwitchingBetweenBlocksAndFramesLosesDuplicatesAndReordersNo
   for (uint32_t i = 0; i < kSent; ++i) ASSERT_EQ(IndexOf(got[i]), i) << "in the order sent";
 }
 
+// The kernel ring grows to what sessions ask for (SetRingBytesHint), up to
+// max_ring_bytes, by swapping in a bigger ring while frames arrive: each
+// frame exactly once, in order; promiscuous mode stays on across the swap.
+TEST_F(AfpacketTest, GrowingTheKernelRingLosesDuplicatesAndReordersNothing) {
+  DeviceInfo info;
+  info.name = "mydev1";
+  AfpacketOptions o;
+  o.interface = kNear;
+  o.ring.block_bytes = 1 << 16;
+  o.ring.block_count = 4;
+  o.ring.retire_timeout_ms = 20;
+  o.max_ring_bytes = 1 << 20;  // 16 blocks at most
+  absl::StatusOr<std::unique_ptr<AfpacketBackend>> made = AfpacketBackend::Create(info, o);
+  ASSERT_TRUE(made.ok()) << made.status();
+  std::unique_ptr<AfpacketBackend> b = std::move(*made);
+  ASSERT_TRUE(b->SetPromiscuous(true).ok());
+  const int promisc_before = Promiscuity(kNear);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  EXPECT_EQ(b->ring_blocks(), 4u);
+  constexpr uint32_t kSent = 3000;
+  std::atomic<bool> sending{true};
+  std::thread sender([&] {
+    RawSocket far(kFar);
+    for (uint32_t i = 0; i < kSent; ++i) {
+      far.Send(TestFrame(near_mac_, far_mac_, i, 60 + i % 200));
+      if (i % 4 == 3) absl::SleepFor(absl::Microseconds(400));  // ~1.5 s in all
+    }
+    sending = false;
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  b->SetRingBytesHint(3 << 17);  // 384 KiB: 6 blocks
+  EXPECT_TRUE(Eventually([&] { return b->ring_blocks() == 6; }));
+  absl::SleepFor(absl::Milliseconds(200));
+  b->SetRingBytesHint(1 << 18);   // smaller: no change
+  b->SetRingBytesHint(64 << 20);  // beyond max_ring_bytes: 16 blocks
+  EXPECT_TRUE(Eventually([&] { return b->ring_blocks() == 16; }));
+  EXPECT_EQ(Promiscuity(kNear), promisc_before) << "the new socket holds promiscuous mode";
+  sender.join();
+  std::vector<Captured> got = c.WaitFor(kSent);
+  absl::SleepFor(absl::Milliseconds(200));  // anything delivered twice arrives too
+  got = c.WaitFor(kSent);
+  b->Stop();
+  EXPECT_EQ(b->ring_blocks(), 16u);
+  EXPECT_EQ(b->ifdropped(), 0u);
+  ASSERT_EQ(got.size(), kSent) << "each frame exactly once";
+  for (uint32_t i = 0; i < kSent; ++i) ASSERT_EQ(IndexOf(got[i]), i) << "in the order sent";
+}
+
 TEST_F(AfpacketTest, PromiscuousModeIsReferenceCounted) {
   DeviceFanout dev(NewBackend(), absl::Milliseconds(5));
   ASSERT_TRUE(dev.Start().ok());

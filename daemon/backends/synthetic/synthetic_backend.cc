@@ -33,6 +33,23 @@ void SyntheticBackend::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void SyntheticBackend::SetActive(bool active) {
+  absl::MutexLock lock(&mu_);  // the waiting thread re-checks on unlock
+  active_ = active;
+}
+
+absl::Status SyntheticBackend::SetImmediate(bool on) {
+  immediate_.store(on, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+bool SyntheticBackend::WaitActive(bool* resumed) {
+  absl::MutexLock lock(&mu_);
+  *resumed = !active_ && !stopping_;
+  mu_.Await(absl::Condition(this, &SyntheticBackend::ActiveOrStopping));
+  return !stopping_;
+}
+
 bool SyntheticBackend::SleepUntil(int64_t deadline_ns) {
   int64_t wait = deadline_ns - ClockNs(CLOCK_MONOTONIC);
   absl::MutexLock lock(&mu_);
@@ -50,31 +67,43 @@ void SyntheticBackend::Run(PacketSink sink) {
   const uint32_t max_batch =
       static_cast<uint32_t>(std::clamp<uint64_t>(options_.max_batch, 1, gen.pool_size()));
   std::vector<Packet> batch(max_batch);
-  const int64_t start_mono = ClockNs(CLOCK_MONOTONIC);
-  const int64_t start_real = ClockNs(CLOCK_REALTIME);
+  int64_t start_mono = ClockNs(CLOCK_MONOTONIC);
+  int64_t start_real = ClockNs(CLOCK_REALTIME);
   const uint64_t rate = options_.rate_pps;
   // Absolute deadline of packet k: start + k / rate seconds (no drift).
   auto offset_ns = [rate](uint64_t k) {
     return static_cast<int64_t>(static_cast<unsigned __int128>(k) * 1'000'000'000u / rate);
   };
   uint64_t sent = 0;
+  int64_t last_wake = start_mono;  // of the last batch handed over
   for (;;) {
     if (options_.count != 0 && sent >= options_.count) return;
+    bool resumed;
+    if (!WaitActive(&resumed)) return;
+    if (resumed && rate != 0) {  // the schedule goes on from now: packet `sent` is due
+      start_mono = ClockNs(CLOCK_MONOTONIC) - offset_ns(sent);
+      start_real = ClockNs(CLOCK_REALTIME) - offset_ns(sent);
+    }
     uint64_t n = max_batch;
     if (options_.count != 0) n = std::min<uint64_t>(n, options_.count - sent);
     if (rate != 0) {
-      int64_t elapsed = ClockNs(CLOCK_MONOTONIC) - start_mono;
+      const int64_t now = ClockNs(CLOCK_MONOTONIC);
+      int64_t elapsed = now - start_mono;
       uint64_t due =
           static_cast<uint64_t>(static_cast<unsigned __int128>(elapsed) * rate / 1'000'000'000u) +
           1;
       if (due <= sent) {
-        if (!SleepUntil(start_mono + offset_ns(sent))) return;
+        // Not yet: sleep until the next packet's time, and (unless a session
+        // is immediate) at least kMinWakeInterval after the last batch, so
+        // that low rates wake once per interval, not once per packet.
+        int64_t wake = start_mono + offset_ns(sent);
+        if (!immediate_.load(std::memory_order_relaxed))
+          wake = std::max(wake, last_wake + kMinWakeIntervalNs);
+        if (!SleepUntil(wake)) return;
         continue;
       }
       n = std::min<uint64_t>(n, due - sent);
-    } else {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
+      last_wake = now;
     }
     const int64_t now_real = ClockNs(CLOCK_REALTIME);
     for (uint64_t i = 0; i < n; ++i) {
@@ -88,10 +117,6 @@ void SyntheticBackend::Run(PacketSink sink) {
     sink(absl::MakeConstSpan(batch.data(), n));
     sent += n;
     generated_.store(sent, std::memory_order_relaxed);
-    if (rate != 0) {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-    }
   }
 }
 

@@ -18,7 +18,9 @@
 #include <cstring>
 #include <map>
 #include <thread>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "daemon/testing/test_util.h"
 
 namespace mydev::daemon {
@@ -273,6 +275,76 @@ TEST(SyntheticBackendTest, StopIsPromptWhilePacedSlowly) {
   auto t0 = std::chrono::steady_clock::now();
   b.Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200));
+}
+
+// Paused (no session), the generator makes nothing, whatever its rate; on
+// resume it goes on with the next sequence number, its timestamps still
+// 1/rate apart and later than the pause.
+TEST(SyntheticBackendTest, PausesWhileInactiveAndResumesInSequence) {
+  for (uint64_t rate : {uint64_t{0}, uint64_t{20000}}) {
+    SyntheticOptions o;
+    o.rate_pps = rate;
+    SyntheticBackend b(TestDeviceInfo(), o);
+    b.SetActive(false);
+    absl::Mutex mu;
+    std::vector<uint64_t> seqs, stamps;
+    ASSERT_TRUE(b.Start([&](absl::Span<const Packet> batch) {
+                   absl::MutexLock lock(&mu);
+                   for (const Packet& p : batch) {
+                     seqs.push_back(FindSequence(p.data, p.caplen).value_or(~0ull));
+                     stamps.push_back(p.ts_ns);
+                   }
+                 }).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(b.packets_generated(), 0u) << "rate " << rate << ": made packets while paused";
+    b.SetActive(true);
+    for (int i = 0; i < 500 && b.packets_generated() < 100; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    b.SetActive(false);
+    uint64_t first = ~0ull;  // once the batch being made when paused is done
+    while (first != b.packets_generated()) {
+      first = b.packets_generated();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_GE(first, 100u);
+    const uint64_t paused_at = static_cast<uint64_t>(ClockNs(CLOCK_REALTIME));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(b.packets_generated(), first) << "rate " << rate << ": made packets while paused";
+    b.SetActive(true);
+    for (int i = 0; i < 500 && b.packets_generated() < first + 100; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    b.Stop();
+    absl::MutexLock lock(&mu);
+    ASSERT_GE(seqs.size(), first + 100);
+    for (size_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], i) << "rate " << rate;
+    EXPECT_GT(stamps[first], paused_at) << "the schedule resumes from the resume";
+    if (rate != 0) {
+      for (size_t i = 1; i < seqs.size(); ++i) {
+        if (i == first) continue;
+        ASSERT_EQ(stamps[i] - stamps[i - 1], 50'000u) << "packet " << i;
+      }
+    }
+  }
+}
+
+// At a low rate the thread does not wake once per packet: every wake-up
+// hands over the packets due by then (each with its own scheduled time). In
+// immediate mode it wakes for each one.
+TEST(SyntheticBackendTest, LowRatesAreBatchedUnlessImmediate) {
+  SyntheticOptions o;
+  o.rate_pps = 20000;
+  SyntheticBackend b(TestDeviceInfo(), o);
+  std::atomic<uint64_t> packets{0}, batches{0};
+  ASSERT_TRUE(b.Start([&](absl::Span<const Packet> batch) {
+                 packets += batch.size();
+                 ++batches;
+               }).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  b.Stop();
+  // At most one batch per kMinWakeInterval (1 ms: 20 packets), give or take
+  // the first; a per-packet thread would make one batch per packet.
+  EXPECT_GT(packets.load(), 1000u);
+  EXPECT_LE(batches.load() * 10, packets.load()) << batches << " batches for " << packets;
 }
 
 }  // namespace
