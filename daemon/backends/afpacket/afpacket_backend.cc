@@ -401,6 +401,9 @@ void AfpacketBackend::GrowRing(const PacketSink& sink) {
     // Member 1 is the new socket; returns when nothing is on its way into
     // the old ring any more.
     if (s.ok()) s = SteerTo(1);
+    // Until the swap, SetKernelFilter() reaches the new socket too (the
+    // thread drains the old ring without the lock meanwhile).
+    if (s.ok()) grow_fd_ = fd.get();
     if (!s.ok()) {
       grow_failed_ = true;
       if (fd_.valid()) (void)SteerTo(0);
@@ -418,6 +421,7 @@ void AfpacketBackend::GrowRing(const PacketSink& sink) {
     old_fd = std::move(fd_);
     old_ring = std::move(ring_);
     fd_ = std::move(fd);
+    grow_fd_ = -1;
     ring_ = std::move(ring);
     ring_blocks_ = blocks;
     block_consumed_ = 0;
@@ -474,11 +478,12 @@ absl::Status AfpacketBackend::SetKernelFilter(absl::Span<const bpf_insn> program
   if (program.empty() || !s.ok()) kernel_filter_.clear();
   if (s.ok() && fd_.valid()) s = AttachKernelFilter(fd_.get());
   if (s.ok() && frame_fd_.valid()) s = AttachKernelFilter(frame_fd_.get());
+  if (s.ok() && grow_fd_ >= 0) s = AttachKernelFilter(grow_fd_);
   if (s.ok() && !kernel_filter_.empty()) return s;
   // Failed, or no program: no filter, every packet passes (no session misses one).
   kernel_filter_.clear();
   int unused = 0;
-  for (int fd : {fd_.get(), frame_fd_.get()})
+  for (int fd : {fd_.get(), frame_fd_.get(), grow_fd_})
     if (fd >= 0) (void)setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused);
   return s;
 }

@@ -33,12 +33,13 @@
 // loopback interfaces only.
 //
 // SetKernelFilter() attaches a classic BPF program (SO_ATTACH_FILTER) to the
-// TPACKET_V3 socket and to the per-frame socket while it exists (and to each
-// new one before it is bound): the kernel drops what it rejects and keeps
-// only the bytes it returns (tp_snaplen; tp_len, delivered as Packet::len,
-// stays the length on the wire). This socket filter is not the fanout
-// group's program (PACKET_FANOUT_DATA, which only picks the member socket);
-// the kernel runs the filter of the member a packet was steered to.
+// TPACKET_V3 socket, to the per-frame socket while it exists and to a bigger
+// ring's socket while it takes over (see below), and to each new one before
+// it is bound: the kernel drops what it rejects and keeps only the bytes it
+// returns (tp_snaplen; tp_len, delivered as Packet::len, stays the length on
+// the wire). This socket filter is not the fanout group's program
+// (PACKET_FANOUT_DATA, which only picks the member socket); the kernel runs
+// the filter of the member a packet was steered to.
 //
 // The kernel ring follows the sessions' buffers: SetRingBytesHint() (the
 // largest ring a session asked for, tcpdump -B) makes the thread grow it to
@@ -225,6 +226,9 @@ class AfpacketBackend : public Backend {
   // SetKernelFilter()'s program, attached to every socket the device opens;
   // empty = none (the kernel passes everything).
   std::vector<sock_filter> kernel_filter_ ABSL_GUARDED_BY(mu_);
+  // GrowRing()'s new socket from joining the group (it takes the packets) to
+  // the swap, when it becomes fd_; -1 otherwise. GrowRing() owns it.
+  int grow_fd_ ABSL_GUARDED_BY(mu_) = -1;
   // The per-frame socket, open while its ring is read (per_frame_).
   UniqueFd frame_fd_ ABSL_GUARDED_BY(mu_);
   absl::Status health_ ABSL_GUARDED_BY(mu_);

@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "base/unique_fd.h"
@@ -991,6 +992,111 @@ TEST_F(AfpacketTest, RefusedKernelFilterLetsEveryFramePass) {
   b->Stop();
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(IndexOf(got[1]), 2u);
+}
+
+// The kernel pre-filter and ring growth together: the grown ring's socket
+// gets the filter in force when it takes over, in either order and also when
+// the filter changes while the grow is under way (the thread is then handing
+// the old ring's last block to the sink, without the lock). TestFrame's index
+// (bytes 22..25) is what the filters look at: each phase must deliver exactly
+// the frames its filter accepts, each once and in order, none it rejects.
+TEST_F(AfpacketTest, KernelFilterFollowsTheGrownRingInEitherOrder) {
+  DeviceInfo info;
+  info.name = "mydev1";
+  AfpacketOptions o;
+  o.interface = kNear;
+  o.ring.block_bytes = 1 << 16;
+  o.ring.block_count = 4;
+  // Long enough that a held frame is still in the open block when the grow
+  // reads it (phase 3); phases wait at most this long for their last block.
+  o.ring.retire_timeout_ms = 200;
+  o.max_ring_bytes = 1 << 20;  // 16 blocks at most
+  absl::StatusOr<std::unique_ptr<AfpacketBackend>> made = AfpacketBackend::Create(info, o);
+  ASSERT_TRUE(made.ok()) << made.status();
+  std::unique_ptr<AfpacketBackend> b = std::move(*made);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  // A failed assertion while the sink is held (phase 3) ends nothing stuck.
+  absl::Cleanup stop = [&] {
+    c.Release();
+    b->Stop();
+  };
+  ASSERT_EQ(b->ring_blocks(), 4u);
+  const std::vector<bpf_insn> even = CompileFilter("ether proto 0x88b5 and ether[25] & 1 = 0");
+  const std::vector<bpf_insn> odd = CompileFilter("ether proto 0x88b5 and ether[25] & 1 = 1");
+  ASSERT_FALSE(even.empty());
+  ASSERT_FALSE(odd.empty());
+  RawSocket far(kFar);
+  std::vector<uint32_t> want;  // the indexes delivered so far, in order
+  auto send = [&](uint32_t from, uint32_t to, bool (*accepted)(uint32_t)) {
+    for (uint32_t i = from; i < to; ++i) {
+      far.Send(TestFrame(near_mac_, far_mac_, i, 60 + i % 200));
+      if (accepted(i)) want.push_back(i);
+      if (i % 50 == 49) absl::SleepFor(absl::Milliseconds(2));
+    }
+  };
+  auto all = +[](uint32_t) { return true; };
+  auto evens = +[](uint32_t i) { return i % 2 == 0; };
+  auto odds = +[](uint32_t i) { return i % 2 == 1; };
+  // Exactly want so far: waits for it, then for anything extra (its block).
+  auto check = [&](const char* phase) {
+    SCOPED_TRACE(phase);
+    c.WaitFor(want.size());
+    absl::SleepFor(absl::Milliseconds(o.ring.retire_timeout_ms + 100));
+    std::vector<uint32_t> got;
+    for (const Captured& f : c.WaitFor(want.size())) got.push_back(IndexOf(f));
+    ASSERT_EQ(got.size(), want.size()) << "each accepted frame once, no rejected one";
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "at " << i;
+  };
+
+  // 1. No filter; the grown socket's reject-all gives way to none, then the
+  //    filter set afterwards applies to the new socket.
+  send(0, 100, all);
+  b->SetRingBytesHint(3 << 17);  // 384 KiB: 6 blocks
+  ASSERT_TRUE(Eventually([&] { return b->ring_blocks() == 6; }));
+  send(100, 200, all);
+  ASSERT_NO_FATAL_FAILURE(check("grown without a filter"));
+  ASSERT_TRUE(b->SetKernelFilter(even).ok());
+  send(200, 400, evens);
+  ASSERT_NO_FATAL_FAILURE(check("grown, then filtered"));
+
+  // 2. Filtered, then grown while frames arrive: the new socket takes the
+  //    filter before it takes packets.
+  send(400, 600, evens);
+  ASSERT_NO_FATAL_FAILURE(check("filtered, before the grow"));
+  std::vector<uint32_t> during;
+  std::thread sender([&] {
+    RawSocket s(kFar);
+    for (uint32_t i = 600; i < 1800; ++i) {
+      s.Send(TestFrame(near_mac_, far_mac_, i, 60 + i % 200));
+      if (i % 2 == 0) during.push_back(i);
+      if (i % 4 == 3) absl::SleepFor(absl::Microseconds(400));
+    }
+  });
+  absl::SleepFor(absl::Milliseconds(100));
+  b->SetRingBytesHint(1 << 19);  // 512 KiB: 8 blocks
+  EXPECT_TRUE(Eventually([&] { return b->ring_blocks() == 8; }));
+  sender.join();
+  want.insert(want.end(), during.begin(), during.end());
+  send(1800, 2000, evens);
+  ASSERT_NO_FATAL_FAILURE(check("filtered, grown under traffic and after"));
+
+  // 3. The filter changes while the grow delivers the old ring's open block:
+  //    the sink is held, so the thread waits there (between the new socket
+  //    joining and the swap) while SetKernelFilter runs.
+  const size_t batches = c.batches();
+  c.Hold();
+  send(2000, 2001, evens);        // into the open block
+  b->SetRingBytesHint(10 << 16);  // 640 KiB: 10 blocks
+  ASSERT_TRUE(Eventually([&] { return c.batches() > batches; }));
+  ASSERT_TRUE(b->SetKernelFilter(odd).ok());
+  c.Release();
+  ASSERT_TRUE(Eventually([&] { return b->ring_blocks() == 10; }));
+  send(2001, 2201, odds);
+  ASSERT_NO_FATAL_FAILURE(check("filter changed during the grow"));
+
+  std::move(stop).Invoke();
+  EXPECT_EQ(b->ifdropped(), 0u);
 }
 
 }  // namespace
