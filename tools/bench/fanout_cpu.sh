@@ -56,9 +56,7 @@ if [[ -z "${SENDER:-}" ]]; then
 fi
 install -m 0755 "$SENDER" "$WORK/packet_sender"
 
-NS="mydevcpu$$"
-NEAR="mdvcpu$$a"
-FAR="mdvcpu$$b"
+source "$ROOT/tools/bench/bench_lib.sh"
 daemon=""
 declare -a dumps=()
 stop_dumps() {
@@ -66,24 +64,14 @@ stop_dumps() {
   for p in "${dumps[@]}"; do wait "$p" 2>/dev/null || true; done
   dumps=()
 }
-stop_daemon() {
-  [[ -n "$daemon" ]] && { kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true; }
-  daemon=""
-}
 cleanup() {
   stop_dumps
-  stop_daemon
-  ip link del "$NEAR" 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
+  bench_daemon_stop
+  bench_veth_down
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-ip netns add "$NS"
-ip link add "$NEAR" type veth peer name "$FAR" netns "$NS"
-sysctl -q -w "net.ipv6.conf.$NEAR.disable_ipv6=1"
-ip netns exec "$NS" sysctl -q -w "net.ipv6.conf.$FAR.disable_ipv6=1"
-ip link set "$NEAR" up
-ip -n "$NS" link set "$FAR" up
+bench_veth_up cpu
 
 export MYDEV_SOCKET="$WORK/run/mydevd.sock"
 cat >"$WORK/mydevd.conf" <<EOF
@@ -91,11 +79,7 @@ device { name: "mydev1" afpacket { interface: "$NEAR" } }
 $DAEMON_EXTRA_CONF
 EOF
 start_daemon() {
-  "$PREFIX/bin/mydevd" --socket "$MYDEV_SOCKET" --config "$WORK/mydevd.conf" \
-    2>"$WORK/mydevd.log" &
-  daemon=$!
-  for _ in $(seq 200); do [[ -S "$MYDEV_SOCKET" ]] && break; sleep 0.05; done
-  [[ -S "$MYDEV_SOCKET" ]] || { cat "$WORK/mydevd.log" >&2; exit 1; }
+  bench_daemon_start "$PREFIX/bin/mydevd" "$WORK/mydevd.conf" "$WORK/mydevd.log" || exit 1
 }
 
 # cpu_ns: "MACHINE BENCH", the schedstat run time (ns) summed over every task
@@ -186,7 +170,7 @@ measure() {
   sleep 1  # the readers drain their rings
   after=$(cpu_ns)
   stop_dumps
-  [[ $mode == mydev ]] && stop_daemon
+  [[ $mode == mydev ]] && bench_daemon_stop
   sender_s=$(awk '{print $1 + $2}' "$WORK/sender.time")
   local captured kdrop idrop pps
   captured=$(sum_stat "$n" "packets captured")
@@ -267,7 +251,7 @@ if [[ -n "$PROFILE" ]]; then
     dd=$daemon
     ours="$dd,$sender,$dl"
     stop_dumps
-    stop_daemon
+    bench_daemon_stop
     # perf sorts threads by tid; a process's threads are summed with --sort comm.
     echo "--- N=$n: this benchmark's processes, percent of their samples"
     perf report -q -i "$data" --no-children --pid "$ours" --percentage relative --sort comm \

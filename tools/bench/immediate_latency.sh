@@ -34,23 +34,15 @@ bazel build --noshow_progress //tools/bench:latency_probe //tools/bench:packet_s
 BIN="$(bazel info bazel-bin 2>/dev/null)"
 install -m 0755 "$BIN/tools/bench/latency_probe" "$BIN/tools/bench/packet_sender" "$WORK/"
 
-NS="mydevlat$$"
-NEAR="mdvlat$$a"
-FAR="mdvlat$$b"
+source "$ROOT/tools/bench/bench_lib.sh"
 daemon=""
 cleanup() {
-  [[ -n "$daemon" ]] && { kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true; }
-  ip link del "$NEAR" 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
+  bench_daemon_stop
+  bench_veth_down
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-ip netns add "$NS"
-ip link add "$NEAR" type veth peer name "$FAR" netns "$NS"
-sysctl -q -w "net.ipv6.conf.$NEAR.disable_ipv6=1"
-ip netns exec "$NS" sysctl -q -w "net.ipv6.conf.$FAR.disable_ipv6=1"
-ip link set "$NEAR" up
-ip -n "$NS" link set "$FAR" up
+bench_veth_up lat
 
 export MYDEV_SOCKET="$WORK/run/mydevd.sock"
 timeout_field=""
@@ -72,11 +64,7 @@ device { name: "mydev0" synthetic { rate_pps: $PPS } }
 device { name: "mydev1" afpacket { interface: "$NEAR" $timeout_field } }
 device { name: "mydev2" replay { path: "$WORK/replay.pcap" loop: true } }
 EOF
-"$WORK/prefix/bin/mydevd" --socket "$MYDEV_SOCKET" --config "$WORK/mydevd.conf" \
-  2>"$WORK/mydevd.log" &
-daemon=$!
-for _ in $(seq 200); do [[ -S "$MYDEV_SOCKET" ]] && break; sleep 0.05; done
-[[ -S "$MYDEV_SOCKET" ]] || { cat "$WORK/mydevd.log" >&2; exit 1; }
+bench_daemon_start "$WORK/prefix/bin/mydevd" "$WORK/mydevd.conf" "$WORK/mydevd.log"
 
 count=$((PPS * SECS * 9 / 10))
 # probe LABEL ARGV...: runs the probe while the far end sends; prints its line.

@@ -43,40 +43,24 @@ bazel build --noshow_progress //tools/bench:packet_sender 2>/dev/null
 BIN="$(bazel info bazel-bin 2>/dev/null)"
 install -m 0755 "$BIN/tools/bench/packet_sender" "$WORK/"
 
-NS="mydevpf$$"
-NEAR="mdvpf$$a"
-FAR="mdvpf$$b"
+source "$ROOT/tools/bench/bench_lib.sh"
 daemon=""
 declare -a dumps=()
-stop_daemon() {
-  [[ -n "$daemon" ]] && { kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null || true; }
-  daemon=""
-}
 cleanup() {
   for p in "${dumps[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  stop_daemon
-  ip link del "$NEAR" 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
+  bench_daemon_stop
+  bench_veth_down
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-ip netns add "$NS"
-ip link add "$NEAR" type veth peer name "$FAR" netns "$NS"
-sysctl -q -w "net.ipv6.conf.$NEAR.disable_ipv6=1"
-ip netns exec "$NS" sysctl -q -w "net.ipv6.conf.$FAR.disable_ipv6=1"
-ip link set "$NEAR" up
-ip -n "$NS" link set "$FAR" up
+bench_veth_up pf
 
 export MYDEV_SOCKET="$WORK/run/mydevd.sock"
 cat >"$WORK/mydevd.conf" <<EOF
 device { name: "mydev1" afpacket { interface: "$NEAR" } }
 EOF
 start_daemon() {
-  "$WORK/prefix/bin/mydevd" --socket "$MYDEV_SOCKET" --config "$WORK/mydevd.conf" \
-    2>>"$WORK/mydevd.log" &
-  daemon=$!
-  for _ in $(seq 200); do [[ -S "$MYDEV_SOCKET" ]] && break; sleep 0.05; done
-  [[ -S "$MYDEV_SOCKET" ]] || { cat "$WORK/mydevd.log" >&2; exit 1; }
+  bench_daemon_start "$WORK/prefix/bin/mydevd" "$WORK/mydevd.conf" "$WORK/mydevd.log" || exit 1
 }
 # The device's kv line (packets it took from the kernel, its kernel filter).
 device_kv() { "$WORK/prefix/bin/mydevctl" devices --format=kv | grep '^device name=mydev1'; }
@@ -157,7 +141,7 @@ echo "kernel pre-filter: $PPS pps, $SIZE B, ${SECS} s per measurement; 4 session
 declare -a base_us idle_daemon idle_kernel direct_cap direct_kernel direct_total mydev_cap \
   mydev_kernel mydev_total ratio max_alone max_idle max_ratio seen_frac
 for run in $(seq "$RUNS"); do
-  stop_daemon
+  bench_daemon_stop
   read -r k0 _ _ s0 _ <<<"$(send "$PPS")"
   read -r kd _ cd sd _ dd <<<"$(capture direct)"
   read -r _ _ _ _ top_alone <<<"$(send 0)"

@@ -82,9 +82,7 @@ echo "vs_afpacket.sh: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs," \
 ./tools/bootstrap.sh
 WORK="$(mktemp -d /tmp/mydev-vsaf.XXXXXX)"
 chmod 755 "$WORK"
-NS="mydevvsaf$$"
-NEAR="mdvaf$$a"
-FAR="mdvaf$$b"
+source "$ROOT/tools/bench/bench_lib.sh"
 CG_BASE=/sys/fs/cgroup/cpuacct
 CG=""
 CG_HOME=""
@@ -97,13 +95,6 @@ stop_readers() {
   for p in "${readers[@]}"; do wait "$p" 2>/dev/null || true; done
   readers=()
 }
-stop_daemon() {
-  if [[ -n "$daemon" ]]; then
-    kill -TERM "$daemon" 2>/dev/null || true
-    wait "$daemon" 2>/dev/null || true
-    daemon=""
-  fi
-}
 stop_rpcapd() {
   # rpcapd ends with kill(0, SIGKILL): it runs in a session (and process group) of its own.
   if [[ -n "$rpcapd" ]]; then
@@ -115,10 +106,9 @@ stop_rpcapd() {
 cleanup() {
   set +e
   stop_readers
-  stop_daemon
+  bench_daemon_stop
   stop_rpcapd
-  ip link del "$NEAR" 2>/dev/null
-  ip netns del "$NS" 2>/dev/null
+  bench_veth_down
   if [[ -n "$CG" ]]; then
     echo $$ >"$CG_HOME/cgroup.procs"
     rmdir "$CG" 2>/dev/null
@@ -147,12 +137,7 @@ else
   echo "vs_afpacket.sh: no writable cpuacct cgroup at $CG_BASE: no 'bench' figure" >&2
 fi
 
-ip netns add "$NS"
-ip link add "$NEAR" type veth peer name "$FAR" netns "$NS"
-sysctl -q -w "net.ipv6.conf.$NEAR.disable_ipv6=1" "net.ipv4.conf.$NEAR.forwarding=0"
-ip netns exec "$NS" sysctl -q -w "net.ipv6.conf.$FAR.disable_ipv6=1"
-ip link set "$NEAR" up
-ip -n "$NS" link set "$FAR" up
+bench_veth_up af
 
 export MYDEV_SOCKET="$WORK/run/mydevd.sock"
 cat >"$WORK/mydevd.conf" <<EOF
@@ -163,13 +148,7 @@ AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all
 read -r -a TD_ARGS <<<"$TCPDUMP_ARGS"
 
 start_daemon() {
-  rm -f "$MYDEV_SOCKET"
-  "$WORK/prefix/bin/mydevd" --socket "$MYDEV_SOCKET" --config "$WORK/mydevd.conf" \
-    2>"$WORK/mydevd.log" &
-  daemon=$!
-  for _ in $(seq 200); do [[ -S "$MYDEV_SOCKET" ]] && return; sleep 0.05; done
-  cat "$WORK/mydevd.log" >&2
-  exit 1
+  bench_daemon_start "$WORK/prefix/bin/mydevd" "$WORK/mydevd.conf" "$WORK/mydevd.log" || exit 1
 }
 start_rpcapd() {
   while ss -Hltn "sport = :$RPCAP_PORT" | grep -q .; do RPCAP_PORT=$((RPCAP_PORT + 1)); done
@@ -240,7 +219,7 @@ cell() {
   # then. (Their CPU for those few is after the window; one block at most.)
   sleep 1.2
   stop_readers
-  stop_daemon
+  bench_daemon_stop
   stop_rpcapd
   local cpu sent i captured=0 drops=0 kdrops=0 c k f
   cpu=$(cat "$WORK/cpu")
