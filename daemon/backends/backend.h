@@ -129,8 +129,14 @@ class Backend {
   // false before Start() when there is none, with true for the first session
   // and with false after the last one). A backend whose packets cost
   // something to make while nobody listens pauses (synthetic: its generator
-  // sleeps until a session comes); the others ignore it.
+  // sleeps until a session comes; afpacket: closes its packet socket); the
+  // others ignore it.
   virtual void SetActive(bool active) { (void)active; }
+  // Returns once the last SetActive() is in effect (afpacket: its thread has
+  // opened and bound the packet socket), or after `limit`. DeviceFanout calls
+  // it, outside its lock, before the device's first session's open returns,
+  // so that the session gets every packet sent after that.
+  virtual void AwaitActive(absl::Duration limit) { (void)limit; }
 
   // The largest ring (bytes) a session on the device asked for (tcpdump -B):
   // DeviceFanout calls it when a session opens. A backend with a kernel ring

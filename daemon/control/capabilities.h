@@ -11,8 +11,10 @@
 //     (getgrouplist), the real, effective and saved ids all the user's, so
 //     root cannot be taken back.
 //   - CAP_NET_RAW, only with an afpacket device: the afpacket backend creates
-//     AF_PACKET sockets with it at start and again whenever an interface that
-//     vanished comes back (from its capture thread, which inherits it).
+//     AF_PACKET sockets with it at start, whenever the first session opens
+//     on an idle device (its socket is closed while no session is open) and
+//     whenever an interface that vanished comes back (from its capture
+//     thread, which inherits it).
 //     With only synthetic and replay devices nothing is kept.
 // Not kept:
 //   - CAP_NET_ADMIN: promiscuous mode is a PACKET_MR_PROMISC membership on the

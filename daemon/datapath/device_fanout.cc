@@ -62,6 +62,7 @@ void DeviceFanout::Stop() {
 
 absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
   const bool immediate = session->params().immediate;
+  bool first = false;
   {
     absl::MutexLock lock(&mu_);
     if (absl::Status h = backend_->Health(); !h.ok()) return h;
@@ -79,7 +80,8 @@ absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
     auto next = std::make_shared<SessionList>(*sessions_);
     next->push_back(std::move(session));
     SetSessionsLocked(std::move(next));
-    if (sessions_->size() == 1) backend_->SetActive(true);
+    first = sessions_->size() == 1;
+    if (first) backend_->SetActive(true);
     uint64_t ring_bytes = 0;  // the kernel ring may follow the sessions' -B
     for (const auto& s : *sessions_) ring_bytes = std::max(ring_bytes, s->ring_bytes());
     backend_->SetRingBytesHint(ring_bytes);
@@ -89,6 +91,7 @@ absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
     RecomputeKernelFilter();  // its filter is in the kernel before the open returns
   }
   // Not under mu_: the backend's thread may need it (OnBatch) to switch.
+  if (first) backend_->AwaitActive(kActivateLimit);  // afpacket: socket bound
   if (immediate) backend_->AwaitImmediate(kImmediateSwitchLimit);
   return absl::OkStatus();
 }

@@ -20,7 +20,9 @@
 // the others.
 //
 // With no session open the backend is told so (Backend::SetActive(false)):
-// a synthetic device's generator then sleeps until the next session comes.
+// a synthetic device's generator then sleeps until the next session comes,
+// an afpacket device closes its packet socket. The first session's open
+// returns once the backend is active again (Backend::AwaitActive).
 //
 // Promiscuous mode is reference-counted here: the backend is asked to turn it
 // on with the first session that wants it and off with the last. So is
@@ -106,6 +108,9 @@ class DeviceFanout {
   // How long AddSession waits for the backend to start delivering packet by
   // packet for the device's first immediate session (Backend::AwaitImmediate).
   static constexpr absl::Duration kImmediateSwitchLimit = absl::Seconds(1);
+  // How long AddSession waits for the backend to become active for the
+  // device's first session (Backend::AwaitActive: afpacket opens its socket).
+  static constexpr absl::Duration kActivateLimit = absl::Seconds(1);
   ~DeviceFanout();
   DeviceFanout(const DeviceFanout&) = delete;
   DeviceFanout& operator=(const DeviceFanout&) = delete;

@@ -513,12 +513,51 @@ bool AfpacketBackend::FramesWanted() const {
 }
 
 bool AfpacketBackend::SwitchSettled() const {
+  if (running_ && health_.ok() && active_wanted_ && !fd_.valid()) return false;  // opening
   return !running_ || !fd_.valid() || frames_applied_ == FramesWanted();
 }
 
 void AfpacketBackend::AwaitImmediate(absl::Duration limit) {
   absl::MutexLock lock(&mu_);
   mu_.AwaitWithTimeout(absl::Condition(this, &AfpacketBackend::SwitchSettled), limit);
+}
+
+void AfpacketBackend::SetActive(bool active) {
+  absl::MutexLock lock(&mu_);
+  active_wanted_ = active;
+  if (!running_) {  // no thread yet: Start() opens the socket if wanted
+    if (!active) CloseSocket();
+    return;
+  }
+  uint64_t one = 1;
+  (void)!write(wake_event_.get(), &one, sizeof one);
+}
+
+bool AfpacketBackend::ActiveSettled() const {
+  return !running_ || !health_.ok() || active_wanted_ == fd_.valid();
+}
+
+void AfpacketBackend::AwaitActive(absl::Duration limit) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(this, &AfpacketBackend::ActiveSettled), limit);
+}
+
+bool AfpacketBackend::socket_open() const {
+  absl::MutexLock lock(&mu_);
+  return fd_.valid();
+}
+
+void AfpacketBackend::CloseSocket() {
+  ReadKernelStats();  // ifdropped() counts what the closing sockets dropped
+  frame_ring_.reset();
+  frame_fd_.reset();
+  per_frame_ = frames_applied_ = false;
+  ring_.reset();
+  fd_.reset();
+  bound_ = promisc_on_ = false;
+  fanout_id_ = -1;
+  ring_blocks_ = 0;
+  block_consumed_ = 0;
 }
 
 absl::Status AfpacketBackend::Health() const {
@@ -552,6 +591,9 @@ absl::Status AfpacketBackend::Start(PacketSink sink) {
     return absl::FailedPreconditionError("device '" + info_.name + "' is already started");
   {
     absl::MutexLock lock(&mu_);
+    if (active_wanted_ && health_.ok() && !fd_.valid()) {  // closed while idle, before Start()
+      if (absl::Status s = OpenSocket(); !s.ok()) return s;
+    }
     if (fd_.valid() && !bound_) {
       if (absl::Status s = Bind(); !s.ok()) return s;
     }
@@ -709,10 +751,11 @@ void AfpacketBackend::TryReopen() {
   absl::MutexLock lock(&mu_);
   if (!QueryUpInterface(options_.interface).ok()) return;
   absl::Status s = OpenSocket();
-  if (s.ok()) s = Bind();
+  if (s.ok() && active_wanted_) s = Bind();
   if (!s.ok()) {
     ring_.reset();
     fd_.reset();
+    ring_blocks_ = 0;
     if (s.ToString() != reopen_error_)  // once per distinct error, not every recheck
       MYDEV_LOG(kWarning, "%s: %s is back but cannot be opened: %s", info_.name, options_.interface,
                 s.ToString());
@@ -721,8 +764,11 @@ void AfpacketBackend::TryReopen() {
   }
   reopen_error_.clear();
   health_ = absl::OkStatus();
-  MYDEV_LOG(kInfo, "%s: %s is back (ifindex %d); serving again", info_.name, options_.interface,
-            ifindex_);
+  // No session: the socket only proved the interface can be opened; the
+  // next session's SetActive(true) opens it again.
+  if (!active_wanted_) CloseSocket();
+  MYDEV_LOG(kInfo, "%s: %s is back (ifindex %d); serving again%s", info_.name, options_.interface,
+            ifindex_, active_wanted_ ? "" : " (no socket until a session opens)");
 }
 
 void AfpacketBackend::Run(PacketSink sink) {
@@ -731,13 +777,42 @@ void AfpacketBackend::Run(PacketSink sink) {
   int64_t next_check = MonotonicMs() + recheck_ms;
   for (;;) {
     int fd, frame_fd;
-    bool frames_wanted, grow;
+    bool frames_wanted, grow, healthy, active;
     {
       absl::MutexLock lock(&mu_);
+      healthy = health_.ok();
+      active = active_wanted_;
       fd = fd_.get();
       frame_fd = frame_fd_.get();
       frames_wanted = FramesWanted();
       grow = fanout_id_ >= 0 && !grow_failed_ && WantedBlocks() > ring_blocks_;
+    }
+    if (fd >= 0 && !active) {  // the last session closed: no packet socket on the interface
+      absl::MutexLock lock(&mu_);
+      CloseSocket();
+      MYDEV_LOG(kInfo, "%s: no session; packet socket on %s closed", info_.name,
+                options_.interface);
+      continue;
+    }
+    if (fd < 0 && active && healthy) {  // the first session: open and bind before it is told OK
+      absl::Status s;
+      {
+        absl::MutexLock lock(&mu_);
+        s = OpenSocket();
+        if (s.ok()) s = Bind();
+        if (!s.ok()) {
+          ring_.reset();
+          fd_.reset();
+          ring_blocks_ = 0;
+        }
+      }
+      if (!s.ok()) {
+        GoAway(absl::UnavailableError(
+            absl::StrCat("cannot open ", options_.interface, " for a session: ", s.message())));
+      } else {
+        MYDEV_LOG(kInfo, "%s: a session is open; capturing on %s", info_.name, options_.interface);
+      }
+      continue;
     }
     if (fd >= 0 && frames_wanted != per_frame_) {
       SwitchPath(frames_wanted, sink);
@@ -762,9 +837,18 @@ void AfpacketBackend::Run(PacketSink sink) {
       uint64_t drain;
       (void)!read(wake_event_.get(), &drain, sizeof drain);
     }
-    if (fd < 0) {  // gone: look for the interface now and then
+    if (fd < 0) {  // gone or idle: look at the interface now and then
       if (MonotonicMs() >= next_check) {
-        TryReopen();
+        if (healthy) {  // idle: no socket to report it, so ask
+          absl::Status problem;
+          {
+            absl::MutexLock lock(&mu_);
+            problem = CheckInterface();
+          }
+          if (!problem.ok()) GoAway(problem);
+        } else {
+          TryReopen();
+        }
         next_check = MonotonicMs() + recheck_ms;
       }
       continue;

@@ -55,11 +55,28 @@
 // resets them on every read). SetPromiscuous() adds/drops a PACKET_MR_PROMISC
 // membership (no CAP_NET_ADMIN needed; gone with the socket).
 //
+// Idle: while SetActive(false) is in force (DeviceFanout: no session open)
+// the device has no packet socket at all — the thread closes the TPACKET_V3
+// socket and any per-frame one (their drops stay in ifdropped()), so the
+// kernel runs no hook per packet for it; Health() stays OK and the gone
+// handler is not called. The thread still checks the interface every
+// `recheck` and goes gone (Health() UNAVAILABLE, handler called) if it
+// vanishes or goes down. SetActive(true) makes the thread open and bind the
+// socket again (OpenSocket() + Bind(), as when an interface comes back: the
+// kernel filter, promiscuous mode and the ring grown from -B are re-applied,
+// the per-frame socket follows if immediate is wanted); AwaitActive()
+// returns once it is bound, and DeviceFanout waits for it before the first
+// session's open returns. A failure to reopen turns the device gone. Create()
+// still opens the socket (so a wrong interface or missing CAP_NET_RAW fails
+// as before); SetActive(false) before Start() closes it at once.
+//
 // When the interface vanishes or goes down the socket is closed, Health()
 // turns UNAVAILABLE and the DeviceGoneHandler runs (sessions end). The thread
 // then looks for the interface by name every `recheck` and reopens the socket
 // when it is back and up; Health() turns OK and new sessions can open.
-// An interface missing or down when the backend is created is not an error:
+// An interface that comes back while the device is idle is only checked
+// (opened and closed again). An interface missing or down when the backend
+// is created is not an error:
 // the device starts in that gone state (a warning is logged) and serves once
 // the interface is present and up. Its DeviceInfo (pcap_flags) describes the
 // interface as it was at creation.
@@ -71,6 +88,7 @@
 //   (*b)->SetDeviceGoneHandler([](const absl::Status& why) { ... });
 //   (*b)->Start(sink);                                     // binds, starts the thread
 //   (*b)->Inject(frame);                                   // send() on the socket
+//   (*b)->SetActive(false);                                // no session: no socket
 //   (*b)->SetImmediate(true);                              // per-packet delivery
 #ifndef MYDEV_DAEMON_BACKENDS_AFPACKET_AFPACKET_BACKEND_H_
 #define MYDEV_DAEMON_BACKENDS_AFPACKET_AFPACKET_BACKEND_H_
@@ -129,6 +147,16 @@ class AfpacketBackend : public Backend {
   uint32_t ring_blocks() const;
   // Waits for the backend thread's switch (see SetImmediate).
   void AwaitImmediate(absl::Duration limit) override;
+  // false: the thread closes every packet socket of the device (an idle
+  // device costs the kernel nothing per packet); true: it opens and binds
+  // the socket again (see the top of this file). Before Start() it takes
+  // effect at once (false) or in Start() (true).
+  void SetActive(bool active) override;
+  // Returns once the socket is open and bound after SetActive(true) (or
+  // closed after SetActive(false)), when the device is gone, or after limit.
+  void AwaitActive(absl::Duration limit) override;
+  // Whether the device has its packet socket now (tests).
+  bool socket_open() const;
   // Attaches program to every packet socket of the device (see the top of
   // this file); on failure detaches it (everything passes) and says why. An
   // empty program detaches (OK).
@@ -173,6 +201,12 @@ class AfpacketBackend : public Backend {
   bool FramesWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True once the thread's delivery matches FramesWanted() (or nothing runs).
   bool SwitchSettled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True once the socket is open exactly while active_wanted_ (or gone, or
+  // nothing runs).
+  bool ActiveSettled() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Closes every packet socket and ring (counting their drops first); the
+  // device stays healthy. The backend thread's, or before Start().
+  void CloseSocket() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void Run(PacketSink sink);
   // Hands every retired block to the sink and returns it to the kernel
@@ -202,7 +236,7 @@ class AfpacketBackend : public Backend {
   DeviceInfo info_;
   const AfpacketOptions options_;
   const UniqueFd stop_event_;  // eventfd: written by Stop()
-  const UniqueFd wake_event_;  // eventfd: written by SetImmediate()
+  const UniqueFd wake_event_;  // eventfd: written by SetImmediate(), SetActive(), ...
   DeviceGoneHandler gone_;     // set before Start()
   std::atomic<uint64_t> ifdropped_{0};
 
@@ -220,6 +254,7 @@ class AfpacketBackend : public Backend {
   bool frames_failed_ ABSL_GUARDED_BY(mu_) = false;      // the last switch to frames failed
   bool frames_applied_ ABSL_GUARDED_BY(mu_) = false;     // per_frame_, for other threads
   bool running_ ABSL_GUARDED_BY(mu_) = false;            // the thread is between Start() and Stop()
+  bool active_wanted_ ABSL_GUARDED_BY(mu_) = true;       // SetActive(): some session is open
   uint64_t ring_bytes_wanted_ ABSL_GUARDED_BY(mu_) = 0;  // SetRingBytesHint()'s largest
   uint32_t ring_blocks_ ABSL_GUARDED_BY(mu_) = 0;        // blocks of ring_ (0 = none yet)
   bool grow_failed_ ABSL_GUARDED_BY(mu_) = false;        // until the next larger hint

@@ -7,6 +7,7 @@
 #include "daemon/backends/afpacket/afpacket_backend.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/if_ether.h>
@@ -123,6 +124,41 @@ int Promiscuity(const char* ifname) {
   pclose(p);
   size_t at = out.find("promiscuity ");
   return at == std::string::npos ? -1 : std::atoi(out.c_str() + at + 12);
+}
+
+// Packet sockets of this process bound to ifname, from /proc/net/packet
+// (its Iface column is the ifindex; Inode matches a socket:[inode] fd).
+int OwnPacketSocketsOn(const char* ifname) {
+  const unsigned ifindex = if_nametoindex(ifname);
+  std::vector<unsigned long> inodes;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) {
+      char target[64] = {};
+      std::string path = std::string("/proc/self/fd/") + e->d_name;
+      unsigned long inode = 0;
+      if (readlink(path.c_str(), target, sizeof target - 1) > 0 &&
+          std::sscanf(target, "socket:[%lu]", &inode) == 1)
+        inodes.push_back(inode);
+    }
+    closedir(d);
+  }
+  FILE* f = std::fopen("/proc/net/packet", "r");
+  if (f == nullptr) return -1;
+  char line[512];
+  int n = 0;
+  (void)!std::fgets(line, sizeof line, f);  // header
+  while (std::fgets(line, sizeof line, f)) {
+    // sk RefCnt Type Proto Iface R Rmem User Inode
+    char sk[32];
+    unsigned refcnt, type, proto, iface, r, user;
+    unsigned long rmem, inode;
+    if (std::sscanf(line, "%31s %u %u %x %u %u %lu %u %lu", sk, &refcnt, &type, &proto, &iface, &r,
+                    &rmem, &user, &inode) != 9)
+      continue;
+    if (iface == ifindex && std::count(inodes.begin(), inodes.end(), inode) != 0) ++n;
+  }
+  std::fclose(f);
+  return n;
 }
 
 // A raw packet socket bound to one interface.
@@ -908,11 +944,13 @@ TEST_F(AfpacketTest, IdleDeviceGetsNoPacketFromTheKernel) {
   DeviceFanout dev(NewBackend(), absl::Milliseconds(5));
   ASSERT_TRUE(dev.Start().ok());
   EXPECT_EQ(dev.kernel_filter().kind, KernelFilterKind::kRejectAll);
+  EXPECT_EQ(OwnPacketSocketsOn(kNear), 0) << "no session: no packet socket";
   RawSocket far(kFar);
   for (uint32_t i = 0; i < 200; ++i) far.Send(TestFrame(near_mac_, far_mac_, i, 200));
   absl::SleepFor(absl::Milliseconds(100));  // blocks retire every 5 ms
   EXPECT_EQ(dev.counters().packets_seen, 0u);
   auto s = FilteredSession(dev, 1, nullptr, 262144);
+  EXPECT_EQ(OwnPacketSocketsOn(kNear), 1) << "bound before AddSession returned";
   EXPECT_EQ(dev.kernel_filter().kind, KernelFilterKind::kAcceptAll);
   std::vector<uint8_t> frame = TestFrame(near_mac_, far_mac_, 500, 100);
   far.Send(frame);
@@ -921,11 +959,88 @@ TEST_F(AfpacketTest, IdleDeviceGetsNoPacketFromTheKernel) {
   dev.RemoveSession(1);
   EXPECT_EQ(dev.kernel_filter().kind, KernelFilterKind::kRejectAll);
   absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(OwnPacketSocketsOn(kNear), 0);
   const uint64_t seen = dev.counters().packets_seen;
   for (uint32_t i = 0; i < 200; ++i) far.Send(TestFrame(near_mac_, far_mac_, i, 200));
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(dev.counters().packets_seen, seen);
   dev.Stop();
+}
+
+// Idle (SetActive(false)): no packet socket on the interface at all, so the
+// kernel does nothing per packet for the device; health stays OK. Active
+// again, the socket is bound when AwaitActive() returns: every frame sent
+// after it arrives, also with the per-frame socket of immediate mode; the
+// drops counted before closing stay counted.
+TEST_F(AfpacketTest, InactiveBackendHasNoPacketSocket) {
+  auto b = NewBackend();
+  ASSERT_NE(b, nullptr);
+  EXPECT_TRUE(b->socket_open()) << "Create() opens (validates) the socket";
+  b->SetActive(false);  // before Start(): closed at once
+  EXPECT_FALSE(b->socket_open());
+  EXPECT_EQ(OwnPacketSocketsOn(kNear), 0);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  EXPECT_EQ(OwnPacketSocketsOn(kNear), 0);
+  EXPECT_EQ(b->ring_blocks(), 0u);
+  EXPECT_TRUE(b->Health().ok()) << b->Health();
+  RawSocket far(kFar);
+  for (uint32_t i = 0; i < 100; ++i) far.Send(TestFrame(near_mac_, far_mac_, i, 200));
+  absl::SleepFor(absl::Milliseconds(150));  // past a recheck: the interface is still there
+  EXPECT_TRUE(c.WaitFor(0).empty());
+  EXPECT_TRUE(b->Health().ok()) << b->Health();
+
+  for (int round = 0; round < 3; ++round) {
+    const bool immediate = round == 2;
+    ASSERT_TRUE(b->SetImmediate(immediate).ok());
+    b->SetRingBytesHint(immediate ? 0 : (round + 9) * (1u << 20));  // 9, 10 blocks
+    b->SetActive(true);
+    b->AwaitActive(absl::Seconds(2));
+    if (immediate) b->AwaitImmediate(absl::Seconds(2));
+    EXPECT_TRUE(b->socket_open());
+    EXPECT_EQ(OwnPacketSocketsOn(kNear), immediate ? 2 : 1) << round;
+    EXPECT_EQ(b->ring_blocks(), 9u + (round == 0 ? 0 : 1)) << "grown from -B when reopened";
+    const size_t before = c.WaitFor(0).size();
+    for (uint32_t i = 0; i < 50; ++i) far.Send(TestFrame(near_mac_, far_mac_, 1000 + i, 100));
+    std::vector<Captured> got = c.WaitFor(before + 50);
+    ASSERT_EQ(got.size(), before + 50) << round;
+    for (uint32_t i = 0; i < 50; ++i) EXPECT_EQ(IndexOf(got[before + i]), 1000 + i);
+    b->SetActive(false);
+    b->AwaitActive(absl::Seconds(2));
+    EXPECT_FALSE(b->socket_open());
+    EXPECT_EQ(OwnPacketSocketsOn(kNear), 0) << round;
+    EXPECT_TRUE(b->Health().ok()) << b->Health();
+    for (uint32_t i = 0; i < 50; ++i) far.Send(TestFrame(near_mac_, far_mac_, i, 100));
+    absl::SleepFor(absl::Milliseconds(30));
+    EXPECT_EQ(c.WaitFor(0).size(), before + 50) << round;
+  }
+  b->Stop();
+}
+
+// Idle, the interface going away still turns the device gone (the thread
+// asks every recheck); back, the device is healthy without opening a socket.
+TEST_F(AfpacketTest, InactiveBackendNoticesTheInterfaceGoingAndComing) {
+  auto b = NewBackend();
+  ASSERT_NE(b, nullptr);
+  std::atomic<int> gone{0};
+  b->SetDeviceGoneHandler([&](const absl::Status&) { ++gone; });
+  b->SetActive(false);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  ASSERT_TRUE(Shell(std::string("ip link set ") + kNear + " down"));
+  EXPECT_TRUE(Eventually([&] { return absl::IsUnavailable(b->Health()); }));
+  EXPECT_EQ(gone.load(), 1);
+  ASSERT_TRUE(Shell(std::string("ip link set ") + kNear + " up"));
+  EXPECT_TRUE(Eventually([&] { return b->Health().ok(); }));
+  EXPECT_FALSE(b->socket_open());
+  EXPECT_EQ(OwnPacketSocketsOn(kNear), 0);
+  b->SetActive(true);
+  b->AwaitActive(absl::Seconds(2));
+  EXPECT_TRUE(b->socket_open());
+  RawSocket far(kFar);
+  far.Send(TestFrame(near_mac_, far_mac_, 7, 100));
+  EXPECT_EQ(c.WaitFor(1).size(), 1u);
+  b->Stop();
 }
 
 // The filter reaches the per-frame (immediate) socket too, including one
