@@ -733,14 +733,7 @@ absl::Status AfpacketBackend::GoneStatus(const absl::Status& why) const {
 void AfpacketBackend::GoAway(const absl::Status& why) {
   {
     absl::MutexLock lock(&mu_);
-    ReadKernelStats();
-    frame_ring_.reset();
-    frame_fd_.reset();
-    per_frame_ = frames_applied_ = false;
-    ring_.reset();
-    fd_.reset();
-    bound_ = promisc_on_ = false;
-    fanout_id_ = -1;
+    CloseSocket();
     health_ = GoneStatus(why);
   }
   MYDEV_LOG(kWarning, "%s: %s; waiting for it to come back", info_.name, why.message());

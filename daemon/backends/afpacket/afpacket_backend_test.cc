@@ -304,13 +304,15 @@ class AfpacketTest : public ::testing::Test {
   }
 
   std::unique_ptr<AfpacketBackend> NewBackend(TpacketV3Geometry ring = {},
-                                              uint32_t retire_timeout_ms = 5) {
+                                              uint32_t retire_timeout_ms = 5,
+                                              uint64_t max_ring_bytes = 128ull << 20) {
     DeviceInfo info;
     info.name = "mydev1";
     AfpacketOptions o;
     o.interface = kNear;
     o.ring = ring;
     o.ring.retire_timeout_ms = retire_timeout_ms;
+    o.max_ring_bytes = max_ring_bytes;
     o.recheck = absl::Milliseconds(100);
     absl::StatusOr<std::unique_ptr<AfpacketBackend>> b = AfpacketBackend::Create(info, o);
     EXPECT_TRUE(b.ok()) << b.status();
@@ -586,17 +588,11 @@ TEST_F(AfpacketTest, SwitchingBetweenBlocksAndFramesLosesDuplicatesAndReordersNo
 // max_ring_bytes, by swapping in a bigger ring while frames arrive: each
 // frame exactly once, in order; promiscuous mode stays on across the swap.
 TEST_F(AfpacketTest, GrowingTheKernelRingLosesDuplicatesAndReordersNothing) {
-  DeviceInfo info;
-  info.name = "mydev1";
-  AfpacketOptions o;
-  o.interface = kNear;
-  o.ring.block_bytes = 1 << 16;
-  o.ring.block_count = 4;
-  o.ring.retire_timeout_ms = 20;
-  o.max_ring_bytes = 1 << 20;  // 16 blocks at most
-  absl::StatusOr<std::unique_ptr<AfpacketBackend>> made = AfpacketBackend::Create(info, o);
-  ASSERT_TRUE(made.ok()) << made.status();
-  std::unique_ptr<AfpacketBackend> b = std::move(*made);
+  TpacketV3Geometry g;
+  g.block_bytes = 1 << 16;
+  g.block_count = 4;
+  std::unique_ptr<AfpacketBackend> b = NewBackend(g, 20, 1 << 20);  // 16 blocks at most
+  ASSERT_NE(b, nullptr);
   ASSERT_TRUE(b->SetPromiscuous(true).ok());
   const int promisc_before = Promiscuity(kNear);
   Collector c;
@@ -1116,19 +1112,14 @@ TEST_F(AfpacketTest, RefusedKernelFilterLetsEveryFramePass) {
 // (bytes 22..25) is what the filters look at: each phase must deliver exactly
 // the frames its filter accepts, each once and in order, none it rejects.
 TEST_F(AfpacketTest, KernelFilterFollowsTheGrownRingInEitherOrder) {
-  DeviceInfo info;
-  info.name = "mydev1";
-  AfpacketOptions o;
-  o.interface = kNear;
-  o.ring.block_bytes = 1 << 16;
-  o.ring.block_count = 4;
+  TpacketV3Geometry g;
+  g.block_bytes = 1 << 16;
+  g.block_count = 4;
   // Long enough that a held frame is still in the open block when the grow
   // reads it (phase 3); phases wait at most this long for their last block.
-  o.ring.retire_timeout_ms = 200;
-  o.max_ring_bytes = 1 << 20;  // 16 blocks at most
-  absl::StatusOr<std::unique_ptr<AfpacketBackend>> made = AfpacketBackend::Create(info, o);
-  ASSERT_TRUE(made.ok()) << made.status();
-  std::unique_ptr<AfpacketBackend> b = std::move(*made);
+  constexpr uint32_t kRetireMs = 200;
+  std::unique_ptr<AfpacketBackend> b = NewBackend(g, kRetireMs, 1 << 20);  // 16 blocks at most
+  ASSERT_NE(b, nullptr);
   Collector c;
   ASSERT_TRUE(b->Start(c.sink()).ok());
   // A failed assertion while the sink is held (phase 3) ends nothing stuck.
@@ -1157,7 +1148,7 @@ TEST_F(AfpacketTest, KernelFilterFollowsTheGrownRingInEitherOrder) {
   auto check = [&](const char* phase) {
     SCOPED_TRACE(phase);
     c.WaitFor(want.size());
-    absl::SleepFor(absl::Milliseconds(o.ring.retire_timeout_ms + 100));
+    absl::SleepFor(absl::Milliseconds(kRetireMs + 100));
     std::vector<uint32_t> got;
     for (const Captured& f : c.WaitFor(want.size())) got.push_back(IndexOf(f));
     ASSERT_EQ(got.size(), want.size()) << "each accepted frame once, no rejected one";
