@@ -637,8 +637,12 @@ def test_fault_bad_tls(stage, stubs, remote, tls):
                 with make() as ch:
                     c = code_of(lambda: get_stats(stubs, ch, bearer(remote.token("grafana"))))
                 codes.setdefault(what, set()).add(c)
-            # Random bytes instead of a ClientHello.
-            with socket.create_connection((remote.net.far_ip, PORT), timeout=5) as s:
+            # Random bytes instead of a ClientHello. Usually refused at once;
+            # bytes that happen to start a record longer than 300 bytes (e.g.
+            # a first byte of 0x16) leave the server waiting for the rest, and
+            # then its 10 s handshake timeout (remote_stats_server.cc) closes
+            # the connection: wait past that, not less.
+            with socket.create_connection((remote.net.far_ip, PORT), timeout=15) as s:
                 s.sendall(random.randbytes(300))
                 try:
                     while s.recv(4096):
