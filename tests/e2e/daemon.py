@@ -7,10 +7,11 @@ on a real interface.
         devices, sessions = d.stats()
 """
 import os
-import signal
 import socket
 import subprocess
 import time
+
+from .proc_status import terminate
 
 # The unprivileged user mydevd switches to when the tests run it as root, as
 # in production (tools/install.sh creates the same user).
@@ -74,14 +75,8 @@ class Daemon:
         raise AssertionError("mydevd did not listen within 10 s:\n" + self.log_text())
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("mydevd ignored SIGTERM for 10 s")
+        if self.proc and not terminate(self.proc, 10):
+            raise AssertionError("mydevd ignored SIGTERM for 10 s")
         if self.proc:
             self.log.close()
         return self.proc.returncode if self.proc else None

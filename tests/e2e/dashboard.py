@@ -13,12 +13,12 @@ Events.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
 
+from .proc_status import terminate
 from .prometheus import Metrics, free_port
 from .run_as import as_uid
 from .stage import runfile
@@ -116,16 +116,10 @@ class Dashboard:
     def stop(self):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                self.log.close()
-                raise AssertionError("mydev-dashboard ignored SIGTERM for 10 s")
+        obeyed = terminate(self.proc, 10)
         self.log.close()
+        if not obeyed:
+            raise AssertionError("mydev-dashboard ignored SIGTERM for 10 s")
         return self.proc.returncode
 
     def assert_alive(self):

@@ -1,7 +1,10 @@
 """proc_status.py — what /proc says about a running mydevd: its open fds and
 resident memory (nothing leaks), and every thread's user, groups and
-capabilities (what the kernel says it may do)."""
+capabilities (what the kernel says it may do); and stopping a child
+process with SIGTERM, then SIGKILL."""
 import os
+import signal
+import subprocess
 
 CAP_NET_RAW_MASK = 1 << 13
 
@@ -48,3 +51,19 @@ def assert_privileges(pid, user, caps):
             assert int(st[field], 16) == caps, "%s %s: %s" % (field, st[field], where)
         assert int(st["CapInh"], 16) == 0 and int(st["CapAmb"], 16) == 0, where
     return len(tids)
+
+
+def terminate(proc, timeout):
+    """Stops a child process as its service manager would: SIGTERM, then up
+    to `timeout` seconds for it to exit, then SIGKILL. True when it exited by
+    itself (or had already exited), False when it had to be killed."""
+    if proc.poll() is not None:
+        return True
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False

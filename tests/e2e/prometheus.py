@@ -12,13 +12,14 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from .proc_status import terminate
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -105,13 +106,7 @@ class Prometheus:
     def stop(self):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 20)
         self.log.close()
         code, self.proc = self.proc.returncode, None
         return code
