@@ -56,6 +56,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const mydev::config::Devi
       if (c.block_count() != 0) o.ring.block_count = c.block_count();
       if (c.block_timeout_ms() != 0) o.ring.retire_timeout_ms = c.block_timeout_ms();
       if (c.max_ring_bytes() != 0) o.max_ring_bytes = c.max_ring_bytes();
+      o.busy_poll = c.busy_poll();
       absl::StatusOr<std::unique_ptr<AfpacketBackend>> b =
           AfpacketBackend::Create(std::move(info), o);
       if (!b.ok()) return b.status();

@@ -10,6 +10,7 @@
 #include <pcap/pcap.h>  // PCAP_IF_*
 #include <pcap/vlan.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -18,7 +19,9 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 
@@ -36,6 +39,15 @@ struct InterfaceState {
 };
 
 int64_t MonotonicMs() { return ClockNs(CLOCK_MONOTONIC) / 1'000'000; }
+
+// A spin-wait hint to the CPU (the busy poller's loop).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 // The interface as the kernel sees it now (in this thread's network namespace).
 absl::StatusOr<InterfaceState> QueryInterface(const std::string& name) {
@@ -674,6 +686,7 @@ void AfpacketBackend::DrainFrames(const PacketSink& sink) {
 }
 
 void AfpacketBackend::SwitchPath(bool on, const PacketSink& sink) {
+  StopPoller();
   absl::Status s;
   if (on) {
     {
@@ -768,6 +781,8 @@ void AfpacketBackend::Run(PacketSink sink) {
   const int recheck_ms =
       static_cast<int>(std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.recheck)));
   int64_t next_check = MonotonicMs() + recheck_ms;
+  // Whatever way Run ends, the poller ends first.
+  absl::Cleanup stop_poller = [this] { StopPoller(); };
   for (;;) {
     int fd, frame_fd;
     bool frames_wanted, grow, healthy, active;
@@ -780,6 +795,26 @@ void AfpacketBackend::Run(PacketSink sink) {
       frames_wanted = FramesWanted();
       grow = fanout_id_ >= 0 && !grow_failed_ && WantedBlocks() > ring_blocks_;
     }
+    if (poller_.joinable() && poller_done_.load(std::memory_order_acquire) &&
+        poller_failed_.load(std::memory_order_relaxed)) {
+      StopPoller();  // it could not run at SCHED_IDLE (it said why): not again
+      poller_cooldown_until_ns_ = std::numeric_limits<int64_t>::max();
+    } else if (poller_.joinable() && poller_done_.load(std::memory_order_acquire)) {
+      StopPoller();  // it gave way: starved of CPU
+      poller_give_ways_.fetch_add(1, std::memory_order_relaxed);
+      poller_cooldown_until_ns_ = ClockNs(CLOCK_MONOTONIC) + kPollerCooldownNs;
+      MYDEV_LOG(kWarning,
+                "%s: the busy poller was off the CPU for over half of %d ms (the machine is "
+                "busy); back to waking per packet for %d s",
+                info_.name, kPollerWindowNs / 1'000'000, kPollerCooldownNs / 1'000'000'000);
+    }
+    const bool normal_path =
+        fd >= 0 && active && healthy && frames_wanted == per_frame_ && !(grow && !per_frame_);
+    if (!normal_path) StopPoller();  // every change of socket or path: the rings are ours
+    if (normal_path && per_frame_ && options_.busy_poll && !poller_.joinable() &&
+        ClockNs(CLOCK_MONOTONIC) >= poller_cooldown_until_ns_)
+      StartPoller(sink);
+    const bool polling = poller_.joinable();
     if (fd >= 0 && !active) {  // the last session closed: no packet socket on the interface
       absl::MutexLock lock(&mu_);
       CloseSocket();
@@ -815,10 +850,12 @@ void AfpacketBackend::Run(PacketSink sink) {
       GrowRing(sink);
       continue;
     }
+    // While the poller runs, the per-frame socket is watched for errors only
+    // (no wake-up per packet).
     pollfd fds[4] = {{stop_event_.get(), POLLIN, 0},
                      {wake_event_.get(), POLLIN, 0},
                      {fd, POLLIN, 0},
-                     {frame_fd, POLLIN, 0}};
+                     {frame_fd, static_cast<short>(polling ? 0 : POLLIN), 0}};
     const nfds_t nfds = fd < 0 ? 2 : per_frame_ ? 4 : 3;
     int timeout = static_cast<int>(std::max<int64_t>(0, next_check - MonotonicMs()));
     if (poll(fds, nfds, timeout) < 0 && errno != EINTR) {
@@ -846,8 +883,10 @@ void AfpacketBackend::Run(PacketSink sink) {
       }
       continue;
     }
-    DrainBlocks(sink);
-    if (per_frame_) DrainFrames(sink);
+    if (!polling) {  // else the poller delivers (and no block fills while frames are wanted)
+      DrainBlocks(sink);
+      if (per_frame_) DrainFrames(sink);
+    }
     absl::Status problem;
     {
       absl::MutexLock lock(&mu_);
@@ -864,7 +903,79 @@ void AfpacketBackend::Run(PacketSink sink) {
         next_check = MonotonicMs() + recheck_ms;
       }
     }
-    if (!problem.ok()) GoAway(problem);
+    if (!problem.ok()) {
+      StopPoller();
+      GoAway(problem);
+    }
+  }
+}
+
+void AfpacketBackend::StartPoller(const PacketSink& sink) {
+  poller_stop_.store(false, std::memory_order_relaxed);
+  poller_done_.store(false, std::memory_order_relaxed);
+  // The ring stays as it is until StopPoller() returns (the backend thread
+  // changes it only after stopping the poller).
+  poller_ = std::thread([this, &sink, ring = frame_ring_.get()] { BusyPoll(sink, ring); });
+}
+
+void AfpacketBackend::StopPoller() {
+  if (!poller_.joinable()) return;
+  poller_stop_.store(true, std::memory_order_release);
+  poller_.join();  // the poller's deliveries happen-before ours from here
+  poller_running_.store(false, std::memory_order_release);
+}
+
+void AfpacketBackend::BusyPoll(const PacketSink& sink, TpacketV2Ring* ring) {
+  // Idle priority: the poller runs only on CPU time nothing else wants, and
+  // the scheduler counts its CPU as idle when it places a woken thread.
+  sched_param none{};
+  if (sched_setscheduler(0, SCHED_IDLE, &none) != 0) {
+    MYDEV_LOG(kWarning, "%s: busy polling off: sched_setscheduler(SCHED_IDLE): %s", info_.name,
+              strerror(errno));
+    poller_failed_.store(true, std::memory_order_relaxed);
+    poller_done_.store(true, std::memory_order_release);
+    const uint64_t one = 1;
+    (void)!write(wake_event_.get(), &one, sizeof one);
+    return;
+  }
+  poller_running_.store(true, std::memory_order_release);
+  std::vector<Packet> batch(kMaxFrameBatch);
+  std::vector<LinkLayerInfo> links(kMaxFrameBatch);
+  int64_t last = ClockNs(CLOCK_MONOTONIC);
+  int64_t window_start = last, off_cpu = 0;  // kPollerWindowNs accounting
+  for (uint32_t spins = 1; !poller_stop_.load(std::memory_order_acquire); ++spins) {
+    uint32_t n = 0;
+    while (n < kMaxFrameBatch) {
+      tpacket2_hdr* h = ring->UserFrame(n);
+      if (h == nullptr) break;
+      FillPacket(FromV2(h), &batch[n], &links[n]);
+      ++n;
+    }
+    if (n == 0 && spins % 256 != 0) {
+      CpuRelax();
+      continue;
+    }
+    // Every few microseconds, and before each delivery: how long was this
+    // thread kept off its CPU? Over half of a window: the machine is busy,
+    // give way (the frames, not released, are the backend thread's to
+    // deliver). A gap of a few microseconds is a reader it woke running.
+    const int64_t now = ClockNs(CLOCK_MONOTONIC);
+    if (now - last > kPollerGapNs) off_cpu += now - last;
+    if (now - window_start >= kPollerWindowNs) {
+      if (off_cpu * 2 > now - window_start) break;
+      window_start = now;
+      off_cpu = 0;
+    }
+    if (n > 0) {
+      sink(absl::MakeConstSpan(batch.data(), n));
+      ring->Release(n);
+    }
+    last = ClockNs(CLOCK_MONOTONIC);
+  }
+  if (!poller_stop_.load(std::memory_order_acquire)) {  // gave way: tell the backend thread
+    poller_done_.store(true, std::memory_order_release);
+    const uint64_t one = 1;
+    (void)!write(wake_event_.get(), &one, sizeof one);
   }
 }
 

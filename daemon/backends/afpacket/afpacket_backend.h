@@ -20,6 +20,18 @@
 // socket exists only while wanted. Without PACKET_FANOUT_CBPF (kernels before
 // 4.3) immediate sessions get blocks, and the log says so.
 //
+// Busy polling (AfpacketOptions::busy_poll, off by default): while frames
+// are wanted, a second thread at SCHED_IDLE spins on the per-frame ring and
+// hands each frame to the sink itself; the backend thread meanwhile reads no
+// ring (it still watches the sockets for errors, the interface and its
+// eventfds). A packet then costs no wake-up of the daemon, and the reader it
+// wakes lands on the poller's CPU, which the scheduler counts as idle (a
+// vCPU that halted would first have to be woken by the host). Any other
+// thread on that CPU runs first; if the poller finds it was off the CPU for
+// over half of kPollerWindowNs (the machine is busy), it ends and the
+// backend thread goes back to poll() for kPollerCooldownNs. Every change of socket or path
+// stops the poller first.
+//
 // What it delivers, one batch per retired ring block (or per drain of the
 // per-frame ring):
 //   - frames with the lengths and nanosecond timestamps (tp_sec, tp_nsec) the
@@ -119,6 +131,10 @@ struct AfpacketOptions {
   TpacketV3Geometry ring;                            // kernel ring per device, at first
   uint64_t max_ring_bytes = 128ull << 20;            // the most SetRingBytesHint() grows it to
   absl::Duration recheck = absl::Milliseconds(500);  // interface presence polling
+  // While packets come frame by frame (an immediate session is open), a
+  // SCHED_IDLE thread spins on the per-frame ring and delivers (see the top
+  // of this file).
+  bool busy_poll = false;
 };
 
 class AfpacketBackend : public Backend {
@@ -157,6 +173,17 @@ class AfpacketBackend : public Backend {
   void AwaitActive(absl::Duration limit) override;
   // Whether the device has its packet socket now (tests).
   bool socket_open() const;
+  // Whether the busy poller runs now (at SCHED_IDLE), and how often one gave way because it
+  // was starved of CPU (tests; see AfpacketOptions::busy_poll).
+  bool busy_polling() const { return poller_running_.load(std::memory_order_acquire); }
+  uint64_t busy_poll_give_ways() const { return poller_give_ways_.load(std::memory_order_relaxed); }
+  // The poller gives way when it was off the CPU for over half of a window
+  // of kPollerWindowNs (counting gaps between its clock readings longer than
+  // kPollerGapNs); the device then waits kPollerCooldownNs before it polls
+  // again.
+  static constexpr int64_t kPollerWindowNs = 100'000'000;
+  static constexpr int64_t kPollerGapNs = 200'000;
+  static constexpr int64_t kPollerCooldownNs = 1'000'000'000;
   // Attaches program to every packet socket of the device (see the top of
   // this file); on failure detaches it (everything passes) and says why. An
   // empty program detaches (OK).
@@ -220,6 +247,16 @@ class AfpacketBackend : public Backend {
   // Hands every filled TPACKET_V2 frame to the sink (batches of up to
   // kMaxFrameBatch) and returns them to the kernel.
   void DrainFrames(const PacketSink& sink);
+  // The busy poller (AfpacketOptions::busy_poll): a thread of its own, at
+  // SCHED_IDLE, that hands every frame of frame_ring_ to the sink while it
+  // runs; the backend thread then reads neither ring. It ends when told
+  // (StopPoller) or by itself when it was off the CPU for over half of
+  // kPollerWindowNs (poller_done_, then wake_event_).
+  void StartPoller(const PacketSink& sink);
+  // Stops and joins the poller (if any); after it the backend thread owns
+  // the rings again. Every change of socket or path begins with it.
+  void StopPoller();
+  void BusyPoll(const PacketSink& sink, TpacketV2Ring* ring);
   // Swaps in a socket with a bigger TPACKET_V3 ring (WantedBlocks()) without
   // loss (see the top of the file).
   void GrowRing(const PacketSink& sink);
@@ -280,6 +317,15 @@ class AfpacketBackend : public Backend {
   std::vector<Packet> batch_;
   std::vector<LinkLayerInfo> links_;
   std::thread thread_;
+
+  // The busy poller, started and joined by the backend thread only.
+  std::thread poller_;
+  std::atomic<bool> poller_stop_{false};     // set by StopPoller
+  std::atomic<bool> poller_done_{false};     // set by the poller when it ends by itself
+  std::atomic<bool> poller_failed_{false};   // ... because SCHED_IDLE was refused
+  std::atomic<bool> poller_running_{false};  // busy_polling()
+  std::atomic<uint64_t> poller_give_ways_{0};
+  int64_t poller_cooldown_until_ns_ = 0;  // CLOCK_MONOTONIC; no poller before it
 };
 
 }  // namespace mydev::daemon

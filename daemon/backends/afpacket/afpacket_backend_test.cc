@@ -305,7 +305,8 @@ class AfpacketTest : public ::testing::Test {
 
   std::unique_ptr<AfpacketBackend> NewBackend(TpacketV3Geometry ring = {},
                                               uint32_t retire_timeout_ms = 5,
-                                              uint64_t max_ring_bytes = 128ull << 20) {
+                                              uint64_t max_ring_bytes = 128ull << 20,
+                                              bool busy_poll = false) {
     DeviceInfo info;
     info.name = "mydev1";
     AfpacketOptions o;
@@ -313,6 +314,7 @@ class AfpacketTest : public ::testing::Test {
     o.ring = ring;
     o.ring.retire_timeout_ms = retire_timeout_ms;
     o.max_ring_bytes = max_ring_bytes;
+    o.busy_poll = busy_poll;
     o.recheck = absl::Milliseconds(100);
     absl::StatusOr<std::unique_ptr<AfpacketBackend>> b = AfpacketBackend::Create(info, o);
     EXPECT_TRUE(b.ok()) << b.status();
@@ -552,8 +554,91 @@ TEST_F(AfpacketTest, ImmediateModeDeliversEachFrameWithoutWaitingForTheBlock) {
   EXPECT_EQ(b->ifdropped(), 0u);
 }
 
-TEST_F(AfpacketTest, SwitchingBetweenBlocksAndFramesLosesDuplicatesAndReordersNothing) {
-  auto b = NewBackend({}, /*retire_timeout_ms=*/50);
+// Threads of this process at SCHED_IDLE (the busy poller), from /proc.
+int IdlePolicyThreads() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const int tid = std::atoi(e->d_name);
+    if (sched_getscheduler(tid) == SCHED_IDLE) ++n;
+  }
+  closedir(d);
+  return n;
+}
+
+TEST_F(AfpacketTest, BusyPollerDeliversEachFrameAndRunsOnlyWhileFramesAreWanted) {
+  auto b = NewBackend({}, /*retire_timeout_ms=*/3000, 128ull << 20, /*busy_poll=*/true);
+  ASSERT_NE(b, nullptr);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  EXPECT_FALSE(b->busy_polling()) << "blocks: no poller";
+  EXPECT_EQ(IdlePolicyThreads(), 0);
+  ASSERT_TRUE(b->SetImmediate(true).ok());
+  b->AwaitImmediate(absl::Seconds(5));
+  ASSERT_TRUE(Eventually([&] { return b->busy_polling(); })) << "frames wanted: the poller runs";
+  EXPECT_EQ(IdlePolicyThreads(), 1) << "one poller, at SCHED_IDLE";
+  RawSocket far(kFar);
+  std::vector<Captured> got;
+  for (uint32_t i = 0; i < 20; ++i) {
+    far.Send(TestFrame(near_mac_, far_mac_, i, 60 + i));
+    got = c.WaitFor(i + 1, absl::Seconds(1));
+    ASSERT_EQ(got.size(), i + 1) << "frame " << i << " came within a second, not with its block";
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  for (uint32_t i = 0; i < 20; ++i) EXPECT_EQ(IndexOf(got[i]), i);
+  ASSERT_TRUE(b->SetImmediate(false).ok());
+  EXPECT_TRUE(Eventually([&] { return !b->busy_polling(); })) << "blocks again: the poller ended";
+  EXPECT_EQ(IdlePolicyThreads(), 0);
+  EXPECT_EQ(b->busy_poll_give_ways(), 0u);
+  b->Stop();
+  EXPECT_EQ(b->ifdropped(), 0u);
+}
+
+// A poller kept off the CPU (every CPU busy with threads of normal priority)
+// gives way: the backend thread delivers again, nothing is lost or reordered.
+TEST_F(AfpacketTest, StarvedBusyPollerGivesWayAndNothingIsLost) {
+  auto b = NewBackend({}, /*retire_timeout_ms=*/3000, 128ull << 20, /*busy_poll=*/true);
+  ASSERT_NE(b, nullptr);
+  Collector c;
+  ASSERT_TRUE(b->Start(c.sink()).ok());
+  ASSERT_TRUE(b->SetImmediate(true).ok());
+  b->AwaitImmediate(absl::Seconds(5));
+  ASSERT_TRUE(Eventually([&] { return b->busy_polling(); }));
+  std::atomic<bool> hogging{true};
+  std::vector<std::thread> hogs;
+  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < 2 * cpus; ++i)
+    hogs.emplace_back([&] {
+      while (hogging.load(std::memory_order_relaxed)) {
+      }
+    });
+  RawSocket far(kFar);
+  constexpr uint32_t kSent = 40;
+  for (uint32_t i = 0; i < kSent; ++i) {  // ~400 ms, while the hogs run
+    far.Send(TestFrame(near_mac_, far_mac_, i, 60 + i));
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  hogging = false;
+  for (std::thread& t : hogs) t.join();
+  std::vector<Captured> got = c.WaitFor(kSent);
+  ASSERT_EQ(got.size(), kSent);
+  for (uint32_t i = 0; i < kSent; ++i) ASSERT_EQ(IndexOf(got[i]), i) << "in the order sent";
+  EXPECT_TRUE(Eventually([&] { return b->busy_poll_give_ways() >= 1; }))
+      << "the starved poller gave way";
+  // After the give-way the backend thread delivers each frame itself.
+  far.Send(TestFrame(near_mac_, far_mac_, kSent, 100));
+  EXPECT_EQ(c.WaitFor(kSent + 1, absl::Seconds(1)).size(), kSent + 1);
+  b->Stop();
+  EXPECT_FALSE(b->busy_polling());
+  EXPECT_EQ(b->ifdropped(), 0u);
+}
+
+class SwitchingTest : public AfpacketTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(SwitchingTest, SwitchingBetweenBlocksAndFramesLosesDuplicatesAndReordersNothing) {
+  auto b = NewBackend({}, /*retire_timeout_ms=*/50, 128ull << 20, /*busy_poll=*/GetParam());
   ASSERT_NE(b, nullptr);
   Collector c;
   ASSERT_TRUE(b->Start(c.sink()).ok());
@@ -568,7 +653,7 @@ TEST_F(AfpacketTest, SwitchingBetweenBlocksAndFramesLosesDuplicatesAndReordersNo
     sending = false;
   });
   int switches = 0;
-  for (bool on = true; sending; on = !on, ++switches) {
+  for (bool on = true; sending || switches < 10; on = !on, ++switches) {
     ASSERT_TRUE(b->SetImmediate(on).ok());
     absl::SleepFor(absl::Milliseconds(15 + switches % 4 * 10));
   }
@@ -583,6 +668,11 @@ TEST_F(AfpacketTest, SwitchingBetweenBlocksAndFramesLosesDuplicatesAndReordersNo
   ASSERT_EQ(got.size(), kSent) << "each frame exactly once";
   for (uint32_t i = 0; i < kSent; ++i) ASSERT_EQ(IndexOf(got[i]), i) << "in the order sent";
 }
+
+INSTANTIATE_TEST_SUITE_P(BusyPoll, SwitchingTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "BusyPoller" : "BackendThread";
+                         });
 
 // The kernel ring grows to what sessions ask for (SetRingBytesHint), up to
 // max_ring_bytes, by swapping in a bigger ring while frames arrive: each
