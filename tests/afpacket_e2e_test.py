@@ -443,7 +443,22 @@ def test_kernel_drops_reported_as_ifdrop(stage, veth):
     assert [int(s["ifdropped"]) for s in sessions if s["device"] == "mydev1"] == [ifdrop], sessions
 
 
-def test_immediate_mode_gets_each_packet_while_other_sessions_keep_batches(stage, veth):
+def idle_policy_threads(pid):
+    """Threads of process pid scheduled SCHED_IDLE (policy 5, the 41st field
+    of /proc/PID/task/TID/stat)."""
+    n = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        n += fields[41 - 3] == "5"  # fields after "pid (comm)" start at field 3
+    return n
+
+
+@pytest.mark.parametrize("busy_poll", [False, True], ids=["wake-ups", "busy-poll"])
+def test_immediate_mode_gets_each_packet_while_other_sessions_keep_batches(stage, veth, busy_poll):
     """With blocks retired only every second (block_timeout_ms: 1000), a
     tcpdump in immediate mode on mydev1 still has each of 4 frames, sent one
     at a time, in its file within 250 ms (the device reads packet by packet
@@ -451,10 +466,12 @@ def test_immediate_mode_gets_each_packet_while_other_sessions_keep_batches(stage
     1000 ms, tcpdump's default) gets the same frames within its timeout, in
     a batch: at most two wake-ups for the 4 frames against one per frame for
     the immediate session. Bounds generous enough for a loaded machine:
-    blocks alone would take up to a second per frame."""
+    blocks alone would take up to a second per frame. With busy_poll the
+    same holds, delivered by one SCHED_IDLE thread of mydevd that exists
+    only while the immediate session does."""
     config = ('device { name: "mydev0" synthetic { rate_pps: 2000 } }\n'
-              'device { name: "mydev1" afpacket { interface: "%s" block_timeout_ms: 1000 } }\n'
-              % veth.near)
+              'device { name: "mydev1" afpacket { interface: "%s" block_timeout_ms: 1000%s } }\n'
+              % (veth.near, " busy_poll: true" if busy_poll else ""))
     imm_file, bat_file = stage.out("immediate.pcap"), stage.out("batched.pcap")
     with stage.daemon(config=config) as d:
         nano = ["--time-stamp-precision=nano", "-U", "-n"]
@@ -468,6 +485,11 @@ def test_immediate_mode_gets_each_packet_while_other_sessions_keep_batches(stage
                 d.log_text()
             before = wakeups()
             assert sorted(before) == ["0", "1"], before
+            if busy_poll:
+                assert wait_until(lambda: idle_policy_threads(d.proc.pid) == 1, 5), \
+                    "one SCHED_IDLE poller while the immediate session is open"
+            else:
+                assert idle_policy_threads(d.proc.pid) == 0
             frames = build_frames(b"IMMED", 4, veth.far_mac, kinds=("ipv4",))
             late = []  # observed in the file minus the packet's kernel timestamp
             for i, frame in enumerate(frames):
@@ -486,6 +508,9 @@ def test_immediate_mode_gets_each_packet_while_other_sessions_keep_batches(stage
             after = wakeups()
         finally:
             imm_err, bat_err = stop(imm), stop(bat)
+        if busy_poll:
+            assert wait_until(lambda: idle_policy_threads(d.proc.pid) == 0, 5), \
+                "the poller ends with the immediate session"
     assert imm.returncode == 0 and bat.returncode == 0, imm_err + bat_err
     assert after["1"] - before["1"] >= len(frames), (before, after)
     assert after["0"] - before["0"] <= 2, (before, after)
