@@ -44,6 +44,10 @@
 # script's cpuacct cgroup (sender, tcpdumps, mydevd, rpcapd, clients) plus the
 # kernel threads — the figure to read when others use the machine meanwhile.
 # "tasks" is the schedstat sum, "(+A -G)" the tasks that appeared and went.
+# "The capture's own" subtracts, per run and per frame size and rate, a cell
+# with no reader at all (the sender alone: "none"), scaled to the frames each
+# cell sent: the CPU the capture adds to sending the traffic. On veth the
+# sender's part is most of the machine's, and the same for every peer.
 # Delivered packets: the sum of the readers' "packets captured"; drops: the
 # sum of "dropped by kernel" and "dropped by interface". mydevd and rpcapd run
 # only during their own cells (an idle mydevd with an afpacket device still
@@ -234,7 +238,8 @@ cell() {
   done
   C_SENT=$(kv sent "$sent") C_SENT_PPS=$(kv pps "$sent")
   C_DELIVERED=$captured C_DROPS=$drops
-  C_MACHINE=$(per_pkt "$(kv machine_ns "$cpu")" "$captured")
+  C_MACHINE_NS=$(kv machine_ns "$cpu")
+  C_MACHINE=$(per_pkt "$C_MACHINE_NS" "$captured")
   C_BENCH=$(per_pkt "$(kv bench_ns "$cpu")" "$captured")
   C_STAT=$(per_pkt "$(kv stat_busy_ns "$cpu")" "$captured")
   C_TASKS=$(per_pkt "$(kv tasks_ns "$cpu")" "$captured")
@@ -257,6 +262,15 @@ peers_at() { # peers_at N: the peers measured at that N
 
 # shellcheck disable=SC2034  # filled through add's nameref
 declare -A M B RM RB # machine/bench us/pkt and ratios, "key" -> "v1 v2 ..."
+declare -A MC RMC    # the capture's own: machine minus the traffic with no reader
+# own_per_pkt NS SENT DELIVERED: the capture's own CPU per delivered packet, us:
+# the cell's machine CPU less what the same traffic cost with no reader at
+# all (the "none" cell of the run, NONE_NS for NONE_SENT frames, scaled to
+# SENT frames).
+own_per_pkt() {
+  awk -v c="$1" -v s="$2" -v d="$3" -v n0="$NONE_NS" -v s0="$NONE_SENT" \
+    'BEGIN { if (d > 0 && s0 > 0) printf "%.3f", (c - n0 * s / s0) / d / 1000; else print "nan" }'
+}
 declare -A SPPS DROP # sender pps, drop % per key
 declare -A LOSSLESS_R LOSSLESS_ACH
 add() { # add ARRAY KEY VALUE
@@ -299,11 +313,16 @@ for run in $(seq "$RUNS"); do
   echo "run $run of $RUNS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
   for size in $SIZES; do
     for pps in $RATES; do
+      # The same traffic with no reader: what sending it costs the machine.
+      cell none 0 "$size" "$pps" "$SECS"
+      NONE_NS=$C_MACHINE_NS NONE_SENT=$C_SENT
       for n in $N_LIST; do
         declare -A here=()
         for peer in $(peers_at "$n"); do
           cell "$peer" "$n" "$size" "$pps" "$SECS"
           here[$peer.m]=$C_MACHINE here[$peer.b]=$C_BENCH
+          here[$peer.c]=$(own_per_pkt "$C_MACHINE_NS" "$C_SENT" "$C_DELIVERED")
+          add MC "$(key "$size" "$pps" "$n")|$peer" "${here[$peer.c]}"
           k="$(key "$size" "$pps" "$n")|$peer"
           add M "$k" "$C_MACHINE"
           add B "$k" "$C_BENCH"
@@ -313,9 +332,11 @@ for run in $(seq "$RUNS"); do
         k=$(key "$size" "$pps" "$n")
         add RM "$k|direct" "$(ratio "${here[mydev.m]}" "${here[direct.m]}")"
         add RB "$k|direct" "$(ratio "${here[mydev.b]}" "${here[direct.b]}")"
+        add RMC "$k|direct" "$(ratio "${here[mydev.c]}" "${here[direct.c]}")"
         if [[ -n "${here[rpcapd.m]:-}" ]]; then
           add RM "$k|rpcapd" "$(ratio "${here[mydev.m]}" "${here[rpcapd.m]}")"
           add RB "$k|rpcapd" "$(ratio "${here[mydev.b]}" "${here[rpcapd.b]}")"
+          add RMC "$k|rpcapd" "$(ratio "${here[mydev.c]}" "${here[rpcapd.c]}")"
         fi
         unset here
       done
@@ -370,6 +391,7 @@ echo "vs_afpacket.sh: QUICK=${QUICK:-0} RUNS=$RUNS SECONDS_PER_RUN=$SECS N_LIST=
   "RATES=\"$RATES\" RPCAP_N=\"$RPCAP_N\" TCPDUMP_ARGS=\"$TCPDUMP_ARGS\"; load average at end:" \
   "$(cut -d' ' -f1-3 /proc/loadavg)"
 table M RM "machine (root cpuacct: every task)"
+table MC RMC "the capture's own (machine, less the same traffic sent with no reader)"
 [[ -n "$CG" ]] && table B RB "bench (this script's cgroup + kernel threads)"
 if [[ "$LOSSLESS" == 1 ]]; then
   echo
