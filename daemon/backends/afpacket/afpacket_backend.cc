@@ -668,17 +668,23 @@ void AfpacketBackend::DrainOpenBlock(const PacketSink& sink) {
   block_consumed_ = std::max(block_consumed_, DeliverBlock(block, block_consumed_, sink));
 }
 
+uint32_t AfpacketBackend::CollectFrames(const TpacketV2Ring& ring, Packet* batch,
+                                        LinkLayerInfo* links) {
+  uint32_t n = 0;
+  while (n < kMaxFrameBatch) {
+    tpacket2_hdr* h = ring.UserFrame(n);
+    if (h == nullptr) break;
+    FillPacket(FromV2(h), &batch[n], &links[n]);
+    ++n;
+  }
+  return n;
+}
+
 void AfpacketBackend::DrainFrames(const PacketSink& sink) {
   batch_.resize(kMaxFrameBatch);
   links_.resize(kMaxFrameBatch);
   for (;;) {
-    uint32_t n = 0;
-    while (n < kMaxFrameBatch) {
-      tpacket2_hdr* h = frame_ring_->UserFrame(n);
-      if (h == nullptr) break;
-      FillPacket(FromV2(h), &batch_[n], &links_[n]);
-      ++n;
-    }
+    const uint32_t n = CollectFrames(*frame_ring_, batch_.data(), links_.data());
     if (n == 0) return;
     sink(absl::MakeConstSpan(batch_.data(), n));
     frame_ring_->Release(n);
@@ -944,13 +950,7 @@ void AfpacketBackend::BusyPoll(const PacketSink& sink, TpacketV2Ring* ring) {
   int64_t last = ClockNs(CLOCK_MONOTONIC);
   int64_t window_start = last, off_cpu = 0;  // kPollerWindowNs accounting
   for (uint32_t spins = 1; !poller_stop_.load(std::memory_order_acquire); ++spins) {
-    uint32_t n = 0;
-    while (n < kMaxFrameBatch) {
-      tpacket2_hdr* h = ring->UserFrame(n);
-      if (h == nullptr) break;
-      FillPacket(FromV2(h), &batch[n], &links[n]);
-      ++n;
-    }
+    const uint32_t n = CollectFrames(*ring, batch.data(), links.data());
     if (n == 0 && spins % 256 != 0) {
       CpuRelax();
       continue;

@@ -244,6 +244,9 @@ class AfpacketBackend : public Backend {
   void DrainOpenBlock(const PacketSink& sink);
   // Delivers packets [skip, num_pkts) of a block; returns num_pkts.
   uint32_t DeliverBlock(tpacket_block_desc* block, uint32_t skip, const PacketSink& sink);
+  // Fills batch and links (kMaxFrameBatch each) from ring's filled frames,
+  // oldest first, without releasing them; returns how many.
+  static uint32_t CollectFrames(const TpacketV2Ring& ring, Packet* batch, LinkLayerInfo* links);
   // Hands every filled TPACKET_V2 frame to the sink (batches of up to
   // kMaxFrameBatch) and returns them to the kernel.
   void DrainFrames(const PacketSink& sink);
