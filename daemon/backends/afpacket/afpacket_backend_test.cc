@@ -578,7 +578,8 @@ TEST_F(AfpacketTest, BusyPollerDeliversEachFrameAndRunsOnlyWhileFramesAreWanted)
   ASSERT_TRUE(b->SetImmediate(true).ok());
   b->AwaitImmediate(absl::Seconds(5));
   ASSERT_TRUE(Eventually([&] { return b->busy_polling(); })) << "frames wanted: the poller runs";
-  EXPECT_EQ(IdlePolicyThreads(), 1) << "one poller, at SCHED_IDLE";
+  // (A poller that gave way to a busy machine starts again 1 s later.)
+  EXPECT_TRUE(Eventually([] { return IdlePolicyThreads() == 1; })) << "one poller, at SCHED_IDLE";
   RawSocket far(kFar);
   std::vector<Captured> got;
   for (uint32_t i = 0; i < 20; ++i) {
@@ -591,7 +592,6 @@ TEST_F(AfpacketTest, BusyPollerDeliversEachFrameAndRunsOnlyWhileFramesAreWanted)
   ASSERT_TRUE(b->SetImmediate(false).ok());
   EXPECT_TRUE(Eventually([&] { return !b->busy_polling(); })) << "blocks again: the poller ended";
   EXPECT_EQ(IdlePolicyThreads(), 0);
-  EXPECT_EQ(b->busy_poll_give_ways(), 0u);
   b->Stop();
   EXPECT_EQ(b->ifdropped(), 0u);
 }
