@@ -29,8 +29,8 @@
 // vCPU that halted would first have to be woken by the host). Any other
 // thread on that CPU runs first; if the poller finds it was off the CPU for
 // over half of kPollerWindowNs (the machine is busy), it ends and the
-// backend thread goes back to poll() for kPollerCooldownNs. Every change of socket or path
-// stops the poller first.
+// backend thread goes back to poll() for kPollerCooldownNs. Every change of
+// socket or path stops the poller first.
 //
 // What it delivers, one batch per retired ring block (or per drain of the
 // per-frame ring):
@@ -173,8 +173,8 @@ class AfpacketBackend : public Backend {
   void AwaitActive(absl::Duration limit) override;
   // Whether the device has its packet socket now (tests).
   bool socket_open() const;
-  // Whether the busy poller runs now (at SCHED_IDLE), and how often one gave way because it
-  // was starved of CPU (tests; see AfpacketOptions::busy_poll).
+  // Whether the busy poller runs now (at SCHED_IDLE), and how often one gave
+  // way because it was starved of CPU (tests; see AfpacketOptions::busy_poll).
   bool busy_polling() const { return poller_running_.load(std::memory_order_acquire); }
   uint64_t busy_poll_give_ways() const { return poller_give_ways_.load(std::memory_order_relaxed); }
   // The poller gives way when it was off the CPU for over half of a window
