@@ -801,18 +801,19 @@ void AfpacketBackend::Run(PacketSink sink) {
       frames_wanted = FramesWanted();
       grow = fanout_id_ >= 0 && !grow_failed_ && WantedBlocks() > ring_blocks_;
     }
-    if (poller_.joinable() && poller_done_.load(std::memory_order_acquire) &&
-        poller_failed_.load(std::memory_order_relaxed)) {
-      StopPoller();  // it could not run at SCHED_IDLE (it said why): not again
-      poller_cooldown_until_ns_ = std::numeric_limits<int64_t>::max();
-    } else if (poller_.joinable() && poller_done_.load(std::memory_order_acquire)) {
-      StopPoller();  // it gave way: starved of CPU
-      poller_give_ways_.fetch_add(1, std::memory_order_relaxed);
-      poller_cooldown_until_ns_ = ClockNs(CLOCK_MONOTONIC) + kPollerCooldownNs;
-      MYDEV_LOG(kWarning,
-                "%s: the busy poller was off the CPU for over half of %d ms (the machine is "
-                "busy); back to waking per packet for %d s",
-                info_.name, kPollerWindowNs / 1'000'000, kPollerCooldownNs / 1'000'000'000);
+    if (poller_.joinable() && poller_done_.load(std::memory_order_acquire)) {
+      StopPoller();  // it ended by itself
+      if (poller_failed_.load(std::memory_order_relaxed)) {
+        // It could not run at SCHED_IDLE (it said why): not again.
+        poller_cooldown_until_ns_ = std::numeric_limits<int64_t>::max();
+      } else {  // it gave way: starved of CPU
+        poller_give_ways_.fetch_add(1, std::memory_order_relaxed);
+        poller_cooldown_until_ns_ = ClockNs(CLOCK_MONOTONIC) + kPollerCooldownNs;
+        MYDEV_LOG(kWarning,
+                  "%s: the busy poller was off the CPU for over half of %d ms (the machine is "
+                  "busy); back to waking per packet for %d s",
+                  info_.name, kPollerWindowNs / 1'000'000, kPollerCooldownNs / 1'000'000'000);
+      }
     }
     const bool normal_path =
         fd >= 0 && active && healthy && frames_wanted == per_frame_ && !(grow && !per_frame_);
@@ -966,11 +967,12 @@ void AfpacketBackend::BusyPoll(const PacketSink& sink, TpacketV2Ring* ring) {
       window_start = now;
       off_cpu = 0;
     }
+    last = now;
     if (n > 0) {
       sink(absl::MakeConstSpan(batch.data(), n));
       ring->Release(n);
+      last = ClockNs(CLOCK_MONOTONIC);  // the delivery was on the CPU
     }
-    last = ClockNs(CLOCK_MONOTONIC);
   }
   if (!poller_stop_.load(std::memory_order_acquire)) {  // gave way: tell the backend thread
     poller_done_.store(true, std::memory_order_release);
