@@ -141,6 +141,7 @@ absl::Status Daemon::BuildDevices(const mydev::config::Config& config, const Lim
     if (!b.ok()) return b.status();
     devices_.push_back(
         std::make_unique<DeviceFanout>(std::move(*b), limits.tick, limits.uid_cpu_share));
+    devices_.back()->set_share_rings(dc.share_rings());
   }
   return absl::OkStatus();
 }

@@ -395,15 +395,16 @@ static int
 mydev_stats(pcap_t *p, struct pcap_stat *ps)
 {
 	struct pcap_mydev *pm = p->priv;
-	const struct mydev_ring_header *hdr = pm->info.view.hdr;
+	const struct mydev_ring_member_counters *mine =
+	    mydev_ring_counters(&pm->info.view);
 	struct mydev_stats st;
 	char ignored[MYDEV_ERRBUF_SIZE];
 
 	if (pm->api->stats(pm->session, &st, ignored) != 0) {
 		/* The daemon is gone (e.g. tcpdump's summary after "mydevd went
 		 * away"): the ring header still has this session's counters. */
-		st.packets_received = __atomic_load_n(&hdr->packets_received, __ATOMIC_RELAXED);
-		st.packets_dropped = __atomic_load_n(&hdr->packets_dropped, __ATOMIC_RELAXED);
+		st.packets_received = __atomic_load_n(&mine->packets_received, __ATOMIC_RELAXED);
+		st.packets_dropped = __atomic_load_n(&mine->packets_dropped, __ATOMIC_RELAXED);
 		st.packets_ifdropped = 0;
 	}
 	ps->ps_recv = (u_int)st.packets_received;

@@ -1,7 +1,8 @@
 /*
- * ring_abi.h — the shared-memory ring between mydevd (the one writer) and one
- * capture client (the one reader). Plain C so that pcap-mydev.c, compiled
- * inside libpcap, reads the ring with the very same code as the C++ tests.
+ * ring_abi.h — the shared-memory ring between mydevd (the one writer) and its
+ * capture clients (the readers: one per session, up to MYDEV_RING_MAX_MEMBERS
+ * sessions on one ring). Plain C so that pcap-mydev.c, compiled inside
+ * libpcap, reads the ring with the very same code as the C++ tests.
  *
  * Example (reader side, as pcap-mydev.c does it):
  *
@@ -17,13 +18,23 @@
  *
  * ------------------------------------------------------------------ memory
  *
- * Two memfds per session:
+ * One ring memfd per ring, one ctl memfd (and eventfd) per member session:
  *
  *   ring memfd  = [ header page (4096) | data area (data_bytes, a power of 2) ]
  *                 written only by the daemon. The daemon seals it with
  *                 F_SEAL_FUTURE_WRITE|F_SEAL_SHRINK|F_SEAL_GROW before handing
  *                 it over, so the client can only map it PROT_READ.
- *   ctl memfd   = one page the client writes: consumer_pos, reader_sleeping.
+ *   ctl memfd   = one page the client writes: consumer_pos, reader_sleeping;
+ *                 and `member`, the session's slot in the ring, written by the
+ *                 daemon before the hand-over.
+ *
+ * A ring has one member unless the device shares rings (config
+ * `share_rings`): then the sessions of one uid with the same ring size share
+ * one ring, up to MYDEV_RING_MAX_MEMBERS of them. Each record says which
+ * members take it (`members`, bit i = slot i); a reader skips the others
+ * (mydev_ring_next). A packet that several members take, in the same form,
+ * is written once. The writer overwrites a record only once every member has
+ * released it: members of a shared ring wait for their slowest one.
  *
  * Positions are free-running uint64 byte counts (never wrap in practice);
  * the offset in the data area is pos & (data_bytes - 1).
@@ -31,7 +42,7 @@
  * ------------------------------------------------------------------ records
  *
  * Each record starts at an 8-byte-aligned offset:
- *   struct mydev_ring_record { record_bytes, caplen, len, flags, ts_ns } + caplen bytes,
+ *   struct mydev_ring_record { record_bytes, caplen, len, flags, members, ts_ns } + caplen bytes,
  *   record_bytes = MYDEV_ALIGN8(sizeof header + caplen).
  * A record never straddles the end of the data area. When the writer needs
  * more contiguous room than is left before the end:
@@ -43,15 +54,19 @@
  *
  * ------------------------------------------------------------------ ownership
  *
- *   producer_pos    header page  written by the daemon, read by the client
- *   counters        header page  written by the daemon (relaxed), read by anyone
+ *   producer_pos    header page  written by the daemon, read by the clients
+ *   counters        header page  one slot per member, written by the daemon
+ *                                (relaxed), read by anyone
  *   consumer_pos    ctl page     written by the client, read by the daemon
  *   reader_sleeping ctl page     set by the client, cleared by either
  *                                (MYDEV_RING_READER_SLEEPING / _AWAKE)
+ *   member          ctl page     written by the daemon before the hand-over
  *
  * The daemon trusts nothing on the ctl page: each time it needs consumer_pos
  * (room for a batch, a wake-up decision, a high-water check, the stats) it
  * loads it once and clamps it to [producer_pos - data_bytes, producer_pos].
+ * A member's consumer_pos starts at the producer_pos of its joining: it reads
+ * only what was published after it joined.
  *
  * ------------------------------------------------------------------ ordering
  *
@@ -88,7 +103,8 @@ extern "C" {
 #endif
 
 #define MYDEV_RING_MAGIC 0x5244594du /* "MYDR" little-endian */
-#define MYDEV_RING_VERSION 1u
+#define MYDEV_RING_VERSION 2u /* 2: shared rings (members, per-member counters) */
+#define MYDEV_RING_MAX_MEMBERS 16u /* bits of mydev_ring_record.members */
 #define MYDEV_RING_HEADER_BYTES 4096u
 #define MYDEV_RING_CTL_BYTES 4096u
 #define MYDEV_ALIGN8(n) (((n) + 7u) & ~(uint64_t)7u)
@@ -111,6 +127,14 @@ extern "C" {
 #define MYDEV_RING_READER_AWAKE 0u
 #define MYDEV_RING_READER_SLEEPING 1u /* asleep in poll(eventfd): write it to wake me */
 
+/* One member's counters in the header page. */
+struct mydev_ring_member_counters {
+  uint64_t packets_received; /* passed the member's filter */
+  uint64_t packets_dropped;  /* passed the filter, ring was full (or shed) */
+  uint64_t bytes_received;
+  uint64_t reserved;
+};
+
 struct mydev_ring_header {
   /* immutable after creation */
   uint32_t magic;
@@ -122,25 +146,28 @@ struct mydev_ring_header {
   /* cache line 1: the producer */
   uint64_t producer_pos;
   uint8_t pad1[64 - 8];
-  /* cache line 2: counters, written by the daemon with relaxed stores */
-  uint64_t packets_received; /* passed the session's filter */
-  uint64_t packets_dropped;  /* passed the filter, ring was full */
-  uint64_t bytes_received;
+  /* cache line 2: the ring's state (all members are closed together) */
   uint32_t state;        /* MYDEV_RING_OPEN / MYDEV_RING_CLOSED */
   uint32_t close_reason; /* MYDEV_RING_CLOSE_* */
+  uint8_t pad2[64 - 8];
+  /* one slot per member: its counters, written by the daemon with relaxed
+   * stores; a slot is zeroed when a new member takes it */
+  struct mydev_ring_member_counters members[MYDEV_RING_MAX_MEMBERS];
 };
 
 struct mydev_ring_control {
   uint64_t consumer_pos;
   uint8_t pad0[64 - 8];
   uint32_t reader_sleeping; /* MYDEV_RING_READER_AWAKE / _SLEEPING */
+  uint32_t member;          /* this session's slot, < MYDEV_RING_MAX_MEMBERS */
 };
 
 struct mydev_ring_record {
   uint32_t record_bytes; /* whole record, header included, multiple of 8 */
   uint32_t caplen;       /* bytes that follow the header */
   uint32_t len;          /* length on the wire */
-  uint32_t flags;        /* MYDEV_REC_* */
+  uint16_t flags;        /* MYDEV_REC_* */
+  uint16_t members;      /* bit i: member slot i takes this record */
   uint64_t ts_ns;        /* CLOCK_REALTIME nanoseconds */
 };
 
@@ -152,6 +179,7 @@ struct mydev_ring_view {
   struct mydev_ring_control* ctl;
   uint64_t consumer_pos; /* local; published by mydev_ring_release */
   uint64_t producer_pos; /* last acquired producer_pos */
+  uint32_t member;       /* this reader's slot (from the ctl page, validated) */
   int corrupt;           /* set when a record fails validation */
 };
 
@@ -160,7 +188,8 @@ static inline const uint8_t* mydev_ring_record_data(const struct mydev_ring_reco
 }
 
 /* Validates the header of a mapped ring. Returns 0, or -1 if the mapping is
- * not a ring of this version or its size does not match ring_map_bytes. */
+ * not a ring of this version, its size does not match ring_map_bytes or the
+ * ctl page names no valid member slot. */
 static inline int mydev_ring_view_init(struct mydev_ring_view* v, const void* ring_map,
                                        size_t ring_map_bytes, void* ctl_map) {
   const struct mydev_ring_header* h = (const struct mydev_ring_header*)ring_map;
@@ -175,14 +204,24 @@ static inline int mydev_ring_view_init(struct mydev_ring_view* v, const void* ri
   v->data = (const uint8_t*)ring_map + MYDEV_RING_HEADER_BYTES;
   v->data_bytes = h->data_bytes;
   v->ctl = (struct mydev_ring_control*)ctl_map;
+  v->member = __atomic_load_n(&v->ctl->member, __ATOMIC_RELAXED);
+  if (v->member >= MYDEV_RING_MAX_MEMBERS) return -1;
   v->consumer_pos = __atomic_load_n(&v->ctl->consumer_pos, __ATOMIC_RELAXED);
   v->producer_pos = __atomic_load_n(&h->producer_pos, __ATOMIC_ACQUIRE);
   v->corrupt = 0;
   return 0;
 }
 
-/* Returns the next packet record, or NULL when the ring is empty (or corrupt:
- * check v->corrupt). The record stays valid until mydev_ring_release(). */
+/* This reader's counters (its slot in the header page). */
+static inline const struct mydev_ring_member_counters* mydev_ring_counters(
+    const struct mydev_ring_view* v) {
+  return &v->hdr->members[v->member];
+}
+
+/* Returns the next packet record for this reader (records of other members
+ * of a shared ring are passed over), or NULL when the ring is empty (or
+ * corrupt: check v->corrupt). The record stays valid until
+ * mydev_ring_release(). */
 static inline const struct mydev_ring_record* mydev_ring_next(struct mydev_ring_view* v) {
   const uint64_t hdr_bytes = sizeof(struct mydev_ring_record);
   for (;;) {
@@ -211,6 +250,7 @@ static inline const struct mydev_ring_record* mydev_ring_next(struct mydev_ring_
     }
     v->consumer_pos += rb;
     if (r->flags & MYDEV_REC_PAD) continue;
+    if (!(r->members & (1u << v->member))) continue; /* another member's */
     if (r->caplen > rb - hdr_bytes) {
       v->corrupt = 1;
       return NULL;

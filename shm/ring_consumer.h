@@ -34,6 +34,7 @@ class MappedRing {
   ~MappedRing();
 
   mydev_ring_view* view() { return &view_; }
+  const mydev_ring_view* view() const { return &view_; }
   const mydev_ring_header* header() const { return view_.hdr; }
   const void* ring_map() const { return ring_map_; }
   size_t ring_map_bytes() const { return ring_bytes_; }

@@ -1,7 +1,8 @@
-// ring_producer.h — the daemon's (writer's) side of one session ring.
-// The protocol is documented once, in ring_abi.h.
+// ring_producer.h — the daemon's (writer's) side of one ring: one writer,
+// one or more member sessions (readers). The protocol is documented once, in
+// ring_abi.h.
 //
-// Example:
+// Example (one member, slot 0, made by Create):
 //
 //   auto ring = RingProducer::Create({.data_bytes = 4 << 20, .dlt = 1});
 //   if (!ring.ok()) return ring.status();
@@ -12,6 +13,14 @@
 //     (*ring)->Write(p.ts_ns, p.len, MYDEV_REC_DIR_IN, p.data, caplen);  // false = dropped
 //   (*ring)->Publish(now_ns);         // makes the batch visible, wakes if due
 //   uint64_t waiting = (*ring)->fill_bytes();   // gauges for the stats
+//
+// A shared ring (ring_abi.h): more members join, and a record written for
+// one member can be handed to others before it is published:
+//
+//   absl::StatusOr<int> m = (*ring)->AddMember(policy);   // slot 1..15
+//   uint64_t pos = (*ring)->WriteFor(1u << 0, ts, len, flags, data, caplen);
+//   if (pos != RingProducer::kNotWritten) (*ring)->ShareRecord(pos, *m);
+//   (*ring)->Publish(now_ns);         // both members see the one record
 #ifndef MYDEV_SHM_RING_PRODUCER_H_
 #define MYDEV_SHM_RING_PRODUCER_H_
 
@@ -39,18 +48,48 @@ class RingProducer {
  public:
   static constexpr uint64_t kMinDataBytes = 1 << 20;  // holds 2 maximal records
   static constexpr uint64_t kMaxDataBytes = 1ull << 32;
+  static constexpr int kMaxMembers = MYDEV_RING_MAX_MEMBERS;
+  // WriteFor()'s result when nothing was written.
+  static constexpr uint64_t kNotWritten = ~uint64_t{0};
 
-  // Creates the ring memfd (sealed: the client can map it read-only only),
-  // the control memfd and the eventfd.
+  // Creates the ring memfd (sealed: the client can map it read-only only)
+  // and its first member (slot 0: its control memfd and eventfd).
   static absl::StatusOr<std::unique_ptr<RingProducer>> Create(const RingOptions& options);
   ~RingProducer();
 
-  void SetWakePolicy(const WakePolicy& policy);
+  // Adds a member in a free slot (its own control memfd and eventfd, its
+  // counters zeroed, its consumer position at the published position: it
+  // reads what is published from now on). RESOURCE_EXHAUSTED when all
+  // kMaxMembers slots are taken.
+  absl::StatusOr<int> AddMember(const WakePolicy& policy);
+  // Frees the slot: the member no longer holds records back or is woken;
+  // its fds are closed. Records already written for it stay in the ring.
+  void RemoveMember(int member);
+  // Members in the ring now.
+  int member_count() const;
 
-  // Copies one record into the ring without publishing it. Returns false and
-  // counts a drop when the ring is full (or caplen > kMaxCaplen); returns
-  // false without counting after Close().
-  bool Write(uint64_t ts_ns, uint32_t len, uint32_t flags, const uint8_t* data, uint32_t caplen);
+  // Member 0's policy (the one-member form); SetWakePolicy(m, p) for any.
+  void SetWakePolicy(const WakePolicy& policy) { SetWakePolicy(0, policy); }
+  void SetWakePolicy(int member, const WakePolicy& policy);
+
+  // Copies one record for member 0 into the ring without publishing it.
+  // Returns false and counts a drop when the ring is full (or caplen >
+  // kMaxCaplen); returns false without counting after Close().
+  bool Write(uint64_t ts_ns, uint32_t len, uint32_t flags, const uint8_t* data, uint32_t caplen) {
+    return WriteFor(1u, ts_ns, len, flags, data, caplen) != kNotWritten;
+  }
+  // The same for the members whose bits are set in `members` (bit i = slot
+  // i; bits of free slots are ignored): each counts the record, or a drop.
+  // Returns the record's position, for ShareRecord(), or kNotWritten.
+  uint64_t WriteFor(uint32_t members, uint64_t ts_ns, uint32_t len, uint32_t flags,
+                    const uint8_t* data, uint32_t caplen);
+  // Hands the record at `pos` (a WriteFor() result) to one more member, which
+  // counts it: true, if it is still unpublished; false (nothing done) once
+  // Publish() made it visible, since a reader may have passed it already.
+  bool ShareRecord(uint64_t pos, int member);
+  // The position the next record would start at, if it fits before the end
+  // of the data area; records at or after a member's last one keep its order.
+  uint64_t write_pos() const;
 
   // True when a record of caplen bytes fits now (re-reading the consumer
   // position if the last one read leaves too little room). For writers that
@@ -58,43 +97,47 @@ class RingProducer {
   //   while (!ring->HasRoom(caplen)) { ring->Publish(now); wait(); }
   bool HasRoom(uint32_t caplen);
 
-  // Counts n packets as dropped without writing them (the writer shed them,
-  // e.g. a uid over its CPU share of the device); the reader sees them in
-  // packets_dropped with the next Publish. No-op after Close().
-  void CountDrops(uint64_t n);
+  // Counts n packets as dropped for a member without writing them (the
+  // writer shed them, e.g. a uid over its CPU share of the device); the
+  // reader sees them in packets_dropped with the next Publish. No-op after
+  // Close().
+  void CountDrops(uint64_t n) { CountDrops(0, n); }
+  void CountDrops(int member, uint64_t n);
 
   // Publishes every record written since the last call (store-release), then
-  // wakes the reader if it sleeps and the wake policy says so. Also call it
+  // wakes each member that sleeps if its wake policy says so. Also call it
   // periodically with no new records so timeouts fire.
   void Publish(int64_t now_ns);
 
   // Marks the ring closed (MYDEV_RING_CLOSED) with a reason
-  // (MYDEV_RING_CLOSE_SHUTDOWN, MYDEV_RING_CLOSE_DEVICE_GONE) and wakes the reader.
+  // (MYDEV_RING_CLOSE_SHUTDOWN, MYDEV_RING_CLOSE_DEVICE_GONE) and wakes every
+  // member.
   void Close(uint32_t reason);
 
   int ring_fd() const;
-  int ctl_fd() const;
-  int event_fd() const;
+  int ctl_fd(int member = 0) const;
+  int event_fd(int member = 0) const;
   uint64_t data_bytes() const;
-  uint64_t packets_received() const;  // records written
-  uint64_t packets_dropped() const;   // records refused for lack of room
-  uint64_t bytes_received() const;
+  // A member's counters (member 0 by default).
+  uint64_t packets_received(int member = 0) const;  // records written for it
+  uint64_t packets_dropped(int member = 0) const;   // refused for lack of room, or shed
+  uint64_t bytes_received(int member = 0) const;
 
   // Gauges for the stats. Like the counters above, call them where the writer
-  // cannot run at the same time (the daemon holds the session's mutex).
+  // cannot run at the same time (the daemon holds the ring's mutex).
   //
   // Bytes published and not yet released by the reader: the consumer
   // position read once (the client writes it) and clamped as the writer
   // clamps it, so 0..data_bytes() whatever the client wrote.
-  uint64_t fill_bytes() const;
+  uint64_t fill_bytes(int member = 0) const;
   // The most bytes ever waiting, as of the last Publish. Publish keeps it
   // exact without reading the consumer position each time: the fill from the
   // last position read is an upper bound (the reader only moves forward), and
   // the position is re-read only when that bound exceeds the mark. Write()
   // pays nothing for it. Never below the fill_bytes() of an honest reader.
-  uint64_t high_water_bytes() const;
+  uint64_t high_water_bytes(int member = 0) const;
   // eventfd writes made: wake-ups of a sleeping reader, plus the one of Close().
-  uint64_t wakeups() const;
+  uint64_t wakeups(int member = 0) const;
 
   static constexpr uint32_t kMaxCaplen = 262144;
 

@@ -150,8 +150,8 @@ TEST(RingProducer, RoundTripKeepsTimestampsFlagsAndBytes) {
   EXPECT_EQ(r->ts_ns, 42u);
   EXPECT_EQ(mydev_ring_next(f.v()), nullptr);
   mydev_ring_release(f.v());
-  EXPECT_EQ(f.reader.header()->packets_received, 2u);
-  EXPECT_EQ(f.reader.header()->bytes_received, 60u);
+  EXPECT_EQ(f.reader.header()->members[0].packets_received, 2u);
+  EXPECT_EQ(f.reader.header()->members[0].bytes_received, 60u);
   EXPECT_EQ(f.producer->packets_received(), 2u);
 }
 
@@ -269,8 +269,8 @@ TEST(RingProducer, FullRingDropsCountsAndKeepsWhatItHas) {
   for (int i = 0; i < 100; ++i) EXPECT_FALSE(Write(*f.producer, kept + 1 + i));
   f.producer->Publish(0);
   EXPECT_EQ(f.producer->packets_dropped(), 101u);
-  EXPECT_EQ(f.reader.header()->packets_dropped, 101u);
-  EXPECT_EQ(f.reader.header()->packets_received, kept);
+  EXPECT_EQ(f.reader.header()->members[0].packets_dropped, 101u);
+  EXPECT_EQ(f.reader.header()->members[0].packets_received, kept);
   EXPECT_GT(f.reader.header()->producer_pos, kRing - 256);
   EXPECT_LE(f.reader.header()->producer_pos, kRing);
   std::vector<uint64_t> got = Drain(f.v());
@@ -787,8 +787,8 @@ void RunThreads(uint64_t packets, bool lossless, int consumer_pause_every) {
     dropped += !accepted[s];
   }
   EXPECT_EQ(dropped, f.producer->packets_dropped());
-  EXPECT_EQ(f.reader.header()->packets_dropped, dropped);
-  EXPECT_EQ(f.reader.header()->packets_received, packets - dropped);
+  EXPECT_EQ(f.reader.header()->members[0].packets_dropped, dropped);
+  EXPECT_EQ(f.reader.header()->members[0].packets_received, packets - dropped);
   if (lossless) {
     EXPECT_EQ(dropped, 0u);
   }

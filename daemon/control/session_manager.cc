@@ -142,7 +142,12 @@ absl::StatusOr<uint64_t> SessionManager::ReserveQuota(const Caller& caller, uint
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::CreateSession(const Admission& a,
                                                                        const Credentials& peer) {
-  absl::StatusOr<std::shared_ptr<Session>> s = Session::Create(a.id, peer, a.params);
+  // A device with share_rings: into a ring of another of this uid's sessions
+  // with the same ring size, when one has room (session_ring.h).
+  const bool share = a.device->share_rings();
+  absl::StatusOr<std::shared_ptr<Session>> s =
+      Session::Create(a.id, peer, a.params,
+                      share ? a.device->RingToJoin(peer.uid, a.params.ring_bytes) : nullptr, share);
   if (s.ok()) return s;
   absl::MutexLock lock(&mu_);
   ReleaseQuota(a.caller.uid, a.params.ring_bytes);

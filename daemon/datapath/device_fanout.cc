@@ -298,48 +298,71 @@ void DeviceFanout::OnBatch(absl::Span<const Packet> batch) {
   SharedVerdicts shared;
   int64_t ran_ns;
   const uint32_t uids = distinct_uids_.load(std::memory_order_relaxed);
+  // Every session's records of the batch are written before any ring is
+  // published, so members of a shared ring write a packet once; then each
+  // ring is published once (PublishAll).
   if (uids < 2) {  // one uid: nobody else to protect, so nothing is timed or shed
     for (size_t g = 0; g < group_count_; ++g) groups_[g].computed = false;
     const int64_t now = ClockNs(CLOCK_MONOTONIC);
+    const uint64_t part = NextRound();
     for (size_t i = 0; i < sessions->size(); ++i)
-      (*sessions)[i]->Deliver(batch, now, true, SharedFor(i, batch, &shared, &ran_ns));
+      (*sessions)[i]->Deliver(batch, now, false, SharedFor(i, batch, &shared, &ran_ns), part);
+    PublishAll(*sessions, now);
     return;
   }
   // The batch goes out in chunks, so each uid's share is checked every
   // kShareChunk packets (an afpacket block holds thousands: one block
   // through 4,000-instruction filters would take 100+ ms).
   const size_t chunk = kShareChunk;
+  int64_t now = 0;
   for (size_t off = 0; off < batch.size(); off += chunk) {
     const absl::Span<const Packet> part = batch.subspan(off, chunk);
-    const bool publish = off + chunk >= batch.size();
+    const uint64_t part_id = NextRound();
     for (size_t g = 0; g < group_count_; ++g) groups_[g].computed = false;
-    const int64_t now = ClockNs(CLOCK_MONOTONIC);
+    now = ClockNs(CLOCK_MONOTONIC);
     cpu_share_.StartBatch(now, uids);
     int64_t t0 = now;
     for (size_t i = 0; i < sessions->size(); ++i) {
       Session& s = *(*sessions)[i];
       const uint32_t uid = s.owner().uid;
       if (cpu_share_.ShouldShed(uid)) {
-        s.Shed(part, now, publish);
+        s.Shed(part, now, false);
         t0 = ClockNs(CLOCK_MONOTONIC);  // shedding is not charged
         continue;
       }
       // A shared program's run is charged in equal parts to its members'
       // uids (share_ns each), not all to the first member's.
       const SharedVerdicts* verdicts = SharedFor(i, part, &shared, &ran_ns);
-      s.Deliver(part, now, publish, verdicts);
+      s.Deliver(part, now, false, verdicts, part_id);
       const int64_t t1 = ClockNs(CLOCK_MONOTONIC);
       const int64_t group_share = verdicts != nullptr ? groups_[group_of_[i]].share_ns : 0;
       cpu_share_.Charge(uid, t1 - t0 - ran_ns + group_share);
       t0 = t1;
     }
   }
+  PublishAll(*sessions, now);
+}
+
+std::shared_ptr<SessionRing> DeviceFanout::RingToJoin(uint32_t uid, uint64_t ring_bytes) const {
+  if (!share_rings_) return nullptr;
+  std::shared_ptr<const SessionList> sessions = Snapshot();
+  for (const auto& s : *sessions) {
+    const std::shared_ptr<SessionRing>& ring = s->ring();
+    if (ring->shareable() && ring->uid() == uid && ring->data_bytes() == ring_bytes &&
+        ring->member_count() < shm::RingProducer::kMaxMembers)
+      return ring;
+  }
+  return nullptr;
+}
+
+void DeviceFanout::PublishAll(const SessionList& sessions, int64_t now_ns) {
+  const uint64_t round = NextRound();
+  for (const auto& s : sessions) s->PublishRing(now_ns, round);
 }
 
 void DeviceFanout::TickAll() {
   std::shared_ptr<const SessionList> sessions = Snapshot();
-  const int64_t now = ClockNs(CLOCK_MONOTONIC);
-  for (const auto& s : *sessions) s->Tick(now);
+  PublishAll(*sessions, ClockNs(CLOCK_MONOTONIC));
 }
 
 void DeviceFanout::RunTicker() {

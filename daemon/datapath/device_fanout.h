@@ -143,6 +143,14 @@ class DeviceFanout {
   // What the kernel pre-filter is now.
   KernelFilterStatus kernel_filter() const;
 
+  // With share_rings (proto/config.proto DeviceConfig), sessions of one uid
+  // with the same ring size share a ring (session_ring.h). Set before Start.
+  void set_share_rings(bool share) { share_rings_ = share; }
+  bool share_rings() const { return share_rings_; }
+  // A ring of this device's sessions that a new session of uid with
+  // ring_bytes may join (shareable, same uid and size, a free slot), or null.
+  std::shared_ptr<SessionRing> RingToJoin(uint32_t uid, uint64_t ring_bytes) const;
+
   // The backend's DeviceGoneHandler: drops every session, closing its ring.
   void OnDeviceGone(const absl::Status& why);
 
@@ -178,6 +186,11 @@ class DeviceFanout {
   void SetSessionsLocked(std::shared_ptr<const SessionList> next)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTicker();
+  // Publishes each session's ring once (a shared ring is asked by each of its
+  // members in the same round).
+  void PublishAll(const SessionList& sessions, int64_t now_ns);
+  // A fresh id for a part of a batch or a publish round (never 0).
+  uint64_t NextRound() { return next_round_.fetch_add(1, std::memory_order_relaxed); }
   // A change to one session not made yet, which the pre-filter takes in.
   struct PendingChange {
     uint64_t session_id = 0;
@@ -191,6 +204,8 @@ class DeviceFanout {
 
   std::unique_ptr<Backend> backend_;
   const absl::Duration tick_;
+  bool share_rings_ = false;
+  std::atomic<uint64_t> next_round_{1};
   std::atomic<uint64_t> packets_seen_{0};
   std::atomic<uint64_t> bytes_seen_{0};
   // Distinct owner uids in sessions_ (written under mu_ with it).

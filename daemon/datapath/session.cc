@@ -38,35 +38,54 @@ bool DirectionPasses(mydev::v1::Direction want, PacketDirection dir) {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<Session>> Session::Create(uint64_t id, const Credentials& owner,
-                                                         const SessionParams& params) {
-  shm::RingOptions ring_options;
-  ring_options.data_bytes = params.ring_bytes;
-  ring_options.dlt = static_cast<uint32_t>(params.dlt);
-  absl::StatusOr<std::unique_ptr<shm::RingProducer>> ring = shm::RingProducer::Create(ring_options);
-  if (!ring.ok()) return ring.status();
+absl::StatusOr<std::shared_ptr<Session>> Session::Create(
+    uint64_t id, const Credentials& owner, const SessionParams& params,
+    const std::shared_ptr<SessionRing>& share, bool shareable) {
   shm::WakePolicy wake;
   wake.immediate = params.immediate;
   wake.wake_bytes = 0;  // a quarter of the ring
   wake.timeout_ns = static_cast<int64_t>(params.timeout_ms) * 1'000'000;
-  (*ring)->SetWakePolicy(wake);
-  std::shared_ptr<Session> s(new Session(id, owner, params, std::move(*ring)));
+  std::shared_ptr<SessionRing> ring;
+  int member = 0;
+  if (share != nullptr && share->uid() == owner.uid && share->data_bytes() == params.ring_bytes) {
+    if (absl::StatusOr<int> m = share->Join(wake); m.ok()) {
+      ring = share;
+      member = *m;
+    }
+  }
+  if (ring == nullptr) {
+    shm::RingOptions ring_options;
+    ring_options.data_bytes = params.ring_bytes;
+    ring_options.dlt = static_cast<uint32_t>(params.dlt);
+    absl::StatusOr<std::shared_ptr<SessionRing>> created =
+        SessionRing::Create(ring_options, owner.uid, shareable);
+    if (!created.ok()) return created.status();
+    ring = *std::move(created);
+    absl::MutexLock lock(&ring->mu());
+    ring->producer().SetWakePolicy(0, wake);
+  }
+  std::shared_ptr<Session> s(new Session(id, owner, params, std::move(ring), member));
   if (absl::Status st = FillRandom(s->token_.data(), s->token_.size()); !st.ok()) return st;
   return s;
 }
 
 Session::Session(uint64_t id, const Credentials& owner, const SessionParams& params,
-                 std::unique_ptr<shm::RingProducer> ring)
+                 std::shared_ptr<SessionRing> ring, int member)
     : id_(id),
       owner_(owner),
       params_(params),
       opened_at_(absl::Now()),
-      ring_fd_(ring->ring_fd()),
-      ctl_fd_(ring->ctl_fd()),
-      event_fd_(ring->event_fd()),
       ring_(std::move(ring)),
+      member_(member),
       direction_(params.direction),
-      dlt_(params.dlt) {}
+      dlt_(params.dlt) {
+  absl::MutexLock lock(&ring_->mu());
+  ring_fd_ = ring_->ring_fd();
+  ctl_fd_ = ring_->producer().ctl_fd(member_);
+  event_fd_ = ring_->producer().event_fd(member_);
+}
+
+Session::~Session() { ring_->Leave(member_); }
 
 bool Session::TokenMatches(absl::string_view token) const {
   if (token.size() != token_.size()) return false;
@@ -76,9 +95,12 @@ bool Session::TokenMatches(absl::string_view token) const {
 }
 
 void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publish,
-                      const SharedVerdicts* shared) {
+                      const SharedVerdicts* shared, uint64_t part) {
   absl::MutexLock lock(&mu_);
   if (closed_) return;
+  {
+  absl::MutexLock ring_lock(&ring_->mu());
+  SessionRing::Cursor cursor;
   // The verdicts were computed from this very program object and link type.
   const uint32_t* verdicts =
       shared != nullptr && shared->program == filter_.get() && shared->dlt == dlt_ ? shared->keep
@@ -103,9 +125,10 @@ void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publi
     }
     uint32_t caplen = std::min({captured, keep, params_.snaplen});
     uint32_t flags = p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
-    ring_->Write(p.ts_ns, len, flags, data, caplen);
+    ring_->WriteLocked(member_, part, i, dlt_, p.ts_ns, len, flags, data, caplen, &cursor);
   }
-  if (publish) ring_->Publish(now_ns);
+  }
+  if (publish) ring_->Publish(now_ns, 0);
 }
 
 void Session::Shed(absl::Span<const Packet> batch, int64_t now_ns, bool publish) {
@@ -113,14 +136,17 @@ void Session::Shed(absl::Span<const Packet> batch, int64_t now_ns, bool publish)
   if (closed_) return;
   uint64_t n = 0;
   for (const Packet& p : batch) n += DirectionPasses(direction_, p.direction) ? 1 : 0;
-  ring_->CountDrops(n);
+  {
+    absl::MutexLock ring_lock(&ring_->mu());
+    ring_->producer().CountDrops(member_, n);
+  }
   packets_shed_ += n;
-  if (publish) ring_->Publish(now_ns);
+  if (publish) ring_->Publish(now_ns, 0);
 }
 
-void Session::Tick(int64_t now_ns) {
+void Session::PublishRing(int64_t now_ns, uint64_t round) {
   absl::MutexLock lock(&mu_);
-  if (!closed_) ring_->Publish(now_ns);
+  if (!closed_) ring_->Publish(now_ns, round);
 }
 
 void Session::CloseRing(uint32_t reason) {
@@ -169,14 +195,16 @@ SessionCounters Session::counters() const {
 
 SessionCounters Session::CountersLocked() const {
   SessionCounters c;
-  c.packets_received = ring_->packets_received();
-  c.packets_dropped = ring_->packets_dropped();
-  c.bytes_received = ring_->bytes_received();
-  c.ring_fill_bytes = ring_->fill_bytes();
+  absl::ReaderMutexLock ring_lock(&ring_->mu());
+  const shm::RingProducer& r = ring_->producer();
+  c.packets_received = r.packets_received(member_);
+  c.packets_dropped = r.packets_dropped(member_);
+  c.bytes_received = r.bytes_received(member_);
+  c.ring_fill_bytes = r.fill_bytes(member_);
   // The mark is exact as of the last Publish; a client that moved its
   // consumer position backwards could make the fill read higher.
-  c.ring_high_water_bytes = std::max(ring_->high_water_bytes(), c.ring_fill_bytes);
-  c.wakeups = ring_->wakeups();
+  c.ring_high_water_bytes = std::max(r.high_water_bytes(member_), c.ring_fill_bytes);
+  c.wakeups = r.wakeups(member_);
   c.packets_shed = packets_shed_;
   return c;
 }

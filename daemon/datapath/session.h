@@ -3,8 +3,10 @@
 //
 // Threads: the device's fan-out thread calls Deliver(); the device ticker
 // calls Tick(); gRPC handlers call SetFilter()/SetDirection()/counters()/status().
-// One mutex per session serialises them (the ring has exactly one writer at a
-// time); it is uncontended on the hot path and taken once per batch.
+// One mutex per session guards its settings; the ring's own mutex
+// (session_ring.h) serialises its writers, since sessions of one uid may
+// share a ring. Both are uncontended on the hot path and taken once per
+// batch, the session's first.
 //
 //   SessionParams p{.device = "mydev0", .snaplen = 65535, .ring_bytes = 1 << 22};
 //   absl::StatusOr<std::shared_ptr<Session>> s =
@@ -33,6 +35,7 @@
 #include "absl/types/span.h"
 #include "daemon/backends/backend.h"
 #include "daemon/datapath/bpf_program.h"
+#include "daemon/datapath/session_ring.h"
 #include "proto/mydev.pb.h"
 #include "shm/fd_passing.h"
 #include "shm/ring_producer.h"
@@ -106,9 +109,13 @@ struct SharedVerdicts {
 
 class Session {
  public:
-  // Creates the ring and draws a fresh random token.
-  static absl::StatusOr<std::shared_ptr<Session>> Create(uint64_t id, const Credentials& owner,
-                                                         const SessionParams& params);
+  // Joins `share` (a ring of another session of the same uid and ring size,
+  // see session_ring.h) if given and it has room, or creates a ring of its
+  // own (shareable: later sessions may join it); draws a fresh random token.
+  static absl::StatusOr<std::shared_ptr<Session>> Create(
+      uint64_t id, const Credentials& owner, const SessionParams& params,
+      const std::shared_ptr<SessionRing>& share = nullptr, bool shareable = false);
+  ~Session();
 
   uint64_t id() const { return id_; }
   const Credentials& owner() const { return owner_; }
@@ -120,18 +127,25 @@ class Session {
   bool TokenMatches(absl::string_view token) const;
 
   // Fan-out: filters the batch into the ring, then publishes it (unless
-  // publish is false: more of the same batch follows). With shared verdicts
-  // (see SharedVerdicts) the filter is not run again.
+  // publish is false: more of the same batch follows, or the caller
+  // publishes the ring once for all its members, PublishRing). With shared
+  // verdicts (see SharedVerdicts) the filter is not run again. `part` (a
+  // nonzero id of this batch or chunk, never reused) lets members of a shared
+  // ring write a packet they all take once (SessionRing::WriteLocked); 0
+  // writes every record anew.
   void Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publish = true,
-               const SharedVerdicts* shared = nullptr);
+               const SharedVerdicts* shared = nullptr, uint64_t part = 0);
   // Drops the batch unfiltered: the packets its direction would take count
   // as drops (packets_dropped and packets_shed), because the owner's uid has
   // used its share of the device thread (uid_cpu_share.h). Then publishes
   // (unless publish is false).
   void Shed(absl::Span<const Packet> batch, int64_t now_ns, bool publish = true);
-  // Publishes with no new packets so the client's timeout fires.
-  void Tick(int64_t now_ns);
-  // Marks the ring closed (MYDEV_RING_CLOSED, reason) and wakes the reader.
+  // Publishes the session's ring (what was delivered, or nothing new so the
+  // client's timeout fires), once per nonzero round for all its members.
+  void PublishRing(int64_t now_ns, uint64_t round = 0);
+  void Tick(int64_t now_ns) { PublishRing(now_ns); }
+  // Marks the ring closed (MYDEV_RING_CLOSED, reason) and wakes its readers
+  // (every member of a shared ring: they are closed together).
   void CloseRing(uint32_t reason);
 
   // No program = accept everything.
@@ -148,6 +162,10 @@ class Session {
   // client's consumer position read once, see RingProducer::fill_bytes).
   SessionStatus status() const;
 
+  // The ring, and this session's slot in it (0 unless shared).
+  const std::shared_ptr<SessionRing>& ring() const { return ring_; }
+  int ring_member() const { return member_; }
+
   // The fds handed to the client (owned by the ring; valid for the session's life).
   int ring_fd() const { return ring_fd_; }
   int ctl_fd() const { return ctl_fd_; }
@@ -160,7 +178,7 @@ class Session {
 
  private:
   Session(uint64_t id, const Credentials& owner, const SessionParams& params,
-          std::unique_ptr<shm::RingProducer> ring);
+          std::shared_ptr<SessionRing> ring, int member);
   // counters(), for callers holding mu_.
   SessionCounters CountersLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
@@ -169,11 +187,12 @@ class Session {
   const SessionParams params_;
   const absl::Time opened_at_;
   SessionToken token_{};
+  const std::shared_ptr<SessionRing> ring_;
+  const int member_;
   int ring_fd_, ctl_fd_, event_fd_;
   std::atomic<bool> attached_{false};
 
   mutable absl::Mutex mu_;
-  std::unique_ptr<shm::RingProducer> ring_ ABSL_PT_GUARDED_BY(mu_);
   // Shared with FilterView snapshots; replaced, never changed, by SetFilter.
   std::shared_ptr<const BpfProgram> filter_ ABSL_GUARDED_BY(mu_);
   mydev::v1::Direction direction_ ABSL_GUARDED_BY(mu_);

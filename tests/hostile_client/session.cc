@@ -139,11 +139,12 @@ void PrintFinalStats(Capture::Stub* stub, const mydev::v1::OpenSessionResponse& 
   mydev::v1::SessionStats s;
   grpc::Status st = GetStats(stub, Ref(o), &s);
   const mydev_ring_header* h = a.ring.header();
+  const mydev_ring_member_counters* c = mydev_ring_counters(a.ring.view());
   Print("stats_code=" + std::string(CodeName(st.error_code())) +
         " stats_received=" + std::to_string(s.packets_received()) +
         " stats_dropped=" + std::to_string(s.packets_dropped()) + " ring_received=" +
-        std::to_string(__atomic_load_n(&h->packets_received, __ATOMIC_RELAXED)) +
-        " ring_dropped=" + std::to_string(__atomic_load_n(&h->packets_dropped, __ATOMIC_RELAXED)) +
+        std::to_string(__atomic_load_n(&c->packets_received, __ATOMIC_RELAXED)) +
+        " ring_dropped=" + std::to_string(__atomic_load_n(&c->packets_dropped, __ATOMIC_RELAXED)) +
         " ring_closed=" + std::to_string(__atomic_load_n(&h->state, __ATOMIC_ACQUIRE)) +
         " close_reason=" + std::to_string(h->close_reason));
 }
