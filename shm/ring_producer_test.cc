@@ -737,6 +737,144 @@ TEST(RingGauges, WakeupsCountEventfdWrites) {
   EXPECT_EQ(f.producer->wakeups(), 6u) << "Close writes the eventfd too";
 }
 
+// ---------------------------------------------------------------- shared rings
+
+// A reader of member `m` of f's ring.
+MappedRing MapMember(RingProducer& ring, int m) {
+  auto mapped = MapRingForReading(ring.ring_fd(), ring.ctl_fd(m));
+  EXPECT_TRUE(mapped.ok()) << mapped.status();
+  return std::move(*mapped);
+}
+
+uint64_t WriteSeqFor(RingProducer& ring, uint32_t members, uint64_t seq) {
+  const uint32_t caplen = CaplenFor(seq);
+  std::vector<uint8_t> p = PayloadFor(seq, caplen);
+  return ring.WriteFor(members, 1000 + seq, caplen + 4, MYDEV_REC_DIR_IN, p.data(), caplen);
+}
+
+TEST(SharedRing, EachMemberReadsItsRecordsInOrderAndASharedOneIsWrittenOnce) {
+  Fixture f = Make();
+  absl::StatusOr<int> b = f.producer->AddMember({});
+  absl::StatusOr<int> c = f.producer->AddMember({});
+  ASSERT_TRUE(b.ok() && c.ok());
+  EXPECT_EQ(*b, 1);
+  EXPECT_EQ(*c, 2);
+  EXPECT_EQ(f.producer->member_count(), 3);
+  MappedRing rb = MapMember(*f.producer, *b), rc = MapMember(*f.producer, *c);
+  EXPECT_EQ(rb.view()->member, 1u);
+  // seq 0: members 0 and 1 (written once, shared); seq 1: member 2 only;
+  // seq 2: all three.
+  const uint64_t p0 = WriteSeqFor(*f.producer, 1u << 0, 0);
+  ASSERT_NE(p0, RingProducer::kNotWritten);
+  EXPECT_TRUE(f.producer->ShareRecord(p0, *b));
+  ASSERT_NE(WriteSeqFor(*f.producer, 1u << *c, 1), RingProducer::kNotWritten);
+  const uint64_t used_before = f.producer->write_pos();
+  const uint64_t p2 = WriteSeqFor(*f.producer, 1u << 0, 2);
+  EXPECT_TRUE(f.producer->ShareRecord(p2, *b));
+  EXPECT_TRUE(f.producer->ShareRecord(p2, *c));
+  EXPECT_EQ(f.producer->write_pos() - used_before, MYDEV_ALIGN8(kHdr + CaplenFor(2)))
+      << "one record for three members";
+  f.producer->Publish(0);
+  EXPECT_FALSE(f.producer->ShareRecord(p2, *b)) << "published: a reader may have passed it";
+  EXPECT_EQ(Drain(f.v()), (std::vector<uint64_t>{0, 2}));
+  EXPECT_EQ(Drain(rb.view()), (std::vector<uint64_t>{0, 2}));
+  EXPECT_EQ(Drain(rc.view()), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(f.producer->packets_received(0), 2u);
+  EXPECT_EQ(f.producer->packets_received(*b), 2u);
+  EXPECT_EQ(f.producer->packets_received(*c), 2u);
+  EXPECT_EQ(f.producer->bytes_received(*c), CaplenFor(1) + CaplenFor(2));
+  EXPECT_EQ(mydev_ring_counters(rc.view())->packets_received, 2u) << "its own slot";
+  EXPECT_EQ(mydev_ring_counters(rc.view())->bytes_received, CaplenFor(1) + CaplenFor(2));
+}
+
+TEST(SharedRing, TheSlowestMemberHoldsTheRoomAndLeavingFreesIt) {
+  Fixture f = Make();
+  absl::StatusOr<int> b = f.producer->AddMember({});
+  ASSERT_TRUE(b.ok());
+  MappedRing rb = MapMember(*f.producer, *b);
+  uint64_t seq = 0, written = 0;
+  while (WriteSeqFor(*f.producer, 0b11, seq) != RingProducer::kNotWritten) ++seq, ++written;
+  f.producer->Publish(0);
+  EXPECT_EQ(f.producer->packets_dropped(0), 1u);
+  EXPECT_EQ(f.producer->packets_dropped(*b), 1u);
+  EXPECT_EQ(Drain(f.v()).size(), written) << "member 0 reads everything";
+  // Member 1 has read nothing: still no room.
+  EXPECT_EQ(WriteSeqFor(*f.producer, 1u, ++seq), RingProducer::kNotWritten);
+  EXPECT_EQ(f.producer->packets_dropped(0), 2u);
+  EXPECT_EQ(f.producer->packets_dropped(*b), 1u) << "not its record";
+  f.producer->Publish(0);
+  f.producer->RemoveMember(*b);
+  EXPECT_EQ(f.producer->member_count(), 1);
+  EXPECT_EQ(f.producer->ctl_fd(*b), -1);
+  EXPECT_NE(WriteSeqFor(*f.producer, 1u, ++seq), RingProducer::kNotWritten)
+      << "the one that held the room left";
+  EXPECT_EQ(WriteSeqFor(*f.producer, 1u << *b, ++seq), RingProducer::kNotWritten)
+      << "a free slot takes nothing";
+}
+
+TEST(SharedRing, ANewMemberReadsOnlyWhatIsPublishedAfterItJoined) {
+  Fixture f = Make();
+  for (uint64_t seq = 0; seq < 10; ++seq) ASSERT_TRUE(Write(*f.producer, seq));
+  f.producer->Publish(0);
+  ASSERT_TRUE(Write(*f.producer, 10));  // written, not yet published
+  absl::StatusOr<int> b = f.producer->AddMember({});
+  ASSERT_TRUE(b.ok());
+  MappedRing rb = MapMember(*f.producer, *b);
+  ASSERT_NE(WriteSeqFor(*f.producer, 0b11, 11), RingProducer::kNotWritten);
+  f.producer->Publish(0);
+  EXPECT_EQ(Drain(rb.view()), (std::vector<uint64_t>{11}));
+  EXPECT_EQ(Drain(f.v()).size(), 12u);
+  EXPECT_EQ(f.producer->fill_bytes(*b), 0u);
+}
+
+TEST(SharedRing, SixteenMembersAtMostAndAFreedSlotIsReusedWithZeroedCounters) {
+  Fixture f = Make();
+  std::vector<int> slots;
+  for (int i = 1; i < RingProducer::kMaxMembers; ++i) {
+    absl::StatusOr<int> m = f.producer->AddMember({});
+    ASSERT_TRUE(m.ok()) << m.status();
+    slots.push_back(*m);
+  }
+  absl::StatusOr<int> extra = f.producer->AddMember({});
+  EXPECT_EQ(extra.status().code(), absl::StatusCode::kResourceExhausted);
+  ASSERT_NE(WriteSeqFor(*f.producer, 1u << 5, 0), RingProducer::kNotWritten);
+  f.producer->Publish(0);
+  EXPECT_EQ(f.v()->hdr->members[5].packets_received, 1u);
+  f.producer->RemoveMember(5);
+  absl::StatusOr<int> again = f.producer->AddMember({});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 5);
+  EXPECT_EQ(f.v()->hdr->members[5].packets_received, 0u);
+  EXPECT_EQ(f.producer->packets_received(5), 0u);
+}
+
+TEST(SharedRing, EachMemberIsWokenByItsOwnPolicyAndAllByTheClose) {
+  Fixture f = Make();
+  f.producer->SetWakePolicy({.immediate = false});
+  absl::StatusOr<int> b = f.producer->AddMember({.immediate = true});
+  ASSERT_TRUE(b.ok());
+  MappedRing rb = MapMember(*f.producer, *b);
+  ASSERT_EQ(mydev_ring_prepare_sleep(f.v()), 1);
+  ASSERT_EQ(mydev_ring_prepare_sleep(rb.view()), 1);
+  ASSERT_NE(WriteSeqFor(*f.producer, 0b11, 0), RingProducer::kNotWritten);
+  f.producer->Publish(0);
+  EXPECT_FALSE(Readable(f.producer->event_fd(0))) << "a quarter of the ring is not waiting";
+  EXPECT_TRUE(Readable(f.producer->event_fd(*b))) << "immediate";
+  f.producer->Close(MYDEV_RING_CLOSE_SHUTDOWN);
+  EXPECT_TRUE(Readable(f.producer->event_fd(0)));
+  EXPECT_TRUE(mydev_ring_closed(rb.view()));
+}
+
+TEST(SharedRing, AReaderRefusesACtlPageNamingNoSlot) {
+  Fixture f = Make();
+  auto* ctl = static_cast<mydev_ring_control*>(f.reader.ctl_map());
+  ctl->member = RingProducer::kMaxMembers;
+  mydev_ring_view v;
+  EXPECT_EQ(mydev_ring_view_init(&v, f.reader.ring_map(), f.reader.ring_map_bytes(), ctl), -1);
+  ctl->member = 0;
+  EXPECT_EQ(mydev_ring_view_init(&v, f.reader.ring_map(), f.reader.ring_map_bytes(), ctl), 0);
+}
+
 // ---------------------------------------------------------------- threads
 
 // A producer thread and a consumer thread; the consumer sleeps on the eventfd

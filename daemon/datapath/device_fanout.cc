@@ -287,6 +287,40 @@ const SharedVerdicts* DeviceFanout::SharedFor(size_t i, absl::Span<const Packet>
   return out;
 }
 
+void DeviceFanout::GroupRings(const SessionList& sessions) {
+  const size_t n = sessions.size();
+  ring_of_.assign(n, -1);
+  if (caplens_.size() < n) caplens_.resize(n);
+  ring_group_count_ = 0;
+  for (size_t i = 0; i < n; ++i) {
+    SessionRing* ring = sessions[i]->ring().get();
+    if (!ring->shareable()) continue;  // a ring of its own: Session::Deliver
+    size_t g = 0;
+    while (g < ring_group_count_ && ring_groups_[g].ring != ring) ++g;
+    if (g == ring_group_count_) {
+      if (ring_groups_.size() == g) ring_groups_.emplace_back();
+      ring_groups_[g].ring = ring;
+      ++ring_group_count_;
+    }
+    ring_of_[i] = static_cast<int>(g);
+  }
+}
+
+void DeviceFanout::DeliverOrSelect(size_t i, Session& s, absl::Span<const Packet> part,
+                                   int64_t now_ns, const SharedVerdicts* verdicts) {
+  if (ring_of_[i] < 0) {
+    s.Deliver(part, now_ns, false, verdicts);
+    return;
+  }
+  ring_groups_[ring_of_[i]].selected.push_back(s.Select(part, verdicts, &caplens_[i]));
+}
+
+void DeviceFanout::WriteRing(RingGroup& g, absl::Span<const Packet> part) {
+  if (g.selected.empty()) return;
+  absl::MutexLock lock(&g.ring->mu());
+  g.ring->WriteBatchLocked(part, g.selected);
+}
+
 void DeviceFanout::OnBatch(absl::Span<const Packet> batch) {
   uint64_t bytes = 0;
   for (const Packet& p : batch) bytes += p.len;
@@ -295,18 +329,21 @@ void DeviceFanout::OnBatch(absl::Span<const Packet> batch) {
   std::shared_ptr<const SessionList> sessions = Snapshot();
   if (sessions->empty()) return;
   GroupFilters(*sessions);
+  GroupRings(*sessions);
   SharedVerdicts shared;
   int64_t ran_ns;
   const uint32_t uids = distinct_uids_.load(std::memory_order_relaxed);
-  // Every session's records of the batch are written before any ring is
-  // published, so members of a shared ring write a packet once; then each
-  // ring is published once (PublishAll).
+  // Sessions with a ring of their own are written one after another; the
+  // members of a shareable ring are selected first and then written
+  // together, packet by packet (SessionRing::WriteBatchLocked). No ring is
+  // published before all are written; then each once (PublishAll).
   if (uids < 2) {  // one uid: nobody else to protect, so nothing is timed or shed
     for (size_t g = 0; g < group_count_; ++g) groups_[g].computed = false;
+    for (size_t g = 0; g < ring_group_count_; ++g) ring_groups_[g].selected.clear();
     const int64_t now = ClockNs(CLOCK_MONOTONIC);
-    const uint64_t part = NextRound();
     for (size_t i = 0; i < sessions->size(); ++i)
-      (*sessions)[i]->Deliver(batch, now, false, SharedFor(i, batch, &shared, &ran_ns), part);
+      DeliverOrSelect(i, *(*sessions)[i], batch, now, SharedFor(i, batch, &shared, &ran_ns));
+    for (size_t g = 0; g < ring_group_count_; ++g) WriteRing(ring_groups_[g], batch);
     PublishAll(*sessions, now);
     return;
   }
@@ -317,8 +354,8 @@ void DeviceFanout::OnBatch(absl::Span<const Packet> batch) {
   int64_t now = 0;
   for (size_t off = 0; off < batch.size(); off += chunk) {
     const absl::Span<const Packet> part = batch.subspan(off, chunk);
-    const uint64_t part_id = NextRound();
     for (size_t g = 0; g < group_count_; ++g) groups_[g].computed = false;
+    for (size_t g = 0; g < ring_group_count_; ++g) ring_groups_[g].selected.clear();
     now = ClockNs(CLOCK_MONOTONIC);
     cpu_share_.StartBatch(now, uids);
     int64_t t0 = now;
@@ -333,10 +370,17 @@ void DeviceFanout::OnBatch(absl::Span<const Packet> batch) {
       // A shared program's run is charged in equal parts to its members'
       // uids (share_ns each), not all to the first member's.
       const SharedVerdicts* verdicts = SharedFor(i, part, &shared, &ran_ns);
-      s.Deliver(part, now, false, verdicts, part_id);
+      DeliverOrSelect(i, s, part, now, verdicts);
       const int64_t t1 = ClockNs(CLOCK_MONOTONIC);
       const int64_t group_share = verdicts != nullptr ? groups_[group_of_[i]].share_ns : 0;
       cpu_share_.Charge(uid, t1 - t0 - ran_ns + group_share);
+      t0 = t1;
+    }
+    // A shared ring's members are all of its uid: the write is charged to it.
+    for (size_t g = 0; g < ring_group_count_; ++g) {
+      WriteRing(ring_groups_[g], part);
+      const int64_t t1 = ClockNs(CLOCK_MONOTONIC);
+      cpu_share_.Charge(ring_groups_[g].ring->uid(), t1 - t0);
       t0 = t1;
     }
   }

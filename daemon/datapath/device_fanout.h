@@ -174,7 +174,21 @@ class DeviceFanout {
     int64_t share_ns = 0;   // the run's time / members, charged to each member's uid
     std::vector<uint32_t> keep;
   };
+  // The sessions of one shareable ring in a batch, and what each takes of
+  // the part being delivered (OnBatch's scratch).
+  struct RingGroup {
+    SessionRing* ring = nullptr;
+    std::vector<SessionRing::MemberSelection> selected;
+  };
   std::shared_ptr<const SessionList> Snapshot() const;
+  // Fills ring_of_ and ring_groups_ for the sessions of a batch.
+  void GroupRings(const SessionList& sessions);
+  // Session i (s) of the batch: delivers part into its own ring, or selects
+  // what it takes for its shareable ring's group.
+  void DeliverOrSelect(size_t i, Session& s, absl::Span<const Packet> part, int64_t now_ns,
+                       const SharedVerdicts* verdicts);
+  // Writes part into a shareable ring for the members selected.
+  void WriteRing(RingGroup& g, absl::Span<const Packet> part);
   // Fills filter_views_, group_of_ and groups_ for the sessions of a batch.
   void GroupFilters(const SessionList& sessions);
   // The verdicts session i may use for part (computing its group's first),
@@ -189,7 +203,7 @@ class DeviceFanout {
   // Publishes each session's ring once (a shared ring is asked by each of its
   // members in the same round).
   void PublishAll(const SessionList& sessions, int64_t now_ns);
-  // A fresh id for a part of a batch or a publish round (never 0).
+  // A fresh id for a publish round (never 0).
   uint64_t NextRound() { return next_round_.fetch_add(1, std::memory_order_relaxed); }
   // A change to one session not made yet, which the pre-filter takes in.
   struct PendingChange {
@@ -218,6 +232,12 @@ class DeviceFanout {
   std::vector<FilterGroup> groups_;  // the first group_count_ are in use
   size_t group_count_ = 0;
   std::vector<uint8_t> sll2_scratch_;  // one SLL2 record, for a group's program
+  // Per session of the batch: its group in ring_groups_ (-1: a ring of its
+  // own) and, if in one, what it takes of the part (Session::Select).
+  std::vector<int> ring_of_;
+  std::vector<std::vector<uint32_t>> caplens_;
+  std::vector<RingGroup> ring_groups_;  // the first ring_group_count_ are in use
+  size_t ring_group_count_ = 0;
 
   // Serialises rebuilding the kernel pre-filter (and a filter change with it).
   absl::Mutex kernel_filter_mu_ ABSL_ACQUIRED_BEFORE(mu_);

@@ -300,9 +300,12 @@ TEST(FanoutTest, ExpensiveFiltersOfOneUidCostOnlyThatUid) {
 // still get exactly what its own filter, direction and snaplen select, also
 // when a session's filter changes between batches, with one uid (whole
 // batches) and with two (chunks, timed).
-void CheckSharedFilters(uint32_t second_uid) {
+// With share_rings, the sessions of each uid share one ring: the same must
+// hold, and the rings hold fewer bytes than the sessions read.
+void CheckSharedFilters(uint32_t second_uid, bool share_rings = false) {
   DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
                    absl::Milliseconds(10), /*uid_cpu_share=*/1.0);
+  dev.set_share_rings(share_rings);
   struct Want {
     const char* filter;  // nullptr = none
     mydev::v1::Direction direction;
@@ -327,7 +330,8 @@ void CheckSharedFilters(uint32_t second_uid) {
     p.snaplen = wants[i].snaplen;
     p.direction = wants[i].direction;
     absl::StatusOr<std::shared_ptr<Session>> s =
-        Session::Create(i + 1, Credentials{wants[i].uid, wants[i].uid, 1}, p);
+        Session::Create(i + 1, Credentials{wants[i].uid, wants[i].uid, 1}, p,
+                        dev.RingToJoin(wants[i].uid, p.ring_bytes), share_rings);
     ASSERT_TRUE(s.ok()) << s.status();
     if (wants[i].filter != nullptr) (*s)->SetFilter(Compile(wants[i].filter));
     ASSERT_TRUE(dev.AddSession(*s).ok());
@@ -339,8 +343,10 @@ void CheckSharedFilters(uint32_t second_uid) {
     if (i == half) sessions.back()->SetFilter(Compile("tcp"));
     dev.OnBatch(absl::MakeConstSpan(t.packets).subspan(i, 512));
   }
+  uint64_t read_bytes = 0;
   for (size_t s = 0; s < wants.size(); ++s) {
     std::vector<Read> got = Drain(*sessions[s]);
+    for (const Read& r : got) read_bytes += MYDEV_ALIGN8(sizeof(mydev_ring_record) + r.caplen);
     size_t k = 0;
     for (size_t i = 0; i < t.frames.size(); ++i) {
       const char* filter = wants[s].filter;
@@ -362,6 +368,24 @@ void CheckSharedFilters(uint32_t second_uid) {
     EXPECT_EQ(k, got.size()) << "session " << s << " got packets its filter does not select";
     EXPECT_GT(k, 100u) << "session " << s;
   }
+  std::vector<SessionRing*> rings;
+  uint64_t ring_bytes = 0;
+  for (size_t s = 0; s < wants.size(); ++s) {
+    SessionRing* ring = sessions[s]->ring().get();
+    EXPECT_EQ(ring == sessions[0]->ring().get(), !share_rings ? s == 0 : wants[s].uid == 1000)
+        << "session " << s;
+    if (std::find(rings.begin(), rings.end(), ring) != rings.end()) continue;
+    rings.push_back(ring);
+    absl::MutexLock lock(&ring->mu());
+    ring_bytes += ring->producer().write_pos();
+  }
+  if (share_rings) {
+    // Sessions 0 and 2 (udp, 65535 and 100) and 5 and 7 (all; udp then tcp)
+    // of uid 1000 take many of the same packets.
+    EXPECT_LT(ring_bytes, read_bytes * 3 / 4) << "written once for several sessions";
+  } else {
+    EXPECT_GE(ring_bytes, read_bytes);
+  }
 }
 
 TEST(FanoutTest, SessionsSharingAFilterEachGetExactlyTheirPacketsOneUid) {
@@ -370,6 +394,94 @@ TEST(FanoutTest, SessionsSharingAFilterEachGetExactlyTheirPacketsOneUid) {
 
 TEST(FanoutTest, SessionsSharingAFilterEachGetExactlyTheirPacketsTwoUids) {
   CheckSharedFilters(2000);
+}
+
+TEST(FanoutTest, SharedRingsEachSessionGetsExactlyItsPacketsOneUid) {
+  CheckSharedFilters(1000, /*share_rings=*/true);
+}
+
+TEST(FanoutTest, SharedRingsEachSessionGetsExactlyItsPacketsTwoUids) {
+  CheckSharedFilters(2000, /*share_rings=*/true);
+}
+
+TEST(FanoutTest, OnlyAUidsSessionsOfTheSameRingSizeShareARing) {
+  DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
+                   absl::Milliseconds(10));
+  auto open = [&](uint64_t id, uint32_t uid, uint64_t ring_bytes) {
+    SessionParams p;
+    p.device = "mydev0";
+    p.ring_bytes = ring_bytes;
+    absl::StatusOr<std::shared_ptr<Session>> s = Session::Create(
+        id, Credentials{uid, uid, 1}, p, dev.RingToJoin(uid, ring_bytes), dev.share_rings());
+    EXPECT_TRUE(s.ok()) << s.status();
+    EXPECT_TRUE(dev.AddSession(*s).ok());
+    return *s;
+  };
+  auto alone = open(1, 1000, 1 << 20);
+  EXPECT_EQ(dev.RingToJoin(1000, 1 << 20), nullptr) << "share_rings is off";
+  dev.set_share_rings(true);
+  auto a = open(2, 1000, 1 << 20), b = open(3, 1000, 1 << 20), c = open(4, 1001, 1 << 20),
+       d = open(5, 1000, 2 << 20);
+  EXPECT_NE(a->ring(), alone->ring()) << "opened before sharing: not shareable";
+  EXPECT_EQ(a->ring(), b->ring());
+  EXPECT_EQ(b->ring_member(), 1);
+  EXPECT_NE(c->ring(), a->ring()) << "another uid";
+  EXPECT_NE(d->ring(), a->ring()) << "another ring size";
+  std::vector<std::shared_ptr<Session>> more;
+  for (int i = 0; i < 15; ++i) more.push_back(open(10 + i, 1000, 1 << 20));
+  EXPECT_EQ(more[13]->ring(), a->ring()) << "the 16th member";
+  EXPECT_NE(more[14]->ring(), a->ring()) << "a 17th opens a ring of its own";
+  // A member that leaves frees its slot for the next.
+  const int slot = b->ring_member();
+  dev.RemoveSession(b->id());
+  b.reset();
+  auto e = open(40, 1000, 1 << 20);
+  EXPECT_EQ(e->ring(), a->ring());
+  EXPECT_EQ(e->ring_member(), slot);
+}
+
+TEST(FanoutTest, SharedRingMembersWaitForTheSlowestAndEachCountsItsDrops) {
+  DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
+                   absl::Milliseconds(10));
+  dev.set_share_rings(true);
+  SessionParams p;
+  p.device = "mydev0";
+  p.ring_bytes = shm::RingProducer::kMinDataBytes;
+  std::vector<std::shared_ptr<Session>> s;
+  for (uint64_t id = 1; id <= 2; ++id) {
+    absl::StatusOr<std::shared_ptr<Session>> one =
+        Session::Create(id, Credentials{7, 7, 1}, p, dev.RingToJoin(7, p.ring_bytes), true);
+    ASSERT_TRUE(one.ok());
+    ASSERT_TRUE(dev.AddSession(*one).ok());
+    s.push_back(*one);
+  }
+  s[1]->SetFilter(Compile("udp"));
+  ASSERT_EQ(s[0]->ring(), s[1]->ring());
+  Traffic t(6000);  // ~4 MB into 1 MiB
+  size_t udp = 0;
+  for (const auto& f : t.frames) udp += Traffic::IsUdp(f);
+  // Session 0 reads as it goes; session 1 never does.
+  for (size_t i = 0; i < t.packets.size(); i += 128) {
+    dev.OnBatch(absl::MakeConstSpan(t.packets).subspan(i, 128));
+    Drain(*s[0]);
+  }
+  SessionCounters a = s[0]->counters(), b = s[1]->counters();
+  EXPECT_EQ(a.packets_received + a.packets_dropped, 6000u);
+  EXPECT_EQ(b.packets_received + b.packets_dropped, udp);
+  EXPECT_GT(a.packets_dropped, 0u) << "held back by the member that does not read";
+  EXPECT_GT(b.packets_dropped, 0u);
+  std::vector<Read> got = Drain(*s[1]);
+  EXPECT_EQ(got.size(), b.packets_received);
+  // Once the slow member leaves, the other loses nothing.
+  dev.RemoveSession(s[1]->id());
+  s[1].reset();
+  Drain(*s[0]);
+  const uint64_t dropped = s[0]->counters().packets_dropped;
+  for (size_t i = 0; i < t.packets.size(); i += 128) {
+    dev.OnBatch(absl::MakeConstSpan(t.packets).subspan(i, 128));
+    Drain(*s[0]);
+  }
+  EXPECT_EQ(s[0]->counters().packets_dropped, dropped);
 }
 
 // A synthetic device makes packets only while a session is open.

@@ -95,40 +95,73 @@ bool Session::TokenMatches(absl::string_view token) const {
 }
 
 void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publish,
-                      const SharedVerdicts* shared, uint64_t part) {
+                      const SharedVerdicts* shared) {
   absl::MutexLock lock(&mu_);
   if (closed_) return;
+  const uint32_t* verdicts = VerdictsFor(shared);
+  const BpfProgram* filter = filter_.get();
   {
-  absl::MutexLock ring_lock(&ring_->mu());
-  SessionRing::Cursor cursor;
-  // The verdicts were computed from this very program object and link type.
-  const uint32_t* verdicts =
-      shared != nullptr && shared->program == filter_.get() && shared->dlt == dlt_ ? shared->keep
-                                                                                   : nullptr;
+    absl::MutexLock ring_lock(&ring_->mu());
+    shm::RingProducer& ring = ring_->producer();
+    const uint32_t me = 1u << member_;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const Packet& p = batch[i];
+      if (!DirectionPasses(direction_, p.direction)) continue;
+      const uint8_t* data = p.data;
+      uint32_t len = p.len, captured = p.caplen;
+      if (dlt_ == DLT_LINUX_SLL2) {  // the filter sees the SLL2 form too
+        if (!BuildSll2Record(p, &sll2_scratch_, &len, &captured)) continue;
+        data = sll2_scratch_.data();
+      }
+      const uint32_t caplen = CaplenFor(data, len, captured, verdicts, filter, i);
+      if (caplen == 0) continue;
+      const uint32_t flags =
+          p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
+      ring.WriteFor(me, p.ts_ns, len, flags, data, caplen);
+    }
+  }
+  if (publish) ring_->Publish(now_ns, 0);
+}
+
+SessionRing::MemberSelection Session::Select(absl::Span<const Packet> batch,
+                                             const SharedVerdicts* shared,
+                                             std::vector<uint32_t>* caplens) {
+  caplens->assign(batch.size(), 0);
+  absl::MutexLock lock(&mu_);
+  SessionRing::MemberSelection sel{member_, dlt_, caplens->data()};
+  if (closed_) return sel;
+  const uint32_t* verdicts = VerdictsFor(shared);
   const BpfProgram* filter = filter_.get();
   for (size_t i = 0; i < batch.size(); ++i) {
     const Packet& p = batch[i];
     if (!DirectionPasses(direction_, p.direction)) continue;
     const uint8_t* data = p.data;
     uint32_t len = p.len, captured = p.caplen;
-    if (dlt_ == DLT_LINUX_SLL2) {  // the filter sees the SLL2 form too
+    if (dlt_ == DLT_LINUX_SLL2) {
       if (!BuildSll2Record(p, &sll2_scratch_, &len, &captured)) continue;
       data = sll2_scratch_.data();
     }
-    uint32_t keep = captured;
-    if (verdicts != nullptr) {
-      keep = verdicts[i];
-      if (keep == 0) continue;
-    } else if (filter != nullptr) {
-      keep = filter->Run(data, len, captured);
-      if (keep == 0) continue;
-    }
-    uint32_t caplen = std::min({captured, keep, params_.snaplen});
-    uint32_t flags = p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
-    ring_->WriteLocked(member_, part, i, dlt_, p.ts_ns, len, flags, data, caplen, &cursor);
+    (*caplens)[i] = CaplenFor(data, len, captured, verdicts, filter, i);
   }
+  return sel;
+}
+
+const uint32_t* Session::VerdictsFor(const SharedVerdicts* shared) const {
+  // The verdicts were computed from this very program object and link type.
+  return shared != nullptr && shared->program == filter_.get() && shared->dlt == dlt_
+             ? shared->keep
+             : nullptr;
+}
+
+uint32_t Session::CaplenFor(const uint8_t* data, uint32_t len, uint32_t captured,
+                            const uint32_t* verdicts, const BpfProgram* filter, size_t i) const {
+  uint32_t keep = captured;
+  if (verdicts != nullptr) {
+    keep = verdicts[i];
+  } else if (filter != nullptr) {
+    keep = filter->Run(data, len, captured);
   }
-  if (publish) ring_->Publish(now_ns, 0);
+  return std::min({captured, keep, params_.snaplen});
 }
 
 void Session::Shed(absl::Span<const Packet> batch, int64_t now_ns, bool publish) {

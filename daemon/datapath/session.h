@@ -129,12 +129,16 @@ class Session {
   // Fan-out: filters the batch into the ring, then publishes it (unless
   // publish is false: more of the same batch follows, or the caller
   // publishes the ring once for all its members, PublishRing). With shared
-  // verdicts (see SharedVerdicts) the filter is not run again. `part` (a
-  // nonzero id of this batch or chunk, never reused) lets members of a shared
-  // ring write a packet they all take once (SessionRing::WriteLocked); 0
-  // writes every record anew.
+  // verdicts (see SharedVerdicts) the filter is not run again. For a ring of
+  // its own; the members of a shareable ring are written together (Select).
   void Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publish = true,
-               const SharedVerdicts* shared = nullptr, uint64_t part = 0);
+               const SharedVerdicts* shared = nullptr);
+  // Fan-out for a shareable ring: what this session takes of the batch
+  // (direction, filter or shared verdicts, snaplen), as caplens[k] (0 = not
+  // taken; all 0 once closed), for SessionRing::WriteBatchLocked.
+  SessionRing::MemberSelection Select(absl::Span<const Packet> batch,
+                                      const SharedVerdicts* shared,
+                                      std::vector<uint32_t>* caplens);
   // Drops the batch unfiltered: the packets its direction would take count
   // as drops (packets_dropped and packets_shed), because the owner's uid has
   // used its share of the device thread (uid_cpu_share.h). Then publishes
@@ -181,6 +185,14 @@ class Session {
           std::shared_ptr<SessionRing> ring, int member);
   // counters(), for callers holding mu_.
   SessionCounters CountersLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The shared verdicts if they were computed from this session's program
+  // and link type, else null.
+  const uint32_t* VerdictsFor(const SharedVerdicts* shared) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Bytes of packet i to keep: its verdict (or filter's), snaplen and what
+  // was captured; 0 = rejected.
+  uint32_t CaplenFor(const uint8_t* data, uint32_t len, uint32_t captured,
+                     const uint32_t* verdicts, const BpfProgram* filter, size_t i) const;
 
   const uint64_t id_;
   const Credentials owner_;

@@ -1,9 +1,14 @@
 // session_ring.cc — see session_ring.h.
 #include "daemon/datapath/session_ring.h"
 
+#include <pcap/dlt.h>
+
+#include <algorithm>
+#include <array>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "daemon/datapath/sll2.h"
 
 namespace mydev::daemon {
 
@@ -40,30 +45,38 @@ void SessionRing::Leave(int member) {
   producer_->RemoveMember(member);
 }
 
-void SessionRing::WriteLocked(int member, uint64_t part, size_t k, int dlt, uint64_t ts_ns,
-                              uint32_t len, uint32_t flags, const uint8_t* data, uint32_t caplen,
-                              Cursor* cursor) {
-  if (cursor->part != part || part == 0) *cursor = Cursor{part};
-  if (part != 0 && shareable_ && producer_->member_count() > 1) {
-    if (k < written_.size()) {
-      const Written& w = written_[k];
-      if (w.part == part && w.dlt == dlt && w.caplen == caplen &&
-          (!cursor->any || static_cast<int64_t>(w.pos - cursor->last_pos) > 0) &&
-          producer_->ShareRecord(w.pos, member)) {
-        cursor->last_pos = w.pos;
-        cursor->any = true;
-        return;
+void SessionRing::WriteBatchLocked(absl::Span<const Packet> batch,
+                                   absl::Span<const MemberSelection> members) {
+  // The distinct forms of one packet among the members that take it.
+  struct Form {
+    int dlt;
+    uint32_t caplen;
+    uint32_t mask;
+  };
+  std::array<Form, shm::RingProducer::kMaxMembers> forms;
+  for (size_t k = 0; k < batch.size(); ++k) {
+    size_t n = 0;
+    for (const MemberSelection& m : members) {
+      const uint32_t caplen = m.caplens[k];
+      if (caplen == 0) continue;
+      size_t f = 0;
+      while (f < n && !(forms[f].dlt == m.dlt && forms[f].caplen == caplen)) ++f;
+      if (f == n) forms[n++] = Form{m.dlt, caplen, 0};
+      forms[f].mask |= 1u << m.member;
+    }
+    const Packet& p = batch[k];
+    const uint32_t flags = p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
+    for (size_t f = 0; f < n; ++f) {
+      const uint8_t* data = p.data;
+      uint32_t len = p.len, captured = p.caplen;
+      if (forms[f].dlt == DLT_LINUX_SLL2) {  // as Session::Select saw it
+        if (!BuildSll2Record(p, &sll2_scratch_, &len, &captured)) continue;
+        data = sll2_scratch_.data();
       }
+      producer_->WriteFor(forms[f].mask, p.ts_ns, len, flags, data,
+                          std::min(forms[f].caplen, captured));
     }
   }
-  const uint64_t pos = producer_->WriteFor(1u << member, ts_ns, len, flags, data, caplen);
-  if (pos == shm::RingProducer::kNotWritten) return;
-  cursor->last_pos = pos;
-  cursor->any = true;
-  if (part == 0 || !shareable_ || producer_->member_count() < 2) return;
-  if (k >= written_.size()) written_.resize(k + 1);
-  Written& w = written_[k];
-  if (w.part != part) w = Written{part, pos, caplen, dlt};  // the first record of k stays
 }
 
 void SessionRing::Publish(int64_t now_ns, uint64_t round) {

@@ -1,7 +1,7 @@
 // session_ring.h — the shared-memory ring one or more sessions are written
-// into: a shm::RingProducer behind a mutex, with the record of which packet
-// of the batch being delivered went to which record, so that a packet that
-// several member sessions take in the same form is copied once.
+// into: a shm::RingProducer behind a mutex, and the packet-by-packet write
+// of a batch for its members, so that a packet that several member sessions
+// take in the same form is copied once.
 //
 // A device with `share_rings` (proto/config.proto) puts the sessions of one
 // uid that asked for the same ring size into one ring, up to
@@ -15,11 +15,13 @@
 //       SessionRing::Create({.data_bytes = 4 << 20, .dlt = 1}, /*uid=*/1000,
 //                           /*shareable=*/true);          // member 0 is the creator's
 //   absl::StatusOr<int> m = (*ring)->Join(policy);        // a second session
+//   std::vector<uint32_t> all(batch.size(), 65535), first(batch.size(), 0);
+//   first[0] = 65535;
+//   SessionRing::MemberSelection sel[] = {{0, DLT_EN10MB, all.data()},
+//                                         {*m, DLT_EN10MB, first.data()}};
 //   {
 //     absl::MutexLock lock(&(*ring)->mu());
-//     SessionRing::Cursor c;                              // one per member per part
-//     (*ring)->WriteLocked(0, part_id, k, dlt, p, caplen, flags, &c);
-//     (*ring)->WriteLocked(*m, part_id, k, dlt, p, caplen, flags, &c2);  // shared
+//     (*ring)->WriteBatchLocked(batch, sel);  // packet 0 once, for both
 //   }
 //   (*ring)->Publish(now_ns, round);                      // once per round
 #ifndef MYDEV_DAEMON_DATAPATH_SESSION_RING_H_
@@ -32,6 +34,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "daemon/backends/backend.h"
 #include "shm/ring_producer.h"
 
 namespace mydev::daemon {
@@ -56,21 +60,20 @@ class SessionRing {
   uint64_t data_bytes() const { return data_bytes_; }
   int ring_fd() const { return ring_fd_; }
 
-  // A member's place in the packets of one part (see WriteLocked): where its
-  // last record of the part is, so its records keep the packets' order.
-  struct Cursor {
-    uint64_t part = 0;
-    uint64_t last_pos = 0;
-    bool any = false;
+  // What one member takes of a batch: caplens[k] bytes of packet k in link
+  // type dlt (DLT_LINUX_SLL2: of the record sll2.h builds), 0 = none.
+  struct MemberSelection {
+    int member = 0;
+    int dlt = 0;
+    const uint32_t* caplens = nullptr;
   };
 
-  // Writes packet k of part `part` (a batch or chunk id, never reused; 0 =
-  // do not share) for `member` in link type `dlt` with caplen bytes of
-  // data: into the record already written for that packet in this part, if
-  // it is still unpublished, has the same link type and caplen, and lies
-  // after the member's previous record of the part; else into a new record.
-  void WriteLocked(int member, uint64_t part, size_t k, int dlt, uint64_t ts_ns, uint32_t len,
-                   uint32_t flags, const uint8_t* data, uint32_t caplen, Cursor* cursor)
+  // Writes the batch packet by packet: for each packet, one record per
+  // distinct (link type, caplen) among the members that take it, marked for
+  // all of them, so each member reads its packets in order and a packet
+  // several members take alike is copied once.
+  void WriteBatchLocked(absl::Span<const Packet> batch,
+                        absl::Span<const MemberSelection> members)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Publishes and wakes the members due a wake-up, once per round: a second
@@ -87,21 +90,13 @@ class SessionRing {
  private:
   SessionRing(std::unique_ptr<shm::RingProducer> producer, uint32_t uid, bool shareable);
 
-  // The record written for packet k of a part.
-  struct Written {
-    uint64_t part = 0;
-    uint64_t pos = 0;
-    uint32_t caplen = 0;
-    int dlt = 0;
-  };
-
   const uint32_t uid_;
   const bool shareable_;
   const uint64_t data_bytes_;
   const int ring_fd_;
   mutable absl::Mutex mu_;
   std::unique_ptr<shm::RingProducer> producer_ ABSL_PT_GUARDED_BY(mu_);
-  std::vector<Written> written_ ABSL_GUARDED_BY(mu_);  // by packet index in the part
+  std::vector<uint8_t> sll2_scratch_ ABSL_GUARDED_BY(mu_);  // one SLL2 record
   uint64_t published_round_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
