@@ -103,8 +103,8 @@ extern "C" {
 #endif
 
 #define MYDEV_RING_MAGIC 0x5244594du /* "MYDR" little-endian */
-#define MYDEV_RING_VERSION 2u /* 2: shared rings (members, per-member counters) */
-#define MYDEV_RING_MAX_MEMBERS 16u /* bits of mydev_ring_record.members */
+#define MYDEV_RING_VERSION 2u        /* 2: shared rings (members, per-member counters) */
+#define MYDEV_RING_MAX_MEMBERS 16u   /* bits of mydev_ring_record.members */
 #define MYDEV_RING_HEADER_BYTES 4096u
 #define MYDEV_RING_CTL_BYTES 4096u
 #define MYDEV_ALIGN8(n) (((n) + 7u) & ~(uint64_t)7u)

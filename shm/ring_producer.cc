@@ -8,8 +8,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -229,8 +229,9 @@ struct RingProducer::Impl {
       return;
     }
     if (m.pending_since_ns < 0) m.pending_since_ns = now_ns;
-    const bool due = m.policy.immediate || dropped || waiting >= m.wake_bytes ||
-                     (m.policy.timeout_ns > 0 && now_ns - m.pending_since_ns >= m.policy.timeout_ns);
+    const bool due =
+        m.policy.immediate || dropped || waiting >= m.wake_bytes ||
+        (m.policy.timeout_ns > 0 && now_ns - m.pending_since_ns >= m.policy.timeout_ns);
     if (due) WakeReader(m);
   }
 };
@@ -393,8 +394,7 @@ uint64_t RingProducer::WriteFor(uint32_t members, uint64_t ts_ns, uint32_t len, 
 
 bool RingProducer::ShareRecord(uint64_t pos, int member) {
   Impl& r = *impl_;
-  if (r.closed || member < 0 || member >= kMaxMembers || !(r.active & (1u << member)))
-    return false;
+  if (r.closed || member < 0 || member >= kMaxMembers || !(r.active & (1u << member))) return false;
   // Unpublished records only: [published_pos, write_pos).
   if (pos - r.published_pos >= r.write_pos - r.published_pos) return false;
   auto* rec = reinterpret_cast<mydev_ring_record*>(r.data + (pos & (r.data_bytes - 1)));

@@ -655,3 +655,52 @@ def test_kernel_prefilter_each_session_gets_what_direct_tcpdump_gets(stage, veth
     time.sleep(0.5)
     devices, _ = daemon.stats()
     assert int(devices["mydev1"]["packets"]) == idle, "an idle device takes nothing from the kernel"
+
+
+def test_shared_ring_each_session_gets_exactly_its_own_packets(stage, veth):
+    """With share_rings, nobody's five tcpdumps on mydev1 (no filter twice,
+    `ip6`, -s 120, -Q in) share one ring (ring_members 5 in the stats), and
+    each file holds exactly the frames, lengths and bytes its own arguments
+    select, in order, with nothing dropped."""
+    config = afpacket_config(veth.near, device_text="share_rings: true")
+    variants = {"all": [], "all-again": [], "ip6": ["ip6"], "snap120": ["-s", "120"],
+                "in": ["-Q", "in"]}
+    with stage.daemon(config=config) as d:
+        procs = {}
+        try:
+            for name, args in variants.items():
+                f = stage.out("shared-%s.pcap" % name)
+                procs[name] = (f, start_capture(stage, d, ["-i", "mydev1", "-U", "-n", "-w", f] +
+                                                args))
+            _, sessions = d.stats()
+            mine = [s for s in sessions if s["device"] == "mydev1"]
+            assert len(mine) == 5 and all(s["ring_members"] == "5" for s in mine), sessions
+            incoming = build_frames(b"SHRIN", 240, veth.far_mac)
+            outgoing = build_frames(b"SHROU", 60, veth.near_mac, kinds=("ipv4", "ipv6"))
+            veth.send_from_far(incoming)
+            veth.send_from_near(outgoing)
+            for name, (f, _) in procs.items():
+                want_in = 80 if name == "ip6" else 240
+                want_out = 0 if name == "in" else (30 if name == "ip6" else 60)
+                assert wait_tagged(f, b"SHRIN", want_in), name
+                if want_out:
+                    assert wait_tagged(f, b"SHROU", want_out), name
+        finally:
+            errs = {name: stop(p) for name, (_, p) in procs.items()}
+        d.assert_alive()
+    for name, (f, _) in procs.items():
+        assert "\n0 packets dropped by kernel" in errs[name], (name, errs[name])
+        pkts = read_pcap(f)[1]
+        for tag, frames in ((b"SHRIN", incoming), (b"SHROU", outgoing)):
+            want = frames
+            if name == "ip6":
+                want = [x for x in frames if x[12:14] == b"\x86\xdd"]
+            if name == "in" and tag == b"SHROU":
+                want = []
+            got = tagged(pkts, tag)
+            if name == "snap120":
+                assert [(p[1], p[2], p[3]) for p in got] == \
+                    [(min(len(x), 120), len(x), x[:120]) for x in want], name
+            else:
+                assert [p[3] for p in got] == want, (name, tag)
+                assert all(p[1] == p[2] == len(p[3]) for p in got), name

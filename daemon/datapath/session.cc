@@ -38,9 +38,10 @@ bool DirectionPasses(mydev::v1::Direction want, PacketDirection dir) {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<Session>> Session::Create(
-    uint64_t id, const Credentials& owner, const SessionParams& params,
-    const std::shared_ptr<SessionRing>& share, bool shareable) {
+absl::StatusOr<std::shared_ptr<Session>> Session::Create(uint64_t id, const Credentials& owner,
+                                                         const SessionParams& params,
+                                                         const std::shared_ptr<SessionRing>& share,
+                                                         bool shareable) {
   shm::WakePolicy wake;
   wake.immediate = params.immediate;
   wake.wake_bytes = 0;  // a quarter of the ring
@@ -148,9 +149,8 @@ SessionRing::MemberSelection Session::Select(absl::Span<const Packet> batch,
 
 const uint32_t* Session::VerdictsFor(const SharedVerdicts* shared) const {
   // The verdicts were computed from this very program object and link type.
-  return shared != nullptr && shared->program == filter_.get() && shared->dlt == dlt_
-             ? shared->keep
-             : nullptr;
+  return shared != nullptr && shared->program == filter_.get() && shared->dlt == dlt_ ? shared->keep
+                                                                                      : nullptr;
 }
 
 uint32_t Session::CaplenFor(const uint8_t* data, uint32_t len, uint32_t captured,
@@ -228,8 +228,9 @@ SessionCounters Session::counters() const {
 
 SessionCounters Session::CountersLocked() const {
   SessionCounters c;
-  absl::ReaderMutexLock ring_lock(&ring_->mu());
-  const shm::RingProducer& r = ring_->producer();
+  const SessionRing& ring = *ring_;
+  absl::ReaderMutexLock ring_lock(&ring.mu());
+  const shm::RingProducer& r = ring.producer();
   c.packets_received = r.packets_received(member_);
   c.packets_dropped = r.packets_dropped(member_);
   c.bytes_received = r.bytes_received(member_);
@@ -238,6 +239,7 @@ SessionCounters Session::CountersLocked() const {
   // consumer position backwards could make the fill read higher.
   c.ring_high_water_bytes = std::max(r.high_water_bytes(member_), c.ring_fill_bytes);
   c.wakeups = r.wakeups(member_);
+  c.ring_members = static_cast<uint32_t>(r.member_count());
   c.packets_shed = packets_shed_;
   return c;
 }

@@ -77,6 +77,7 @@ struct SessionCounters {
   uint64_t ring_high_water_bytes = 0;  // the most ever waiting (>= ring_fill_bytes)
   uint64_t wakeups = 0;                // eventfd writes to the reader
   uint64_t packets_shed = 0;           // of packets_dropped: shed with the owner over its CPU share
+  uint32_t ring_members = 1;           // sessions reading the ring (> 1: shared)
 };
 
 // What the stats show of a session that changes after it opened, read under
@@ -136,8 +137,7 @@ class Session {
   // Fan-out for a shareable ring: what this session takes of the batch
   // (direction, filter or shared verdicts, snaplen), as caplens[k] (0 = not
   // taken; all 0 once closed), for SessionRing::WriteBatchLocked.
-  SessionRing::MemberSelection Select(absl::Span<const Packet> batch,
-                                      const SharedVerdicts* shared,
+  SessionRing::MemberSelection Select(absl::Span<const Packet> batch, const SharedVerdicts* shared,
                                       std::vector<uint32_t>* caplens);
   // Drops the batch unfiltered: the packets its direction would take count
   // as drops (packets_dropped and packets_shed), because the owner's uid has
@@ -187,12 +187,11 @@ class Session {
   SessionCounters CountersLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The shared verdicts if they were computed from this session's program
   // and link type, else null.
-  const uint32_t* VerdictsFor(const SharedVerdicts* shared) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  const uint32_t* VerdictsFor(const SharedVerdicts* shared) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Bytes of packet i to keep: its verdict (or filter's), snaplen and what
   // was captured; 0 = rejected.
-  uint32_t CaplenFor(const uint8_t* data, uint32_t len, uint32_t captured,
-                     const uint32_t* verdicts, const BpfProgram* filter, size_t i) const;
+  uint32_t CaplenFor(const uint8_t* data, uint32_t len, uint32_t captured, const uint32_t* verdicts,
+                     const BpfProgram* filter, size_t i) const;
 
   const uint64_t id_;
   const Credentials owner_;

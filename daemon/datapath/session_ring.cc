@@ -14,14 +14,12 @@ namespace mydev::daemon {
 
 absl::StatusOr<std::shared_ptr<SessionRing>> SessionRing::Create(const shm::RingOptions& options,
                                                                  uint32_t uid, bool shareable) {
-  absl::StatusOr<std::unique_ptr<shm::RingProducer>> producer =
-      shm::RingProducer::Create(options);
+  absl::StatusOr<std::unique_ptr<shm::RingProducer>> producer = shm::RingProducer::Create(options);
   if (!producer.ok()) return producer.status();
   return std::shared_ptr<SessionRing>(new SessionRing(std::move(*producer), uid, shareable));
 }
 
-SessionRing::SessionRing(std::unique_ptr<shm::RingProducer> producer, uint32_t uid,
-                         bool shareable)
+SessionRing::SessionRing(std::unique_ptr<shm::RingProducer> producer, uint32_t uid, bool shareable)
     : uid_(uid),
       shareable_(shareable),
       data_bytes_(producer->data_bytes()),
@@ -65,7 +63,8 @@ void SessionRing::WriteBatchLocked(absl::Span<const Packet> batch,
       forms[f].mask |= 1u << m.member;
     }
     const Packet& p = batch[k];
-    const uint32_t flags = p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
+    const uint32_t flags =
+        p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
     for (size_t f = 0; f < n; ++f) {
       const uint8_t* data = p.data;
       uint32_t len = p.len, captured = p.caplen;

@@ -72,8 +72,7 @@ class SessionRing {
   // distinct (link type, caplen) among the members that take it, marked for
   // all of them, so each member reads its packets in order and a packet
   // several members take alike is copied once.
-  void WriteBatchLocked(absl::Span<const Packet> batch,
-                        absl::Span<const MemberSelection> members)
+  void WriteBatchLocked(absl::Span<const Packet> batch, absl::Span<const MemberSelection> members)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Publishes and wakes the members due a wake-up, once per round: a second

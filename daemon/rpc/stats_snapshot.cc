@@ -57,6 +57,7 @@ void FillSessionStats(Session& session, const SessionManager& manager,
   out->set_ring_high_water_bytes(c.ring_high_water_bytes);
   out->set_wakeups(c.wakeups);
   out->set_packets_shed(c.packets_shed);
+  out->set_ring_members(c.ring_members);
 }
 
 void FillDeviceStats(const DeviceFanout& device, mydev::v1::DeviceStats* out) {

@@ -111,11 +111,11 @@ class Daemon:
         self.stop()
 
 
-def afpacket_config(interface, device="mydev1", access_text="", rate_pps=2000):
+def afpacket_config(interface, device="mydev1", access_text="", rate_pps=2000, device_text=""):
     """mydev0 (synthetic) plus `device` on a real interface, optionally with
-    an `access { ... }` body."""
+    an `access { ... }` body and more DeviceConfig fields (device_text)."""
     text = 'device { name: "mydev0" synthetic { rate_pps: %d } }\n' % rate_pps
-    text += 'device { name: "%s" afpacket { interface: "%s" }' % (device, interface)
+    text += 'device { name: "%s" afpacket { interface: "%s" } %s' % (device, interface, device_text)
     if access_text:
         text += " access { %s }" % access_text
     return text + " }\n"

@@ -49,11 +49,11 @@ std::string FormatKv(const mydev::v1::StatsSnapshot& s, Sections sections) {
       absl::StrAppendFormat(&out,
                             " comm=%s opened_ns=%d direction=%s immediate=%d timeout_ms=%u "
                             "dlt=%d filter_insns=%u promisc=%d ring_fill=%u ring_high_water=%u "
-                            "wakeups=%u cmdline=%s\n",
+                            "wakeups=%u ring_members=%u cmdline=%s\n",
                             KvEscape(x.comm()), x.opened_time_ns(), DirectionName(x.direction()),
                             x.immediate() ? 1 : 0, x.timeout_ms(), x.dlt(), x.filter_insns(),
                             x.promisc() ? 1 : 0, x.ring_fill_bytes(), x.ring_high_water_bytes(),
-                            x.wakeups(), KvEscape(x.cmdline()));
+                            x.wakeups(), x.ring_members(), KvEscape(x.cmdline()));
     }
   }
   absl::StrAppendFormat(&out, "end time_ns=%d host=%s scope=%s\n", s.time_ns(), KvEscape(s.host()),

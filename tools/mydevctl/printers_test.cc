@@ -53,6 +53,7 @@ mydev::v1::StatsSnapshot Example() {
   x->set_ring_fill_bytes(2048);
   x->set_ring_high_water_bytes(8192);
   x->set_wakeups(3);
+  x->set_ring_members(2);
   return s;
 }
 
@@ -81,15 +82,15 @@ std::string OldSessionLine(const mydev::v1::SessionStats& x) {
 
 TEST(KvPrinterTest, KeepsMydevStatsLinesAndAppendsTheNewFields) {
   const mydev::v1::StatsSnapshot s = Example();
-  EXPECT_EQ(FormatKv(s, Sections::kAll),
-            OldDeviceLine(s.devices(0)) +
-                " state=waiting dlt=1 promisc=0 detail=veth0%20is%20down" +
-                " kernel_filter=fallback kernel_filter_insns=1 kernel_filter_detail=too%20long\n" +
-                OldSessionLine(s.sessions(0)) +
-                " comm=tcpdump opened_ns=1699999999000000000 direction=in immediate=1 "
-                "timeout_ms=1000 dlt=1 filter_insns=4 promisc=0 ring_fill=2048 "
-                "ring_high_water=8192 wakeups=3 cmdline=tcpdump%20-i%20mydev0%20udp\n"
-                "end time_ns=1700000000123456789 host=box scope=local\n");
+  EXPECT_EQ(
+      FormatKv(s, Sections::kAll),
+      OldDeviceLine(s.devices(0)) + " state=waiting dlt=1 promisc=0 detail=veth0%20is%20down" +
+          " kernel_filter=fallback kernel_filter_insns=1 kernel_filter_detail=too%20long\n" +
+          OldSessionLine(s.sessions(0)) +
+          " comm=tcpdump opened_ns=1699999999000000000 direction=in immediate=1 "
+          "timeout_ms=1000 dlt=1 filter_insns=4 promisc=0 ring_fill=2048 "
+          "ring_high_water=8192 wakeups=3 ring_members=2 cmdline=tcpdump%20-i%20mydev0%20udp\n"
+          "end time_ns=1700000000123456789 host=box scope=local\n");
 }
 
 TEST(KvPrinterTest, SectionsAndEmptyValues) {
