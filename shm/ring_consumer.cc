@@ -69,8 +69,8 @@ absl::StatusOr<MappedRing> MapRingForReading(int ring_fd, int ctl_fd) {
   m.ctl_bytes_ = MYDEV_RING_CTL_BYTES;
   if (mydev_ring_view_init(&m.view_, ring, ring_bytes, ctl) != 0) {
     return absl::InvalidArgumentError(
-        "the ring header is invalid (wrong magic, version or size): daemon and client "
-        "library versions differ?");
+        "the ring header is invalid (wrong magic, version or size, or no valid member slot): "
+        "daemon and client library versions differ?");
   }
   return m;
 }

@@ -19,6 +19,8 @@
 #   sudo RUNS=5 SECONDS_PER_RUN=5 N_LIST="1 2 4 8" SIZES="64 1500" RATES="0 100000" \
 #        RPCAP_N="1 4" ./tools/bench/vs_afpacket.sh
 #   sudo TCPDUMP_ARGS="-B 65536" LOSSLESS=0 RPCAP_N= ./tools/bench/vs_afpacket.sh
+#   sudo SHARE_RINGS=1 N_LIST="1 4 8" SIZES=64 LOSSLESS=0 IMMEDIATE=0 RPCAP_N= \
+#        ./tools/bench/vs_afpacket.sh
 #
 # Knobs: RUNS (3), SECONDS_PER_RUN (5), N_LIST ("1 2 4 8"), SIZES ("64 1500",
 # frame bytes with the Ethernet header), RATES ("0 100000" pps, 0 = as fast as
@@ -26,6 +28,8 @@
 # none), TCPDUMP_ARGS (added to every tcpdump), LOSSLESS (1: search),
 # LOSSLESS_N (4), LOSSLESS_SIZE (1500), LOSSLESS_START (25000 pps),
 # LOSSLESS_PROBES (8 per peer and run), LOSSLESS_SECONDS (3), IMMEDIATE (1),
+# SHARE_RINGS (0; 1: mydev1 has `share_rings: true`, so the N tcpdumps, one
+# user's, read one ring and each packet is copied once for all of them),
 # QUICK=1 (RUNS=1, SECONDS_PER_RUN=2, N_LIST="1 4", RPCAP_N=1, 5 probes of
 # 2 s, unless set). A lossless probe passes when no reader dropped, every
 # reader captured every frame sent, and the sender reached 97% of the offered
@@ -78,6 +82,7 @@ LOSSLESS_START="${LOSSLESS_START:-25000}"
 LOSSLESS_PROBES="${LOSSLESS_PROBES:-8}"
 LOSSLESS_SECONDS="${LOSSLESS_SECONDS:-3}"
 IMMEDIATE="${IMMEDIATE:-1}"
+SHARE_RINGS="${SHARE_RINGS:-0}"
 cd "$ROOT"
 [[ $(id -u) -eq 0 ]] || { echo "vs_afpacket.sh: run as root" >&2; exit 1; }
 
@@ -144,8 +149,10 @@ fi
 bench_veth_up af
 
 export MYDEV_SOCKET="$WORK/run/mydevd.sock"
+SHARE=""
+[[ "$SHARE_RINGS" == 1 ]] && SHARE="share_rings: true"
 cat >"$WORK/mydevd.conf" <<EOF
-device { name: "mydev1" afpacket { interface: "$NEAR" } }
+device { name: "mydev1" afpacket { interface: "$NEAR" } $SHARE }
 EOF
 RPCAP_PORT=$((20000 + $$ % 20000))
 AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --)
