@@ -312,7 +312,8 @@ void DeviceFanout::DeliverOrSelect(size_t i, Session& s, absl::Span<const Packet
     s.Deliver(part, now_ns, false, verdicts);
     return;
   }
-  ring_groups_[ring_of_[i]].selected.push_back(s.Select(part, verdicts, &caplens_[i]));
+  RingGroup& g = ring_groups_[ring_of_[i]];
+  g.selected.push_back(s.Select(part, verdicts, g.selected, &caplens_[i]));
 }
 
 void DeviceFanout::WriteRing(RingGroup& g, absl::Span<const Packet> part) {

@@ -36,6 +36,25 @@ bool DirectionPasses(mydev::v1::Direction want, PacketDirection dir) {
   }
 }
 
+// Bytes of packet i to keep: its verdict (or its filter's), snaplen and what
+// was captured; 0 = rejected.
+inline uint32_t KeepBytes(const uint8_t* data, uint32_t len, uint32_t captured,
+                          const uint32_t* verdicts, const BpfProgram* filter, size_t i,
+                          uint32_t snaplen) {
+  uint32_t keep = captured;
+  if (verdicts != nullptr) {
+    keep = verdicts[i];
+  } else if (filter != nullptr) {
+    keep = filter->Run(data, len, captured);
+  }
+  return std::min(std::min(captured, keep), snaplen);
+}
+
+// Both null, one object, or the same instructions.
+bool SameProgram(const BpfProgram* a, const BpfProgram* b) {
+  return a == b || (a != nullptr && b != nullptr && a->SameInsns(*b));
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Session>> Session::Create(uint64_t id, const Credentials& owner,
@@ -114,7 +133,7 @@ void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publi
         if (!BuildSll2Record(p, &sll2_scratch_, &len, &captured)) continue;
         data = sll2_scratch_.data();
       }
-      const uint32_t caplen = CaplenFor(data, len, captured, verdicts, filter, i);
+      const uint32_t caplen = KeepBytes(data, len, captured, verdicts, filter, i, params_.snaplen);
       if (caplen == 0) continue;
       const uint32_t flags =
           p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
@@ -126,14 +145,35 @@ void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publi
 
 SessionRing::MemberSelection Session::Select(absl::Span<const Packet> batch,
                                              const SharedVerdicts* shared,
+                                             absl::Span<const SessionRing::MemberSelection> earlier,
                                              std::vector<uint32_t>* caplens) {
-  caplens->assign(batch.size(), 0);
   absl::MutexLock lock(&mu_);
-  SessionRing::MemberSelection sel{member_, dlt_, caplens->data()};
-  if (closed_) return sel;
+  SessionRing::MemberSelection sel;
+  sel.member = member_;
+  sel.dlt = dlt_;
+  if (closed_) {  // takes nothing; snaplen 0 matches no other member
+    caplens->assign(batch.size(), 0);
+    sel.caplens = caplens->data();
+    return sel;
+  }
+  sel.program = filter_;
+  sel.direction = direction_;
+  sel.snaplen = params_.snaplen;
+  // A member that decided with the same program, direction, snaplen and
+  // link type took exactly what this session takes.
+  for (const SessionRing::MemberSelection& e : earlier) {
+    if (e.snaplen == sel.snaplen && e.dlt == sel.dlt && e.direction == sel.direction &&
+        SameProgram(e.program.get(), sel.program.get())) {
+      sel.caplens = e.caplens;
+      return sel;
+    }
+  }
+  caplens->resize(batch.size());
+  uint32_t* out = caplens->data();
   const uint32_t* verdicts = VerdictsFor(shared);
   const BpfProgram* filter = filter_.get();
   for (size_t i = 0; i < batch.size(); ++i) {
+    out[i] = 0;
     const Packet& p = batch[i];
     if (!DirectionPasses(direction_, p.direction)) continue;
     const uint8_t* data = p.data;
@@ -142,8 +182,9 @@ SessionRing::MemberSelection Session::Select(absl::Span<const Packet> batch,
       if (!BuildSll2Record(p, &sll2_scratch_, &len, &captured)) continue;
       data = sll2_scratch_.data();
     }
-    (*caplens)[i] = CaplenFor(data, len, captured, verdicts, filter, i);
+    out[i] = KeepBytes(data, len, captured, verdicts, filter, i, params_.snaplen);
   }
+  sel.caplens = out;
   return sel;
 }
 
@@ -151,17 +192,6 @@ const uint32_t* Session::VerdictsFor(const SharedVerdicts* shared) const {
   // The verdicts were computed from this very program object and link type.
   return shared != nullptr && shared->program == filter_.get() && shared->dlt == dlt_ ? shared->keep
                                                                                       : nullptr;
-}
-
-uint32_t Session::CaplenFor(const uint8_t* data, uint32_t len, uint32_t captured,
-                            const uint32_t* verdicts, const BpfProgram* filter, size_t i) const {
-  uint32_t keep = captured;
-  if (verdicts != nullptr) {
-    keep = verdicts[i];
-  } else if (filter != nullptr) {
-    keep = filter->Run(data, len, captured);
-  }
-  return std::min({captured, keep, params_.snaplen});
 }
 
 void Session::Shed(absl::Span<const Packet> batch, int64_t now_ns, bool publish) {

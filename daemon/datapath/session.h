@@ -136,8 +136,12 @@ class Session {
                const SharedVerdicts* shared = nullptr);
   // Fan-out for a shareable ring: what this session takes of the batch
   // (direction, filter or shared verdicts, snaplen), as caplens[k] (0 = not
-  // taken; all 0 once closed), for SessionRing::WriteBatchLocked.
+  // taken; all 0 once closed), for SessionRing::WriteBatchLocked. If one of
+  // `earlier` (its ring's members selected before it, this batch) decided
+  // with the same program, direction, snaplen and link type as this session
+  // now, its caplens are reused; otherwise they are computed into *caplens.
   SessionRing::MemberSelection Select(absl::Span<const Packet> batch, const SharedVerdicts* shared,
+                                      absl::Span<const SessionRing::MemberSelection> earlier,
                                       std::vector<uint32_t>* caplens);
   // Drops the batch unfiltered: the packets its direction would take count
   // as drops (packets_dropped and packets_shed), because the owner's uid has
@@ -188,10 +192,6 @@ class Session {
   // The shared verdicts if they were computed from this session's program
   // and link type, else null.
   const uint32_t* VerdictsFor(const SharedVerdicts* shared) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Bytes of packet i to keep: its verdict (or filter's), snaplen and what
-  // was captured; 0 = rejected.
-  uint32_t CaplenFor(const uint8_t* data, uint32_t len, uint32_t captured, const uint32_t* verdicts,
-                     const BpfProgram* filter, size_t i) const;
 
   const uint64_t id_;
   const Credentials owner_;

@@ -45,7 +45,21 @@ void SessionRing::Leave(int member) {
 
 void SessionRing::WriteBatchLocked(absl::Span<const Packet> batch,
                                    absl::Span<const MemberSelection> members) {
-  // The distinct forms of one packet among the members that take it.
+  // Members that decided alike (one caplens array, one link type): a class.
+  struct Class {
+    const uint32_t* caplens;
+    int dlt;
+    uint32_t mask;
+  };
+  std::array<Class, shm::RingProducer::kMaxMembers> classes;
+  size_t n_classes = 0;
+  for (const MemberSelection& m : members) {
+    size_t c = 0;
+    while (c < n_classes && !(classes[c].caplens == m.caplens && classes[c].dlt == m.dlt)) ++c;
+    if (c == n_classes) classes[n_classes++] = Class{m.caplens, m.dlt, 0};
+    classes[c].mask |= 1u << m.member;
+  }
+  // The distinct forms of one packet among the classes that take it.
   struct Form {
     int dlt;
     uint32_t caplen;
@@ -54,13 +68,13 @@ void SessionRing::WriteBatchLocked(absl::Span<const Packet> batch,
   std::array<Form, shm::RingProducer::kMaxMembers> forms;
   for (size_t k = 0; k < batch.size(); ++k) {
     size_t n = 0;
-    for (const MemberSelection& m : members) {
-      const uint32_t caplen = m.caplens[k];
+    for (size_t c = 0; c < n_classes; ++c) {
+      const uint32_t caplen = classes[c].caplens[k];
       if (caplen == 0) continue;
       size_t f = 0;
-      while (f < n && !(forms[f].dlt == m.dlt && forms[f].caplen == caplen)) ++f;
-      if (f == n) forms[n++] = Form{m.dlt, caplen, 0};
-      forms[f].mask |= 1u << m.member;
+      while (f < n && !(forms[f].dlt == classes[c].dlt && forms[f].caplen == caplen)) ++f;
+      if (f == n) forms[n++] = Form{classes[c].dlt, caplen, 0};
+      forms[f].mask |= classes[c].mask;
     }
     const Packet& p = batch[k];
     const uint32_t flags =

@@ -36,6 +36,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "daemon/backends/backend.h"
+#include "daemon/datapath/bpf_program.h"
+#include "proto/mydev.pb.h"
 #include "shm/ring_producer.h"
 
 namespace mydev::daemon {
@@ -61,17 +63,23 @@ class SessionRing {
   int ring_fd() const { return ring_fd_; }
 
   // What one member takes of a batch: caplens[k] bytes of packet k in link
-  // type dlt (DLT_LINUX_SLL2: of the record sll2.h builds), 0 = none.
+  // type dlt (DLT_LINUX_SLL2: of the record sll2.h builds), 0 = none; and
+  // what decided it (its filter, direction and snaplen), so that a member
+  // deciding alike reuses the same caplens (Session::Select).
   struct MemberSelection {
     int member = 0;
     int dlt = 0;
     const uint32_t* caplens = nullptr;
+    std::shared_ptr<const BpfProgram> program;  // null: no filter
+    mydev::v1::Direction direction = mydev::v1::DIRECTION_INOUT;
+    uint32_t snaplen = 0;
   };
 
   // Writes the batch packet by packet: for each packet, one record per
   // distinct (link type, caplen) among the members that take it, marked for
   // all of them, so each member reads its packets in order and a packet
-  // several members take alike is copied once.
+  // several members take alike is copied once. Members with the same caplens
+  // array and link type are looked at once per packet.
   void WriteBatchLocked(absl::Span<const Packet> batch, absl::Span<const MemberSelection> members)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

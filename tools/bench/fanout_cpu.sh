@@ -18,6 +18,7 @@
 #   sudo PREFIX=/tmp/old/prefix ./tools/bench/fanout_cpu.sh   # an installed build (no bazel)
 #   sudo PROFILE=/tmp/prof ./tools/bench/fanout_cpu.sh     # also one `perf record -a -g` pass
 #                                                          # per N through mydev; prints the top
+#   sudo SHARE_RINGS=1 ./tools/bench/fanout_cpu.sh         # mydev1 with share_rings: true
 #
 # Two CPU figures per row: "machine" (every task on the machine: what the
 # issue asks for; meaningless while others compile on it) and "bench" (the
@@ -40,6 +41,8 @@ MODES="${MODES:-direct mydev}"
 PROFILE="${PROFILE:-}"
 FILTER="${FILTER:-}"
 DAEMON_EXTRA_CONF="${DAEMON_EXTRA_CONF:-}"
+SHARE=""
+[[ "${SHARE_RINGS:-0}" == 1 ]] && SHARE="share_rings: true"
 cd "$ROOT"
 [[ $(id -u) -eq 0 ]] || { echo "fanout_cpu.sh: run as root" >&2; exit 1; }
 
@@ -75,7 +78,7 @@ bench_veth_up cpu
 
 export MYDEV_SOCKET="$WORK/run/mydevd.sock"
 cat >"$WORK/mydevd.conf" <<EOF
-device { name: "mydev1" afpacket { interface: "$NEAR" } }
+device { name: "mydev1" afpacket { interface: "$NEAR" } $SHARE }
 $DAEMON_EXTRA_CONF
 EOF
 start_daemon() {
