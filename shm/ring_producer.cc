@@ -450,6 +450,12 @@ const RingMember* MemberAt(const std::array<std::unique_ptr<RingMember>, kRingMa
                            int i) {
   return i >= 0 && i < kRingMaxMembers ? ms[i].get() : nullptr;
 }
+// A counter of the member in slot i; 0 for a free or invalid slot.
+uint64_t CounterOf(const std::array<std::unique_ptr<RingMember>, kRingMaxMembers>& ms, int i,
+                   uint64_t RingMember::*counter) {
+  const RingMember* m = MemberAt(ms, i);
+  return m != nullptr ? m->*counter : 0;
+}
 }  // namespace
 
 int RingProducer::ring_fd() const { return impl_->ring_fd.get(); }
@@ -463,24 +469,19 @@ int RingProducer::event_fd(int member) const {
 }
 uint64_t RingProducer::data_bytes() const { return impl_->data_bytes; }
 uint64_t RingProducer::packets_received(int member) const {
-  const RingMember* m = MemberAt(impl_->members, member);
-  return m != nullptr ? m->packets_received : 0;
+  return CounterOf(impl_->members, member, &RingMember::packets_received);
 }
 uint64_t RingProducer::packets_dropped(int member) const {
-  const RingMember* m = MemberAt(impl_->members, member);
-  return m != nullptr ? m->packets_dropped : 0;
+  return CounterOf(impl_->members, member, &RingMember::packets_dropped);
 }
 uint64_t RingProducer::bytes_received(int member) const {
-  const RingMember* m = MemberAt(impl_->members, member);
-  return m != nullptr ? m->bytes_received : 0;
+  return CounterOf(impl_->members, member, &RingMember::bytes_received);
 }
 uint64_t RingProducer::high_water_bytes(int member) const {
-  const RingMember* m = MemberAt(impl_->members, member);
-  return m != nullptr ? m->high_water : 0;
+  return CounterOf(impl_->members, member, &RingMember::high_water);
 }
 uint64_t RingProducer::wakeups(int member) const {
-  const RingMember* m = MemberAt(impl_->members, member);
-  return m != nullptr ? m->wakeups : 0;
+  return CounterOf(impl_->members, member, &RingMember::wakeups);
 }
 
 uint64_t RingProducer::fill_bytes(int member) const {

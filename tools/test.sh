@@ -56,7 +56,8 @@ run_sanitizer() {
 # The ring, session and fan-out tests and the fuzzers' seed replays again,
 # under ASan + LeakSanitizer + UBSan.
 SANITIZER_TARGETS=(//shm/... //daemon/control:session_manager_test
-  //daemon/datapath:device_fanout_test //daemon/datapath:bpf_program_test
+  //daemon/datapath:device_fanout_test //daemon/datapath:session_ring_test
+  //daemon/datapath:bpf_program_test
   //daemon/datapath:filter_union_test //daemon/datapath:device_fanout_kernel_filter_test
   //daemon/datapath:bpf_program_fuzzer_seeds_test //daemon/control:config_fuzzer_seeds_test
   //daemon/rpc:capture_service_fuzzer_seeds_test
@@ -70,7 +71,7 @@ SANITIZER_TARGETS=(//shm/... //daemon/control:session_manager_test
 # The threaded code under ThreadSanitizer: gRPC-free targets only (Debian's
 # gRPC brings its own uninstrumented libabsl; see third_party/debian/BUILD).
 TSAN_TARGETS=(//shm/... //daemon/control:session_manager_test
-  //daemon/datapath:device_fanout_test //daemon/datapath:device_fanout_kernel_filter_test //daemon/backends/synthetic:synthetic_backend_test
+  //daemon/datapath:device_fanout_test //daemon/datapath:session_ring_test //daemon/datapath:device_fanout_kernel_filter_test //daemon/backends/synthetic:synthetic_backend_test
   //daemon/backends/replay:replay_backend_test //daemon/rpc:tcp_connection_relay_test
   //daemon/datapath:uid_cpu_share_test //tools/dashboard:metrics_collector_test)
 if [[ $# -eq 0 ]]; then

@@ -13,6 +13,13 @@
 // the verdicts (direction, snaplen and the copy stay per session). Its cost
 // is charged to the members' uids in equal parts.
 //
+// With share_rings, one uid's sessions of one ring size share a ring
+// (session_ring.h): per batch each member says what it takes
+// (Session::Select; members deciding alike reuse one answer) and the ring is
+// written packet by packet, once per distinct form; sessions with a ring of
+// their own are written directly (Session::Deliver). Rings are published
+// after the whole batch is written, each once.
+//
 // The backend thread's time is shared fairly between uids (uid_cpu_share.h):
 // while sessions of two or more uids are open, a uid whose sessions have used
 // their share of the current window shed the window's remaining packets as

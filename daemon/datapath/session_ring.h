@@ -17,8 +17,9 @@
 //   absl::StatusOr<int> m = (*ring)->Join(policy);        // a second session
 //   std::vector<uint32_t> all(batch.size(), 65535), first(batch.size(), 0);
 //   first[0] = 65535;
-//   SessionRing::MemberSelection sel[] = {{0, DLT_EN10MB, all.data()},
-//                                         {*m, DLT_EN10MB, first.data()}};
+//   SessionRing::MemberSelection sel[2];                  // what each takes
+//   sel[0].member = 0, sel[0].dlt = DLT_EN10MB, sel[0].caplens = all.data();
+//   sel[1].member = *m, sel[1].dlt = DLT_EN10MB, sel[1].caplens = first.data();
 //   {
 //     absl::MutexLock lock(&(*ring)->mu());
 //     (*ring)->WriteBatchLocked(batch, sel);  // packet 0 once, for both
