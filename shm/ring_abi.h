@@ -77,16 +77,17 @@
  * (3) Sleeping (a Dekker pair, both sides need the full fence):
  *     reader: store reader_sleeping=1; SEQ_CST fence; load producer_pos;
  *             if still empty, poll(eventfd) else clear the flag.
- *     writer: store-RELEASE producer_pos; SEQ_CST fence; load reader_sleeping;
- *             if 1 and a wake is due (immediate mode, enough bytes waiting, or
- *             the client's timeout passed), exchange it to 0 and, if it was 1,
- *             write the eventfd.
+ *     writer: store-RELEASE producer_pos; SEQ_CST fence; then for each
+ *             member: load its reader_sleeping; if 1 and a wake is due
+ *             (immediate mode, enough bytes waiting, or the client's timeout
+ *             passed), exchange it to 0 and, if it was 1, write its eventfd.
  *     Either the writer sees the flag or the reader sees the new data, never
  *     neither. The writer makes no syscall while the reader is awake.
  *     mydev_ring_wait() is the reader's whole sequence, written once for the
  *     module (pcap-mydev.c) and the C++ reader (ring_consumer.cc).
  * (4) Closing: writer: store close_reason; store-RELEASE state=CLOSED; SEQ_CST
- *     fence; clear reader_sleeping; write the eventfd (always).
+ *     fence; for each member: clear its reader_sleeping; write its eventfd
+ *     (always).
  *     reader: load-ACQUIRE state (mydev_ring_closed), then close_reason.
  */
 #ifndef MYDEV_SHM_RING_ABI_H_
