@@ -138,8 +138,11 @@ def table(screen, columns):
 
 
 def sessions_on_screen(screen):
+    """The session rows by id. A row caught while top redraws it (capture-pane
+    between two writes: only its first cells there yet) is left out; the
+    callers poll until the screen shows what they wait for."""
     rows, _ = table(screen, SESSION_COLUMNS)
-    return {int(r["SESSION"]): r for r in rows or []}
+    return {int(r["SESSION"]): r for r in rows or [] if r["SESSION"].isdigit()}
 
 
 def devices_on_screen(screen):
