@@ -29,7 +29,16 @@ SessionRing::MemberSelection Sel(int member, const std::vector<uint32_t>& caplen
   return s;
 }
 
-std::vector<Got> Read(SessionRing& ring, int member) {
+// A 1 MiB ring of uid 1000 with its first member.
+std::shared_ptr<SessionRing> NewRing(bool shareable = true) {
+  absl::StatusOr<std::shared_ptr<SessionRing>> ring =
+      SessionRing::Create({.data_bytes = 1 << 20, .dlt = DLT_EN10MB}, 1000, shareable);
+  EXPECT_TRUE(ring.ok()) << ring.status();
+  return *std::move(ring);
+}
+
+// A reader of the member's records.
+shm::MappedRing MapMember(SessionRing& ring, int member) {
   int ctl;
   {
     absl::MutexLock lock(&ring.mu());
@@ -37,18 +46,21 @@ std::vector<Got> Read(SessionRing& ring, int member) {
   }
   absl::StatusOr<shm::MappedRing> m = shm::MapRingForReading(ring.ring_fd(), ctl);
   EXPECT_TRUE(m.ok()) << m.status();
+  return *std::move(m);
+}
+
+std::vector<Got> Read(SessionRing& ring, int member) {
+  shm::MappedRing m = MapMember(ring, member);
   std::vector<Got> out;
-  while (const mydev_ring_record* r = mydev_ring_next(m->view()))
+  while (const mydev_ring_record* r = mydev_ring_next(m.view()))
     out.push_back({r->caplen, r->len, mydev_ring_record_data(r)[0]});
-  mydev_ring_release(m->view());
+  mydev_ring_release(m.view());
   return out;
 }
 
 TEST(SessionRing, OneRecordPerDistinctFormMarkedForEveryMemberTakingIt) {
-  absl::StatusOr<std::shared_ptr<SessionRing>> ring =
-      SessionRing::Create({.data_bytes = 1 << 20, .dlt = DLT_EN10MB}, 1000, true);
-  ASSERT_TRUE(ring.ok());
-  SessionRing& r = **ring;
+  std::shared_ptr<SessionRing> ring = NewRing();
+  SessionRing& r = *ring;
   absl::StatusOr<int> b = r.Join({}), c = r.Join({}), d = r.Join({});
   ASSERT_TRUE(b.ok() && c.ok() && d.ok());
   // Three packets of 200, 60 and 300 bytes; each frame's bytes are its index.
@@ -102,31 +114,22 @@ TEST(SessionRing, OneRecordPerDistinctFormMarkedForEveryMemberTakingIt) {
 }
 
 TEST(SessionRing, ARingOfItsOwnTakesNoSecondMemberAndAClosedOneNone) {
-  absl::StatusOr<std::shared_ptr<SessionRing>> own =
-      SessionRing::Create({.data_bytes = 1 << 20, .dlt = DLT_EN10MB}, 1000, false);
-  ASSERT_TRUE(own.ok());
-  EXPECT_EQ((*own)->Join({}).status().code(), absl::StatusCode::kResourceExhausted);
-  absl::StatusOr<std::shared_ptr<SessionRing>> shared =
-      SessionRing::Create({.data_bytes = 1 << 20, .dlt = DLT_EN10MB}, 1000, true);
-  ASSERT_TRUE(shared.ok());
-  (*shared)->Close(MYDEV_RING_CLOSE_SHUTDOWN);
-  EXPECT_EQ((*shared)->Join({}).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(NewRing(/*shareable=*/false)->Join({}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  std::shared_ptr<SessionRing> shared = NewRing();
+  shared->Close(MYDEV_RING_CLOSE_SHUTDOWN);
+  EXPECT_EQ(shared->Join({}).status().code(), absl::StatusCode::kResourceExhausted);
 }
 
 TEST(SessionRing, PublishOncePerRound) {
-  absl::StatusOr<std::shared_ptr<SessionRing>> ring =
-      SessionRing::Create({.data_bytes = 1 << 20, .dlt = DLT_EN10MB}, 1000, true);
-  ASSERT_TRUE(ring.ok());
-  SessionRing& r = **ring;
-  int ctl;
+  std::shared_ptr<SessionRing> ring = NewRing();
+  SessionRing& r = *ring;
   {
     absl::MutexLock lock(&r.mu());
     r.producer().SetWakePolicy(0, {.immediate = true});
-    ctl = r.producer().ctl_fd(0);
   }
-  absl::StatusOr<shm::MappedRing> m = shm::MapRingForReading(r.ring_fd(), ctl);
-  ASSERT_TRUE(m.ok());
-  ASSERT_EQ(mydev_ring_prepare_sleep(m->view()), 1);
+  shm::MappedRing m = MapMember(r, 0);
+  ASSERT_EQ(mydev_ring_prepare_sleep(m.view()), 1);
   const uint8_t byte = 7;
   {
     absl::MutexLock lock(&r.mu());
@@ -137,18 +140,18 @@ TEST(SessionRing, PublishOncePerRound) {
     absl::MutexLock lock(&r.mu());
     EXPECT_EQ(r.producer().wakeups(0), 1u);
   }
-  ASSERT_EQ(mydev_ring_prepare_sleep(m->view()), 0) << "published";
-  while (mydev_ring_next(m->view()) != nullptr) {
+  ASSERT_EQ(mydev_ring_prepare_sleep(m.view()), 0) << "published";
+  while (mydev_ring_next(m.view()) != nullptr) {
   }
-  ASSERT_EQ(mydev_ring_prepare_sleep(m->view()), 1);
+  ASSERT_EQ(mydev_ring_prepare_sleep(m.view()), 1);
   {
     absl::MutexLock lock(&r.mu());
     r.producer().Write(2, 1, MYDEV_REC_DIR_IN, &byte, 1);
   }
   r.Publish(0, 5);  // the same round: nothing
-  ASSERT_EQ(mydev_ring_prepare_sleep(m->view()), 1) << "not published again in round 5";
+  ASSERT_EQ(mydev_ring_prepare_sleep(m.view()), 1) << "not published again in round 5";
   r.Publish(0, 6);
-  EXPECT_EQ(mydev_ring_prepare_sleep(m->view()), 0);
+  EXPECT_EQ(mydev_ring_prepare_sleep(m.view()), 0);
 }
 
 // Makes the calling thread's Abseil per-thread identity (its wait semaphore,
@@ -172,17 +175,9 @@ void MakeIdentityThenWaitForAll(std::atomic<int>* ready, int n) {
 // joining and leaving and a reader reading, all at once (for TSan): every
 // packet written for member 0 is read once, in order.
 TEST(SessionRing, WritesTicksJoinsAndReadsAtOnce) {
-  absl::StatusOr<std::shared_ptr<SessionRing>> ring =
-      SessionRing::Create({.data_bytes = 1 << 20, .dlt = DLT_EN10MB}, 1000, true);
-  ASSERT_TRUE(ring.ok());
-  SessionRing& r = **ring;
-  int ctl;
-  {
-    absl::MutexLock lock(&r.mu());
-    ctl = r.producer().ctl_fd(0);
-  }
-  absl::StatusOr<shm::MappedRing> m = shm::MapRingForReading(r.ring_fd(), ctl);
-  ASSERT_TRUE(m.ok());
+  std::shared_ptr<SessionRing> ring = NewRing();
+  SessionRing& r = *ring;
+  shm::MappedRing m = MapMember(r, 0);
   constexpr uint32_t kBatches = 3000, kBatch = 8;
   std::atomic<bool> done{false};
   std::atomic<int> ready{0};
@@ -220,13 +215,13 @@ TEST(SessionRing, WritesTicksJoinsAndReadsAtOnce) {
   });
   uint32_t next = 0;
   bool writer_done = false;
-  while (!writer_done || mydev_ring_has_data(m->view())) {
+  while (!writer_done || mydev_ring_has_data(m.view())) {
     writer_done = done;
-    while (const mydev_ring_record* rec = mydev_ring_next(m->view())) {
+    while (const mydev_ring_record* rec = mydev_ring_next(m.view())) {
       ASSERT_EQ(mydev_ring_record_data(rec)[0], static_cast<uint8_t>(next));
       ++next;
     }
-    mydev_ring_release(m->view());
+    mydev_ring_release(m.view());
   }
   writer.join();
   ticker.join();
