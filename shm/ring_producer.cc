@@ -337,14 +337,14 @@ void RingProducer::CountDrops(int member, uint64_t n) {
   r.members[member]->dropped_this_batch = true;
 }
 
-uint64_t RingProducer::WriteFor(uint32_t members, uint64_t ts_ns, uint32_t len, uint32_t flags,
-                                const uint8_t* data, uint32_t caplen) {
+bool RingProducer::WriteFor(uint32_t members, uint64_t ts_ns, uint32_t len, uint32_t flags,
+                            const uint8_t* data, uint32_t caplen) {
   Impl& r = *impl_;
   members &= r.active;
-  if (r.closed || members == 0) return kNotWritten;
+  if (r.closed || members == 0) return false;
   if (caplen > kMaxCaplen) {
     r.CountDropFor(members);
-    return kNotWritten;
+    return false;
   }
   const uint64_t rec_bytes = MYDEV_ALIGN8(kRecordHeaderBytes + caplen);
   uint64_t needed = r.BytesNeeded(rec_bytes);
@@ -355,7 +355,7 @@ uint64_t RingProducer::WriteFor(uint32_t members, uint64_t ts_ns, uint32_t len, 
     }
     if (needed > r.write_limit - r.write_pos) {
       r.CountDropFor(members);
-      return kNotWritten;
+      return false;
     }
   }
   const uint64_t mask = r.data_bytes - 1;
@@ -374,7 +374,6 @@ uint64_t RingProducer::WriteFor(uint32_t members, uint64_t ts_ns, uint32_t len, 
     r.write_pos += to_end;
     off = 0;
   }
-  const uint64_t pos = r.write_pos;
   auto* rec = reinterpret_cast<mydev_ring_record*>(r.data + off);
   rec->record_bytes = static_cast<uint32_t>(rec_bytes);
   rec->caplen = caplen;
@@ -389,19 +388,6 @@ uint64_t RingProducer::WriteFor(uint32_t members, uint64_t ts_ns, uint32_t len, 
     ++m.packets_received;
     m.bytes_received += caplen;
   }
-  return pos;
-}
-
-bool RingProducer::ShareRecord(uint64_t pos, int member) {
-  Impl& r = *impl_;
-  if (r.closed || member < 0 || member >= kMaxMembers || !(r.active & (1u << member))) return false;
-  // Unpublished records only: [published_pos, write_pos).
-  if (pos - r.published_pos >= r.write_pos - r.published_pos) return false;
-  auto* rec = reinterpret_cast<mydev_ring_record*>(r.data + (pos & (r.data_bytes - 1)));
-  rec->members = static_cast<uint16_t>(rec->members | (1u << member));
-  RingMember& m = *r.members[member];
-  ++m.packets_received;
-  m.bytes_received += rec->caplen;
   return true;
 }
 

@@ -14,12 +14,11 @@
 //   (*ring)->Publish(now_ns);         // makes the batch visible, wakes if due
 //   uint64_t waiting = (*ring)->fill_bytes();   // gauges for the stats
 //
-// A shared ring (ring_abi.h): more members join, and a record written for
-// one member can be handed to others before it is published:
+// A shared ring (ring_abi.h): more members join, and one record can be
+// written for several of them:
 //
 //   absl::StatusOr<int> m = (*ring)->AddMember(policy);   // slot 1..15
-//   uint64_t pos = (*ring)->WriteFor(1u << 0, ts, len, flags, data, caplen);
-//   if (pos != RingProducer::kNotWritten) (*ring)->ShareRecord(pos, *m);
+//   (*ring)->WriteFor(1u << 0 | 1u << *m, ts, len, flags, data, caplen);
 //   (*ring)->Publish(now_ns);         // both members see the one record
 #ifndef MYDEV_SHM_RING_PRODUCER_H_
 #define MYDEV_SHM_RING_PRODUCER_H_
@@ -49,8 +48,6 @@ class RingProducer {
   static constexpr uint64_t kMinDataBytes = 1 << 20;  // holds 2 maximal records
   static constexpr uint64_t kMaxDataBytes = 1ull << 32;
   static constexpr int kMaxMembers = MYDEV_RING_MAX_MEMBERS;
-  // WriteFor()'s result when nothing was written.
-  static constexpr uint64_t kNotWritten = ~uint64_t{0};
 
   // Creates the ring memfd (sealed: the client can map it read-only only)
   // and its first member (slot 0: its control memfd and eventfd).
@@ -76,19 +73,15 @@ class RingProducer {
   // Returns false and counts a drop when the ring is full (or caplen >
   // kMaxCaplen); returns false without counting after Close().
   bool Write(uint64_t ts_ns, uint32_t len, uint32_t flags, const uint8_t* data, uint32_t caplen) {
-    return WriteFor(1u, ts_ns, len, flags, data, caplen) != kNotWritten;
+    return WriteFor(1u, ts_ns, len, flags, data, caplen);
   }
-  // The same for the members whose bits are set in `members` (bit i = slot
-  // i; bits of free slots are ignored): each counts the record, or a drop.
-  // Returns the record's position, for ShareRecord(), or kNotWritten.
-  uint64_t WriteFor(uint32_t members, uint64_t ts_ns, uint32_t len, uint32_t flags,
-                    const uint8_t* data, uint32_t caplen);
-  // Hands the record at `pos` (a WriteFor() result) to one more member, which
-  // counts it: true, if it is still unpublished; false (nothing done) once
-  // Publish() made it visible, since a reader may have passed it already.
-  bool ShareRecord(uint64_t pos, int member);
-  // The position the next record would start at, if it fits before the end
-  // of the data area; records at or after a member's last one keep its order.
+  // The same, one record for the members whose bits are set in `members`
+  // (bit i = slot i; bits of free slots are ignored): each counts it, or a
+  // drop. False if nothing was written.
+  bool WriteFor(uint32_t members, uint64_t ts_ns, uint32_t len, uint32_t flags, const uint8_t* data,
+                uint32_t caplen);
+  // Bytes written since the ring was made (published or not), padding
+  // included: the position the next record would start at.
   uint64_t write_pos() const;
 
   // True when a record of caplen bytes fits now (re-reading the consumer

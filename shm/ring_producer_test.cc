@@ -746,7 +746,7 @@ MappedRing MapMember(RingProducer& ring, int m) {
   return std::move(*mapped);
 }
 
-uint64_t WriteSeqFor(RingProducer& ring, uint32_t members, uint64_t seq) {
+bool WriteSeqFor(RingProducer& ring, uint32_t members, uint64_t seq) {
   const uint32_t caplen = CaplenFor(seq);
   std::vector<uint8_t> p = PayloadFor(seq, caplen);
   return ring.WriteFor(members, 1000 + seq, caplen + 4, MYDEV_REC_DIR_IN, p.data(), caplen);
@@ -762,20 +762,14 @@ TEST(SharedRing, EachMemberReadsItsRecordsInOrderAndASharedOneIsWrittenOnce) {
   EXPECT_EQ(f.producer->member_count(), 3);
   MappedRing rb = MapMember(*f.producer, *b), rc = MapMember(*f.producer, *c);
   EXPECT_EQ(rb.view()->member, 1u);
-  // seq 0: members 0 and 1 (written once, shared); seq 1: member 2 only;
-  // seq 2: all three.
-  const uint64_t p0 = WriteSeqFor(*f.producer, 1u << 0, 0);
-  ASSERT_NE(p0, RingProducer::kNotWritten);
-  EXPECT_TRUE(f.producer->ShareRecord(p0, *b));
-  ASSERT_NE(WriteSeqFor(*f.producer, 1u << *c, 1), RingProducer::kNotWritten);
+  // seq 0: members 0 and 1; seq 1: member 2 only; seq 2: all three.
+  ASSERT_TRUE(WriteSeqFor(*f.producer, 1u << 0 | 1u << *b, 0));
+  ASSERT_TRUE(WriteSeqFor(*f.producer, 1u << *c, 1));
   const uint64_t used_before = f.producer->write_pos();
-  const uint64_t p2 = WriteSeqFor(*f.producer, 1u << 0, 2);
-  EXPECT_TRUE(f.producer->ShareRecord(p2, *b));
-  EXPECT_TRUE(f.producer->ShareRecord(p2, *c));
+  ASSERT_TRUE(WriteSeqFor(*f.producer, 1u << 0 | 1u << *b | 1u << *c, 2));
   EXPECT_EQ(f.producer->write_pos() - used_before, MYDEV_ALIGN8(kHdr + CaplenFor(2)))
       << "one record for three members";
   f.producer->Publish(0);
-  EXPECT_FALSE(f.producer->ShareRecord(p2, *b)) << "published: a reader may have passed it";
   EXPECT_EQ(Drain(f.v()), (std::vector<uint64_t>{0, 2}));
   EXPECT_EQ(Drain(rb.view()), (std::vector<uint64_t>{0, 2}));
   EXPECT_EQ(Drain(rc.view()), (std::vector<uint64_t>{1, 2}));
@@ -793,23 +787,21 @@ TEST(SharedRing, TheSlowestMemberHoldsTheRoomAndLeavingFreesIt) {
   ASSERT_TRUE(b.ok());
   MappedRing rb = MapMember(*f.producer, *b);
   uint64_t seq = 0, written = 0;
-  while (WriteSeqFor(*f.producer, 0b11, seq) != RingProducer::kNotWritten) ++seq, ++written;
+  while (WriteSeqFor(*f.producer, 0b11, seq)) ++seq, ++written;
   f.producer->Publish(0);
   EXPECT_EQ(f.producer->packets_dropped(0), 1u);
   EXPECT_EQ(f.producer->packets_dropped(*b), 1u);
   EXPECT_EQ(Drain(f.v()).size(), written) << "member 0 reads everything";
   // Member 1 has read nothing: still no room.
-  EXPECT_EQ(WriteSeqFor(*f.producer, 1u, ++seq), RingProducer::kNotWritten);
+  EXPECT_FALSE(WriteSeqFor(*f.producer, 1u, ++seq));
   EXPECT_EQ(f.producer->packets_dropped(0), 2u);
   EXPECT_EQ(f.producer->packets_dropped(*b), 1u) << "not its record";
   f.producer->Publish(0);
   f.producer->RemoveMember(*b);
   EXPECT_EQ(f.producer->member_count(), 1);
   EXPECT_EQ(f.producer->ctl_fd(*b), -1);
-  EXPECT_NE(WriteSeqFor(*f.producer, 1u, ++seq), RingProducer::kNotWritten)
-      << "the one that held the room left";
-  EXPECT_EQ(WriteSeqFor(*f.producer, 1u << *b, ++seq), RingProducer::kNotWritten)
-      << "a free slot takes nothing";
+  EXPECT_TRUE(WriteSeqFor(*f.producer, 1u, ++seq)) << "the one that held the room left";
+  EXPECT_FALSE(WriteSeqFor(*f.producer, 1u << *b, ++seq)) << "a free slot takes nothing";
 }
 
 TEST(SharedRing, ANewMemberReadsOnlyWhatIsPublishedAfterItJoined) {
@@ -820,7 +812,7 @@ TEST(SharedRing, ANewMemberReadsOnlyWhatIsPublishedAfterItJoined) {
   absl::StatusOr<int> b = f.producer->AddMember({});
   ASSERT_TRUE(b.ok());
   MappedRing rb = MapMember(*f.producer, *b);
-  ASSERT_NE(WriteSeqFor(*f.producer, 0b11, 11), RingProducer::kNotWritten);
+  ASSERT_TRUE(WriteSeqFor(*f.producer, 0b11, 11));
   f.producer->Publish(0);
   EXPECT_EQ(Drain(rb.view()), (std::vector<uint64_t>{11}));
   EXPECT_EQ(Drain(f.v()).size(), 12u);
@@ -837,7 +829,7 @@ TEST(SharedRing, SixteenMembersAtMostAndAFreedSlotIsReusedWithZeroedCounters) {
   }
   absl::StatusOr<int> extra = f.producer->AddMember({});
   EXPECT_EQ(extra.status().code(), absl::StatusCode::kResourceExhausted);
-  ASSERT_NE(WriteSeqFor(*f.producer, 1u << 5, 0), RingProducer::kNotWritten);
+  ASSERT_TRUE(WriteSeqFor(*f.producer, 1u << 5, 0));
   f.producer->Publish(0);
   EXPECT_EQ(f.v()->hdr->members[5].packets_received, 1u);
   f.producer->RemoveMember(5);
@@ -856,7 +848,7 @@ TEST(SharedRing, EachMemberIsWokenByItsOwnPolicyAndAllByTheClose) {
   MappedRing rb = MapMember(*f.producer, *b);
   ASSERT_EQ(mydev_ring_prepare_sleep(f.v()), 1);
   ASSERT_EQ(mydev_ring_prepare_sleep(rb.view()), 1);
-  ASSERT_NE(WriteSeqFor(*f.producer, 0b11, 0), RingProducer::kNotWritten);
+  ASSERT_TRUE(WriteSeqFor(*f.producer, 0b11, 0));
   f.producer->Publish(0);
   EXPECT_FALSE(Readable(f.producer->event_fd(0))) << "a quarter of the ring is not waiting";
   EXPECT_TRUE(Readable(f.producer->event_fd(*b))) << "immediate";
