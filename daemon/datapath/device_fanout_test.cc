@@ -265,6 +265,15 @@ std::shared_ptr<Session> NewSessionOf(uint64_t id, uint32_t uid) {
 }
 
 TEST(FanoutTest, ExpensiveFiltersOfOneUidCostOnlyThatUid) {
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+  // The shares are wall-clock time; under TSan every copy and lock is ~10x
+  // slower and the sanitizer runs share the cores, so the reference uid's
+  // own work no longer stays below its share. The behaviour is asserted in
+  // the normal run; TSan covers this file's other (untimed) cases.
+  GTEST_SKIP() << "timing-based: not under ThreadSanitizer";
+#endif
+#endif
   DeviceFanout dev(std::make_unique<SyntheticBackend>(TestDeviceInfo(), SyntheticOptions{}),
                    absl::Milliseconds(10), /*uid_cpu_share=*/0.25);
   std::vector<std::shared_ptr<Session>> heavy;
