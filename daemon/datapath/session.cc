@@ -125,19 +125,10 @@ void Session::Deliver(absl::Span<const Packet> batch, int64_t now_ns, bool publi
     shm::RingProducer& ring = ring_->producer();
     const uint32_t me = 1u << member_;
     for (size_t i = 0; i < batch.size(); ++i) {
-      const Packet& p = batch[i];
-      if (!DirectionPasses(direction_, p.direction)) continue;
-      const uint8_t* data = p.data;
-      uint32_t len = p.len, captured = p.caplen;
-      if (dlt_ == DLT_LINUX_SLL2) {  // the filter sees the SLL2 form too
-        if (!BuildSll2Record(p, &sll2_scratch_, &len, &captured)) continue;
-        data = sll2_scratch_.data();
-      }
-      const uint32_t caplen = KeepBytes(data, len, captured, verdicts, filter, i, params_.snaplen);
-      if (caplen == 0) continue;
-      const uint32_t flags =
-          p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
-      ring.WriteFor(me, p.ts_ns, len, flags, data, caplen);
+      const uint8_t* data;
+      uint32_t len;
+      const uint32_t caplen = TakeLocked(batch[i], i, verdicts, filter, &data, &len);
+      if (caplen != 0) ring.WriteFor(me, batch[i].ts_ns, len, RecordFlags(batch[i]), data, caplen);
     }
   }
   if (publish) ring_->Publish(now_ns, 0);
@@ -172,20 +163,25 @@ SessionRing::MemberSelection Session::Select(absl::Span<const Packet> batch,
   uint32_t* out = caplens->data();
   const uint32_t* verdicts = VerdictsFor(shared);
   const BpfProgram* filter = filter_.get();
-  for (size_t i = 0; i < batch.size(); ++i) {
-    out[i] = 0;
-    const Packet& p = batch[i];
-    if (!DirectionPasses(direction_, p.direction)) continue;
-    const uint8_t* data = p.data;
-    uint32_t len = p.len, captured = p.caplen;
-    if (dlt_ == DLT_LINUX_SLL2) {
-      if (!BuildSll2Record(p, &sll2_scratch_, &len, &captured)) continue;
-      data = sll2_scratch_.data();
-    }
-    out[i] = KeepBytes(data, len, captured, verdicts, filter, i, params_.snaplen);
-  }
+  const uint8_t* data;
+  uint32_t len;
+  for (size_t i = 0; i < batch.size(); ++i)
+    out[i] = TakeLocked(batch[i], i, verdicts, filter, &data, &len);
   sel.caplens = out;
   return sel;
+}
+
+uint32_t Session::TakeLocked(const Packet& p, size_t i, const uint32_t* verdicts,
+                             const BpfProgram* filter, const uint8_t** data, uint32_t* len) {
+  if (!DirectionPasses(direction_, p.direction)) return 0;
+  *data = p.data;
+  *len = p.len;
+  uint32_t captured = p.caplen;
+  if (dlt_ == DLT_LINUX_SLL2) {  // the filter sees the SLL2 form too
+    if (!BuildSll2Record(p, &sll2_scratch_, len, &captured)) return 0;
+    *data = sll2_scratch_.data();
+  }
+  return KeepBytes(*data, *len, captured, verdicts, filter, i, params_.snaplen);
 }
 
 const uint32_t* Session::VerdictsFor(const SharedVerdicts* shared) const {

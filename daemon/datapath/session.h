@@ -1,12 +1,11 @@
 // session.h — one capture session: who owns it, its token, its ring, and the
 // per-client filtering state the fan-out applies before copying a packet in.
 //
-// Threads: the device's fan-out thread calls Deliver(); the device ticker
-// calls Tick(); gRPC handlers call SetFilter()/SetDirection()/counters()/status().
-// One mutex per session guards its settings; the ring's own mutex
-// (session_ring.h) serialises its writers, since sessions of one uid may
-// share a ring. Both are uncontended on the hot path and taken once per
-// batch, the session's first.
+// Threads: the device's fan-out thread calls Deliver() or Select(); the
+// fan-out and the device ticker call PublishRing(); gRPC handlers call
+// SetFilter()/SetDirection()/counters()/status(). One mutex per session guards its settings; the
+// ring's own mutex (session_ring.h) serialises its writers, since sessions of one uid may share a
+// ring. Both are uncontended on the hot path and taken once per batch, the session's first.
 //
 //   SessionParams p{.device = "mydev0", .snaplen = 65535, .ring_bytes = 1 << 22};
 //   absl::StatusOr<std::shared_ptr<Session>> s =
@@ -151,7 +150,6 @@ class Session {
   // Publishes the session's ring (what was delivered, or nothing new so the
   // client's timeout fires), once per nonzero round for all its members.
   void PublishRing(int64_t now_ns, uint64_t round = 0);
-  void Tick(int64_t now_ns) { PublishRing(now_ns); }
   // Marks the ring closed (MYDEV_RING_CLOSED, reason) and wakes its readers
   // (every member of a shared ring: they are closed together).
   void CloseRing(uint32_t reason);
@@ -192,6 +190,12 @@ class Session {
   // The shared verdicts if they were computed from this session's program
   // and link type, else null.
   const uint32_t* VerdictsFor(const SharedVerdicts* shared) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // What the session takes of packet i (direction, the verdict or filter,
+  // snaplen): the bytes to keep (0 = none) of *data, the packet in the
+  // session's link type (the SLL2 record, in sll2_scratch_, for
+  // DLT_LINUX_SLL2), whose length on the wire is *len.
+  uint32_t TakeLocked(const Packet& p, size_t i, const uint32_t* verdicts, const BpfProgram* filter,
+                      const uint8_t** data, uint32_t* len) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const uint64_t id_;
   const Credentials owner_;

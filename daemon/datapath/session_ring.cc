@@ -77,8 +77,7 @@ void SessionRing::WriteBatchLocked(absl::Span<const Packet> batch,
       forms[f].mask |= classes[c].mask;
     }
     const Packet& p = batch[k];
-    const uint32_t flags =
-        p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
+    const uint32_t flags = RecordFlags(p);
     for (size_t f = 0; f < n; ++f) {
       const uint8_t* data = p.data;
       uint32_t len = p.len, captured = p.caplen;

@@ -43,6 +43,11 @@
 
 namespace mydev::daemon {
 
+// A packet's record flags (ring_abi.h): its direction.
+inline uint32_t RecordFlags(const Packet& p) {
+  return p.direction == PacketDirection::kIn ? MYDEV_REC_DIR_IN : MYDEV_REC_DIR_OUT;
+}
+
 class SessionRing {
  public:
   // Creates the ring with its first member (slot 0). A ring that is not
