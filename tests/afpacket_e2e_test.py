@@ -661,8 +661,10 @@ def test_shared_ring_each_session_gets_exactly_its_own_packets(stage, veth):
     """With share_rings, nobody's five tcpdumps on mydev1 (no filter twice,
     `ip6`, -s 120, -Q in) share one ring (ring_members 5 in the stats), and
     each file holds exactly the frames, lengths and bytes its own arguments
-    select, in order, with nothing dropped."""
+    select, in order, with nothing dropped. The five 2 MiB rings would be
+    10 MiB; nobody may hold 4 MiB, and the shared ring counts once."""
     config = afpacket_config(veth.near, device_text="share_rings: true")
+    config += "limits { max_ring_bytes_per_uid: 4194304 }\n"
     variants = {"all": [], "all-again": [], "ip6": ["ip6"], "snap120": ["-s", "120"],
                 "in": ["-Q", "in"]}
     with stage.daemon(config=config) as d:
@@ -670,8 +672,8 @@ def test_shared_ring_each_session_gets_exactly_its_own_packets(stage, veth):
         try:
             for name, args in variants.items():
                 f = stage.out("shared-%s.pcap" % name)
-                procs[name] = (f, start_capture(stage, d, ["-i", "mydev1", "-U", "-n", "-w", f] +
-                                                args))
+                procs[name] = (f, start_capture(stage, d, ["-i", "mydev1", "-U", "-n", "-B", "2048",
+                                                           "-w", f] + args))
             _, sessions = d.stats()
             mine = [s for s in sessions if s["device"] == "mydev1"]
             assert len(mine) == 5 and all(s["ring_members"] == "5" for s in mine), sessions

@@ -64,7 +64,10 @@ absl::StatusOr<SessionManager::Admission> SessionManager::CheckAccessAndLimits(
   absl::StatusOr<SessionParams> params = ResolveParams(req, *a.device);
   if (!params.ok()) return params.status();
   a.params = *std::move(params);
-  absl::StatusOr<uint64_t> id = ReserveQuota(a.caller, a.params.ring_bytes);
+  // A session that will share a ring of its uid's adds no ring memory.
+  if (a.device->share_rings()) a.join = a.device->RingToJoin(peer.uid, a.params.ring_bytes);
+  a.ring_bytes_reserved = a.join != nullptr ? 0 : a.params.ring_bytes;
+  absl::StatusOr<uint64_t> id = ReserveQuota(a.caller, a.ring_bytes_reserved);
   if (!id.ok()) return id.status();
   a.id = *id;
   return a;
@@ -105,18 +108,28 @@ absl::StatusOr<uint64_t> SessionManager::ReserveQuota(const Caller& caller, uint
   const UserLimit user_limit = access_.LimitsFor(caller.uid);
   absl::MutexLock lock(&mu_);
   auto open = sessions_per_uid_.find(caller.uid);
-  auto held = ring_bytes_per_uid_.find(caller.uid);
   const uint32_t n = open == sessions_per_uid_.end() ? 0 : open->second;
-  const uint64_t bytes = held == ring_bytes_per_uid_.end() ? 0 : held->second;
   if (n >= user_limit.max_sessions)
     return absl::ResourceExhaustedError(absl::StrCat(DescribeCaller(caller), " already has ", n,
                                                      " sessions open (the limit is ",
                                                      user_limit.max_sessions, "); close some"));
-  if (bytes + ring_bytes > user_limit.max_ring_bytes)
+  if (absl::Status s = CheckRingBytes(caller, ring_bytes); !s.ok()) return s;
+  // Reserved; CreateSession or AttachToDevice gives it back on failure.
+  ++sessions_per_uid_[caller.uid];
+  AddRingBytes(caller.uid, ring_bytes);
+  return next_id_++;
+}
+
+absl::Status SessionManager::CheckRingBytes(const Caller& caller, uint64_t ring_bytes) const {
+  if (ring_bytes == 0) return absl::OkStatus();
+  const uint64_t max_bytes = access_.LimitsFor(caller.uid).max_ring_bytes;
+  auto held = ring_bytes_per_uid_.find(caller.uid);
+  const uint64_t bytes = held == ring_bytes_per_uid_.end() ? 0 : held->second;
+  if (bytes + ring_bytes > max_bytes)
     return absl::ResourceExhaustedError(
         absl::StrCat("a ", ring_bytes, "-byte ring would bring ", DescribeCaller(caller),
                      "'s ring memory to ", bytes + ring_bytes, " bytes, above the limit of ",
-                     user_limit.max_ring_bytes, "; close sessions or ask for a smaller buffer"));
+                     max_bytes, "; close sessions or ask for a smaller buffer"));
   // All users together (max_ring_bytes_total), with room kept for root: the
   // users other than root may hold the total less the reserve between them.
   const uint64_t total = limits_.max_ring_bytes_total;
@@ -132,34 +145,59 @@ absl::StatusOr<uint64_t> SessionManager::ReserveQuota(const Caller& caller, uint
         absl::StrCat("a ", ring_bytes, "-byte ring would bring the ring memory of all sessions to ",
                      ring_bytes_total_ + ring_bytes, " bytes, above the daemon's limit of ", total,
                      " (limits.max_ring_bytes_total); ask for a smaller buffer or try later"));
-  // Reserved; CreateSession or AttachToDevice gives it back on failure.
-  ++sessions_per_uid_[caller.uid];
-  ring_bytes_per_uid_[caller.uid] += ring_bytes;
+  return absl::OkStatus();
+}
+
+void SessionManager::AddRingBytes(uint32_t uid, uint64_t ring_bytes) {
+  if (ring_bytes == 0) return;
+  ring_bytes_per_uid_[uid] += ring_bytes;
   ring_bytes_total_ += ring_bytes;
-  if (caller.uid != 0) ring_bytes_non_root_ += ring_bytes;
-  return next_id_++;
+  if (uid != 0) ring_bytes_non_root_ += ring_bytes;
+}
+
+void SessionManager::ReleaseRingBytes(uint32_t uid, uint64_t ring_bytes) {
+  ring_bytes_total_ -= std::min(ring_bytes_total_, ring_bytes);
+  if (uid != 0) ring_bytes_non_root_ -= std::min(ring_bytes_non_root_, ring_bytes);
+  auto b = ring_bytes_per_uid_.find(uid);
+  if (b != ring_bytes_per_uid_.end()) {
+    b->second -= std::min(b->second, ring_bytes);
+    if (b->second == 0) ring_bytes_per_uid_.erase(b);
+  }
 }
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::CreateSession(const Admission& a,
                                                                        const Credentials& peer) {
   // A device with share_rings: into a ring of another of this uid's sessions
   // with the same ring size, when one has room (session_ring.h).
-  const bool share = a.device->share_rings();
   absl::StatusOr<std::shared_ptr<Session>> s =
-      Session::Create(a.id, peer, a.params,
-                      share ? a.device->RingToJoin(peer.uid, a.params.ring_bytes) : nullptr, share);
-  if (s.ok()) return s;
+      Session::Create(a.id, peer, a.params, a.join, a.device->share_rings());
   absl::MutexLock lock(&mu_);
-  ReleaseQuota(a.caller.uid, a.params.ring_bytes);
-  return absl::ResourceExhaustedError(
-      absl::StrCat("cannot create the session ring: ", s.status().message()));
+  if (!s.ok()) {
+    ReleaseQuota(a.caller.uid, a.ring_bytes_reserved);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot create the session ring: ", s.status().message()));
+  }
+  // Settle the ring's bytes: charged once, while any session is on it. The
+  // ring to join may have filled or closed since admission (a ring of its
+  // own, to charge now), or lost its last session (to charge again).
+  const bool charged = ring_sessions_[(*s)->ring().get()]++ > 0;
+  if (charged) {
+    ReleaseRingBytes(a.caller.uid, a.ring_bytes_reserved);
+  } else if (a.ring_bytes_reserved == 0) {
+    if (absl::Status room = CheckRingBytes(a.caller, a.params.ring_bytes); !room.ok()) {
+      ReleaseSessionQuota(**s);
+      return room;
+    }
+    AddRingBytes(a.caller.uid, a.params.ring_bytes);
+  }
+  return s;
 }
 
 absl::Status SessionManager::AttachToDevice(const Admission& a, const std::shared_ptr<Session>& s) {
   absl::Status added = a.device->AddSession(s);
   absl::MutexLock lock(&mu_);
   if (!added.ok()) {
-    ReleaseQuota(a.caller.uid, a.params.ring_bytes);
+    ReleaseSessionQuota(*s);
     return absl::Status(added.code(),
                         absl::StrCat("device '", a.params.device, "': ", added.message()));
   }
@@ -284,20 +322,21 @@ std::shared_ptr<Session> SessionManager::Remove(uint64_t id) {
   if (it == sessions_.end()) return nullptr;
   std::shared_ptr<Session> s = std::move(it->second);
   sessions_.erase(it);
-  ReleaseQuota(s->owner().uid, s->params().ring_bytes);
+  ReleaseSessionQuota(*s);
   return s;
 }
 
 void SessionManager::ReleaseQuota(uint32_t uid, uint64_t ring_bytes) {
   auto n = sessions_per_uid_.find(uid);
   if (n != sessions_per_uid_.end() && --n->second == 0) sessions_per_uid_.erase(n);
-  ring_bytes_total_ -= std::min(ring_bytes_total_, ring_bytes);
-  if (uid != 0) ring_bytes_non_root_ -= std::min(ring_bytes_non_root_, ring_bytes);
-  auto b = ring_bytes_per_uid_.find(uid);
-  if (b != ring_bytes_per_uid_.end()) {
-    b->second -= std::min(b->second, ring_bytes);
-    if (b->second == 0) ring_bytes_per_uid_.erase(b);
-  }
+  ReleaseRingBytes(uid, ring_bytes);
+}
+
+void SessionManager::ReleaseSessionQuota(const Session& s) {
+  auto ring = ring_sessions_.find(s.ring().get());
+  const bool last = ring == ring_sessions_.end() || --ring->second == 0;
+  if (ring != ring_sessions_.end() && last) ring_sessions_.erase(ring);
+  ReleaseQuota(s.owner().uid, last ? s.params().ring_bytes : 0);
 }
 
 void SessionManager::Detach(const std::shared_ptr<Session>& s, absl::string_view why) {

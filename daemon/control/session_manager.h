@@ -111,7 +111,13 @@ class SessionManager {
     DeviceFanout* device = nullptr;
     Caller caller;
     SessionParams params;
-    uint64_t id = 0;  // reserved, with one session and params.ring_bytes of caller.uid's quota
+    uint64_t id = 0;  // reserved, with one session and ring_bytes_reserved of caller.uid's quota
+    // On a device with share_rings: a ring of caller.uid's with the same size
+    // to join (DeviceFanout::RingToJoin), else null.
+    std::shared_ptr<SessionRing> join;
+    // params.ring_bytes, or 0 when the session is to join a ring, whose bytes
+    // are already charged; CreateSession settles it against the ring it got.
+    uint64_t ring_bytes_reserved = 0;
   };
 
   // Open's steps, in order. Nothing is reserved until CheckAccessAndLimits
@@ -120,7 +126,9 @@ class SessionManager {
   //   CheckAccessAndLimits: the device (NOT_FOUND), its capture rule
   //     (PERMISSION_DENIED), the request's values (ResolveParams), the
   //     caller's limits (ReserveQuota); reserves the quota and an id.
-  //   CreateSession: the session and its ring (RESOURCE_EXHAUSTED).
+  //   CreateSession: the session and its ring (RESOURCE_EXHAUSTED); a ring's
+  //     bytes are charged once, to its uid, however many sessions share it
+  //     (ring_sessions_).
   //   AttachToDevice: onto the device's fan-out (its error, naming the
   //     device), then into the session table.
   absl::StatusOr<Admission> CheckAccessAndLimits(const mydev::v1::OpenSessionRequest& request,
@@ -139,6 +147,12 @@ class SessionManager {
   // returns the new session's id.
   absl::StatusOr<uint64_t> ReserveQuota(const Caller& caller, uint64_t ring_bytes)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // RESOURCE_EXHAUSTED when ring_bytes more ring memory would take caller, or
+  // all users, over the limits (ReserveQuota's ring checks).
+  absl::Status CheckRingBytes(const Caller& caller, uint64_t ring_bytes) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddRingBytes(uint32_t uid, uint64_t ring_bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseRingBytes(uint32_t uid, uint64_t ring_bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The value checks Open and the Set* calls share.
   static absl::Status CheckDirection(mydev::v1::Direction direction);
@@ -147,8 +161,12 @@ class SessionManager {
   absl::StatusOr<DeviceFanout*> DeviceOf(const Session& session) const;
 
   std::shared_ptr<Session> Remove(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Gives back one session and its ring bytes reserved by Open().
+  // Gives back one of uid's sessions and ring_bytes of its ring memory, as
+  // reserved by ReserveQuota (before the session exists).
   void ReleaseQuota(uint32_t uid, uint64_t ring_bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives back what a created session holds: one session, and its ring's
+  // bytes when it is the last session of that ring (ring_sessions_).
+  void ReleaseSessionQuota(const Session& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Detach(const std::shared_ptr<Session>& s, absl::string_view why);
   void RunReaper();
 
@@ -163,6 +181,9 @@ class SessionManager {
   std::map<uint32_t, uint64_t> ring_bytes_per_uid_ ABSL_GUARDED_BY(mu_);
   uint64_t ring_bytes_total_ ABSL_GUARDED_BY(mu_) = 0;     // every uid's, reserved
   uint64_t ring_bytes_non_root_ ABSL_GUARDED_BY(mu_) = 0;  // of it, uids other than 0
+  // Per ring, the sessions created on it and not yet released: its bytes
+  // are charged while there is one (a shared ring's, once).
+  std::map<const SessionRing*, uint32_t> ring_sessions_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread reaper_;
 };

@@ -388,6 +388,61 @@ TEST_F(SessionAccessTest, RingMemoryOfAllUsersIsCappedWithRoomForRoot) {
   EXPECT_TRUE(Open(1503, 1503).ok());
 }
 
+// With share_rings, the sessions of one uid that share a ring hold its bytes
+// once: the ring is charged while any of them is open, whichever opened it.
+TEST_F(SessionAccessTest, SharedRingIsChargedOnce) {
+  // 4 MiB per uid (the default here), 2 MiB rings; 16 sessions per ring at most.
+  Build(R"(
+    device { name: "mydev0" synthetic {} share_rings: true }
+    device { name: "mydev1" synthetic {} }
+    limits { default_ring_bytes: 2097152 max_ring_bytes: 8388608
+             max_sessions_per_uid: 40 max_ring_bytes_per_uid: 4194304
+             max_ring_bytes_total: 8388608 ring_bytes_reserved_for_root: 2097152 }
+  )");
+  devices_[0]->set_share_rings(true);
+  std::vector<std::shared_ptr<Session>> shared;
+  for (int i = 0; i < 16; ++i) {  // one ring, one 2 MiB charge
+    absl::StatusOr<std::shared_ptr<Session>> s = Open(1500, 1500);
+    ASSERT_TRUE(s.ok()) << i << ": " << s.status();
+    shared.push_back(*s);
+  }
+  EXPECT_EQ(shared.back()->counters().ring_members, 16u);
+  // The 17th opens a second ring: 4 MiB, the uid's limit.
+  absl::StatusOr<std::shared_ptr<Session>> second = Open(1500, 1500);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_NE((*second)->ring(), shared[0]->ring());
+  // A ring of another size, or on a device without sharing, is new memory.
+  absl::Status over = Open(1500, 1500, "mydev0", 1 << 20).status();
+  EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(over.message().find("ring memory to 5242880 bytes, above the limit of 4194304"),
+            std::string::npos)
+      << over;
+  EXPECT_EQ(Open(1500, 1500, "mydev1").status().code(), absl::StatusCode::kResourceExhausted);
+  // The ring's first session leaving does not free it: its ring-mates hold it.
+  ASSERT_TRUE(manager_->Close(shared[0]->id(), TokenOf(*shared[0]), 1500).ok());
+  shared[0].reset();  // the session object leaves the ring when it goes
+  EXPECT_EQ(Open(1500, 1500, "mydev1").status().code(), absl::StatusCode::kResourceExhausted);
+  // Joining it again costs nothing.
+  absl::StatusOr<std::shared_ptr<Session>> rejoin = Open(1500, 1500);
+  ASSERT_TRUE(rejoin.ok()) << rejoin.status();
+  EXPECT_EQ((*rejoin)->ring(), shared[1]->ring());
+  shared[0] = *rejoin;
+  // All users but root together: 4 of 6 MiB held, so another uid gets one 2 MiB ring
+  // (and its ring-mates), not two.
+  absl::StatusOr<std::shared_ptr<Session>> other = Open(1501, 1501);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_TRUE(Open(1501, 1501).ok()) << "joins uid 1501's ring";
+  EXPECT_EQ(Open(1501, 1501, "mydev1").status().code(), absl::StatusCode::kResourceExhausted);
+  // The last session of a ring gives its bytes back.
+  for (const auto& s : shared) ASSERT_TRUE(manager_->Close(s->id(), TokenOf(*s), 1500).ok());
+  shared.clear();
+  EXPECT_TRUE(Open(1501, 1501, "mydev1").ok()) << "uid 1500's first ring is free again";
+  EXPECT_EQ(Open(1502, 1502, "mydev1").status().code(), absl::StatusCode::kResourceExhausted)
+      << "uid 1500's second ring is still held";
+  ASSERT_TRUE(manager_->Close((*second)->id(), TokenOf(**second), 1500).ok());
+  EXPECT_TRUE(Open(1502, 1502, "mydev1").ok());
+}
+
 TEST_F(SessionAccessTest, InjectRuleIsCheckedForTheCaller) {
   Build(R"(
     device { name: "mydev0" synthetic {} }
