@@ -138,10 +138,11 @@ class Backend {
   // so that the session gets every packet sent after that.
   virtual void AwaitActive(absl::Duration limit) { (void)limit; }
 
-  // The largest ring (bytes) a session on the device asked for (tcpdump -B):
-  // DeviceFanout calls it when a session opens. A backend with a kernel ring
-  // of its own may grow that ring to match, within its limit (afpacket),
-  // so that what the kernel holds for the device's thread is what the
+  // The bytes of the session rings on the device together (each asked for
+  // with tcpdump -B; a shared ring once): DeviceFanout calls it when a
+  // session opens. A backend with a kernel ring of its own may grow that ring
+  // to match, within its limit (afpacket), so that what the kernel holds for
+  // the device's thread, which copies into each of them, is what the
   // sessions hold for their readers; the others ignore it.
   virtual void SetRingBytesHint(uint64_t bytes) { (void)bytes; }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
@@ -82,9 +83,7 @@ absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
     SetSessionsLocked(std::move(next));
     first = sessions_->size() == 1;
     if (first) backend_->SetActive(true);
-    uint64_t ring_bytes = 0;  // the kernel ring may follow the sessions' -B
-    for (const auto& s : *sessions_) ring_bytes = std::max(ring_bytes, s->ring_bytes());
-    backend_->SetRingBytesHint(ring_bytes);
+    backend_->SetRingBytesHint(RingBytesOfSessionsLocked());
   }
   {
     absl::MutexLock lock(&kernel_filter_mu_);
@@ -94,6 +93,18 @@ absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
   if (first) backend_->AwaitActive(kActivateLimit);  // afpacket: socket bound
   if (immediate) backend_->AwaitImmediate(kImmediateSwitchLimit);
   return absl::OkStatus();
+}
+
+uint64_t DeviceFanout::RingBytesOfSessionsLocked() const {
+  std::vector<const SessionRing*> seen;
+  uint64_t bytes = 0;
+  for (const auto& s : *sessions_) {
+    const SessionRing* ring = s->ring().get();
+    if (std::find(seen.begin(), seen.end(), ring) != seen.end()) continue;  // shared: once
+    seen.push_back(ring);
+    bytes += s->ring_bytes();
+  }
+  return bytes;
 }
 
 void DeviceFanout::RemoveSession(uint64_t session_id) {
@@ -385,7 +396,7 @@ void DeviceFanout::OnBatch(absl::Span<const Packet> batch) {
       t0 = t1;
     }
   }
-  PublishAll(*sessions, now);
+  PublishAll(*sessions, now, &cpu_share_);
 }
 
 std::shared_ptr<SessionRing> DeviceFanout::RingToJoin(uint32_t uid, uint64_t ring_bytes) const {
@@ -400,9 +411,19 @@ std::shared_ptr<SessionRing> DeviceFanout::RingToJoin(uint32_t uid, uint64_t rin
   return nullptr;
 }
 
-void DeviceFanout::PublishAll(const SessionList& sessions, int64_t now_ns) {
+void DeviceFanout::PublishAll(const SessionList& sessions, int64_t now_ns, UidCpuShare* charge) {
   const uint64_t round = NextRound();
-  for (const auto& s : sessions) s->PublishRing(now_ns, round);
+  for (const auto& s : sessions) {
+    if (charge == nullptr) {
+      s->PublishRing(now_ns, round);
+      continue;
+    }
+    // Publishing wakes the session's reader (an eventfd write, microseconds
+    // on a VM): the owner's time, like the delivery.
+    const int64_t t0 = ClockNs(CLOCK_MONOTONIC);
+    s->PublishRing(now_ns, round);
+    charge->Charge(s->owner().uid, ClockNs(CLOCK_MONOTONIC) - t0);
+  }
 }
 
 void DeviceFanout::TickAll() {

@@ -206,10 +206,19 @@ class DeviceFanout {
   // Replaces sessions_ and recounts distinct_uids_.
   void SetSessionsLocked(std::shared_ptr<const SessionList> next)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The bytes of the sessions' rings together (a shared ring once): what
+  // the backend's kernel ring may grow to (Backend::SetRingBytesHint). The
+  // thread copies each packet into each of those rings, so how late it may
+  // fall behind grows with them, and a ring-per-session device with eight
+  // default sessions lost packets in an 8 MiB kernel ring with the thread
+  // at a quarter of a CPU (docs/BENCHMARKS.md, section 11).
+  uint64_t RingBytesOfSessionsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunTicker();
   // Publishes each session's ring once (a shared ring is asked by each of its
-  // members in the same round).
-  void PublishAll(const SessionList& sessions, int64_t now_ns);
+  // members in the same round). charge: the device thread's UidCpuShare, to
+  // charge each session's publish (its reader's wake-up) to its uid; only
+  // OnBatch passes it (the ticker is another thread).
+  void PublishAll(const SessionList& sessions, int64_t now_ns, UidCpuShare* charge = nullptr);
   // A fresh id for a publish round (never 0).
   uint64_t NextRound() { return next_round_.fetch_add(1, std::memory_order_relaxed); }
   // A change to one session not made yet, which the pre-filter takes in.

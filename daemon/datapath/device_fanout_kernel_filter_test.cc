@@ -3,7 +3,8 @@
 // reject-all at Start and with no session, the union as sessions come, go
 // and change filters, the new filter in the kernel before the session uses
 // it, a session on another link type taking everything, a backend that
-// refuses (fallback, said in the status) and one with no kernel (asked once).
+// refuses (fallback, said in the status) and one with no kernel (asked once);
+// and the kernel ring's size it asks for (the sessions' rings together).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -38,6 +39,14 @@ class RecordingBackend : public Backend {
     absl::MutexLock lock(&mu_);
     return programs_;
   }
+  void SetRingBytesHint(uint64_t bytes) override {
+    absl::MutexLock lock(&mu_);
+    hints_.push_back(bytes);
+  }
+  std::vector<uint64_t> hints() {
+    absl::MutexLock lock(&mu_);
+    return hints_;
+  }
   // Records, at each SetKernelFilter, whether s had a filter then.
   void Watch(const Session* s) {
     absl::MutexLock lock(&mu_);
@@ -55,6 +64,7 @@ class RecordingBackend : public Backend {
   std::vector<std::vector<bpf_insn>> programs_ ABSL_GUARDED_BY(mu_);
   const Session* watched_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<bool> watched_filter_set_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> hints_ ABSL_GUARDED_BY(mu_);
 };
 
 // A backend with no kernel below it: the default SetKernelFilter.
@@ -215,6 +225,37 @@ TEST(FanoutKernelFilterTest, BackendWithoutKernelIsAskedOnce) {
   dev.SetSessionFilter(*s, Compile("udp"));
   EXPECT_TRUE(s->filter_set());
   EXPECT_FALSE(dev.kernel_filter().supported);
+  dev.Stop();
+}
+
+// Each open asks for the sessions' rings together, a shared ring once: the
+// device thread copies into each ring, so its kernel ring may hold as much.
+TEST(FanoutKernelFilterTest, KernelRingHintIsTheSessionsRingsTogether) {
+  auto backend = std::make_unique<RecordingBackend>();
+  RecordingBackend* b = backend.get();
+  DeviceFanout dev(std::move(backend), absl::Milliseconds(10));
+  dev.set_share_rings(true);
+  ASSERT_TRUE(dev.Start().ok());
+  auto open = [&](uint64_t id, uint32_t uid, uint64_t ring_bytes) {
+    SessionParams p;
+    p.device = "mydev0";
+    p.snaplen = 262144;
+    p.ring_bytes = ring_bytes;
+    absl::StatusOr<std::shared_ptr<Session>> s = Session::Create(
+        id, Credentials{uid, uid, 1}, p, dev.RingToJoin(uid, ring_bytes), /*shareable=*/true);
+    EXPECT_TRUE(s.ok()) << s.status();
+    EXPECT_TRUE(dev.AddSession(*s).ok());
+    return *s;
+  };
+  constexpr uint64_t kMiB = 1 << 20;
+  auto a = open(1, 1000, 2 * kMiB);
+  auto b2 = open(2, 1000, 2 * kMiB);  // a's ring-mate: nothing more
+  auto c = open(3, 1000, 4 * kMiB);   // another size: a ring of its own
+  auto d = open(4, 2000, 2 * kMiB);   // another uid: a ring of its own
+  EXPECT_EQ(b->hints(), (std::vector<uint64_t>{2 * kMiB, 2 * kMiB, 6 * kMiB, 8 * kMiB}));
+  dev.RemoveSession(a->id());
+  auto e = open(5, 1000, 2 * kMiB);  // joins the ring a left to b2
+  EXPECT_EQ(b->hints().back(), 8 * kMiB);
   dev.Stop();
 }
 

@@ -3,7 +3,7 @@
 // Every session of a device is delivered to on the device's one thread, so a
 // session whose filter is expensive (thousands of instructions run on every
 // packet) would slow the device for every other user. UidCpuShare accounts
-// the thread's time spent delivering to each uid's sessions, in windows of
+// the thread's time spent delivering to (and waking) each uid's sessions, in windows of
 // fixed length. A uid is shed — its sessions drop the rest of the window's
 // packets unfiltered, counted as their own drops (Session::Shed) — when all
 // of these hold:

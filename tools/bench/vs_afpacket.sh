@@ -30,6 +30,8 @@
 # LOSSLESS_PROBES (8 per peer and run), LOSSLESS_SECONDS (3), IMMEDIATE (1),
 # SHARE_RINGS (0; 1: mydev1 has `share_rings: true`, so the N tcpdumps, one
 # user's, read one ring and each packet is copied once for all of them),
+# AFPACKET_OPTS (more fields of mydev1's `afpacket { }`, e.g.
+# "block_count: 32" for a 32 MiB kernel ring),
 # QUICK=1 (RUNS=1, SECONDS_PER_RUN=2, N_LIST="1 4", RPCAP_N=1, 5 probes of
 # 2 s, unless set). A lossless probe passes when no reader dropped, every
 # reader captured every frame sent, and the sender reached 97% of the offered
@@ -53,7 +55,11 @@
 # cell sent: the CPU the capture adds to sending the traffic. On veth the
 # sender's part is most of the machine's, and the same for every peer.
 # Delivered packets: the sum of the readers' "packets captured"; drops: the
-# sum of "dropped by kernel" and "dropped by interface". mydevd and rpcapd run
+# sum of "dropped by kernel" and "dropped by interface" (through mydev: the
+# session's ring, and mydevd's own kernel ring; each reader reports the
+# latter for the whole device, so the sum counts it once per reader). For
+# mydev, the line also gives mydevd's CPU over the cell (schedstat of its
+# threads: the busiest, the device's packet thread, and all). mydevd and rpcapd run
 # only during their own cells (an idle mydevd with an afpacket device still
 # copies every packet).
 #
@@ -83,6 +89,7 @@ LOSSLESS_PROBES="${LOSSLESS_PROBES:-8}"
 LOSSLESS_SECONDS="${LOSSLESS_SECONDS:-3}"
 IMMEDIATE="${IMMEDIATE:-1}"
 SHARE_RINGS="${SHARE_RINGS:-0}"
+AFPACKET_OPTS="${AFPACKET_OPTS:-}"
 cd "$ROOT"
 [[ $(id -u) -eq 0 ]] || { echo "vs_afpacket.sh: run as root" >&2; exit 1; }
 
@@ -152,7 +159,7 @@ export MYDEV_SOCKET="$WORK/run/mydevd.sock"
 SHARE=""
 [[ "$SHARE_RINGS" == 1 ]] && SHARE="share_rings: true"
 cat >"$WORK/mydevd.conf" <<EOF
-device { name: "mydev1" afpacket { interface: "$NEAR" } $SHARE }
+device { name: "mydev1" afpacket { interface: "$NEAR" $AFPACKET_OPTS } $SHARE }
 EOF
 RPCAP_PORT=$((20000 + $$ % 20000))
 AS_NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all --)
@@ -212,6 +219,21 @@ kv() { sed -E -n "s/.*(^| )$1=(-?[0-9.]+).*/\2/p" <<<"$2"; }
 # per_pkt NS PACKETS: microseconds per packet, or "nan".
 per_pkt() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0 && c >= 0) printf "%.3f", c / n / 1000; else print "nan" }'; }
 
+# daemon_threads: "TID RUNTIME_NS" for each thread of mydevd (schedstat).
+daemon_threads() {
+  local t
+  for t in /proc/"$daemon"/task/*; do
+    echo "${t##*/} $(cut -d' ' -f1 "$t/schedstat" 2>/dev/null || echo 0)"
+  done
+}
+# daemon_cpu BEFORE AFTER WALL_NS: mydevd's busiest thread and all its
+# threads over the cell, in % of one CPU.
+daemon_cpu() {
+  awk -v w="$3" 'FNR == NR { t0[$1] = $2; next }
+    { d = $2 - t0[$1]; s += d; if (d > m) m = d }
+    END { printf "busiest thread %.0f%% of a CPU, all %.0f%%", 100 * m / w, 100 * s / w }' "$1" "$2"
+}
+
 # cell PEER N SIZE PPS SECONDS: one measurement; sets C_SENT C_SENT_PPS
 # C_DELIVERED C_DROPS C_MACHINE C_BENCH C_STAT (us per delivered packet) and
 # prints a line.
@@ -222,9 +244,17 @@ cell() {
   rpcapd) start_rpcapd ;;
   esac
   start_readers "$peer" "$n"
+  local t0_ns
+  t0_ns=$(date +%s%N)
+  [[ $peer == mydev ]] && daemon_threads >"$WORK/daemon.0"
   "$WORK/cpu_account" ${CG:+--bench-cgroup "$CG"} --tail-ms 300 --sample-ms 250 \
     --out "$WORK/cpu" -- ip netns exec "$NS" "$WORK/packet_sender" --ifname "$FAR" \
     --seconds "$secs" --size "$size" --pps "$pps" >"$WORK/sent"
+  local daemon_line=""
+  if [[ $peer == mydev ]]; then
+    daemon_threads >"$WORK/daemon.1"
+    daemon_line=" | mydevd: $(daemon_cpu "$WORK/daemon.0" "$WORK/daemon.1" $(($(date +%s%N) - t0_ns)))"
+  fi
   # Debian's libpcap hands a TPACKET_V3 block over when full or after the
   # read timeout (tcpdump: 1000 ms): the readers count their last packets only
   # then. (Their CPU for those few is after the window; one block at most.)
@@ -252,12 +282,14 @@ cell() {
   C_TASKS=$(per_pkt "$(kv tasks_ns "$cpu")" "$captured")
   local wall_s
   wall_s=$(awk -v w="$(kv wall_ns "$cpu")" 'BEGIN {print w / 1e9}')
-  printf "  %-6s N=%d %5s B %7s: sent %8d (%6.0f pps) delivered %9d drops %8d (%5.2f%%; by kernel %d)" \
+  printf "  %-6s N=%d %5s B %7s: sent %8d (%6.0f pps) delivered %9d drops %8d (%5.2f%%; by kernel %d, by interface %d)" \
     "$peer" "$n" "$size" "$([[ $pps == 0 ]] && echo max || echo "$pps")" "$C_SENT" "$C_SENT_PPS" \
-    "$C_DELIVERED" "$C_DROPS" "$(awk -v d="$C_DROPS" -v c="$C_DELIVERED" 'BEGIN {printf "%.2f", (d + c) ? 100 * d / (d + c) : 0}')" "$kdrops"
-  printf " | us/pkt machine %s bench %s tasks %s (+%s -%s) /proc/stat %s | %.0f%% of the CPUs (machine)\n" \
+    "$C_DELIVERED" "$C_DROPS" "$(awk -v d="$C_DROPS" -v c="$C_DELIVERED" 'BEGIN {printf "%.2f", (d + c) ? 100 * d / (d + c) : 0}')" \
+    "$kdrops" "$((C_DROPS - kdrops))"
+  printf " | us/pkt machine %s bench %s tasks %s (+%s -%s) /proc/stat %s | %.0f%% of the CPUs (machine)%s\n" \
     "$C_MACHINE" "$C_BENCH" "$C_TASKS" "$(kv appeared "$cpu")" "$(kv gone "$cpu")" "$C_STAT" \
-    "$(awk -v c="$(kv machine_ns "$cpu")" -v w="$wall_s" -v p="$(nproc)" 'BEGIN {print 100 * c / 1e9 / w / p}')"
+    "$(awk -v c="$(kv machine_ns "$cpu")" -v w="$wall_s" -v p="$(nproc)" 'BEGIN {print 100 * c / 1e9 / w / p}')" \
+    "$daemon_line"
 }
 
 peers_at() { # peers_at N: the peers measured at that N

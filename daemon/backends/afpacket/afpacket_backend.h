@@ -53,8 +53,8 @@
 // (PACKET_FANOUT_DATA, which only picks the member socket); the kernel runs
 // the filter of the member a packet was steered to.
 //
-// The kernel ring follows the sessions' buffers: SetRingBytesHint() (the
-// largest ring a session asked for, tcpdump -B) makes the thread grow it to
+// The kernel ring follows the sessions' buffers: SetRingBytesHint() (their
+// rings together, each tcpdump -B) makes the thread grow it to
 // that many bytes (more blocks of ring.block_bytes, at most max_ring_bytes)
 // with the same fanout group: a new socket with the bigger ring joins it
 // (its own hook first blocked by a reject-all socket filter, removed after
