@@ -167,8 +167,9 @@ void SessionManager::ReleaseRingBytes(uint32_t uid, uint64_t ring_bytes) {
 
 absl::StatusOr<std::shared_ptr<Session>> SessionManager::CreateSession(const Admission& a,
                                                                        const Credentials& peer) {
-  // A device with share_rings: into a ring of another of this uid's sessions
-  // with the same ring size, when one has room (session_ring.h).
+  // A device with share_rings: into the ring found at admission (a.join)
+  // when it still has room, else a ring of its own others may join
+  // (session_ring.h).
   absl::StatusOr<std::shared_ptr<Session>> s =
       Session::Create(a.id, peer, a.params, a.join, a.device->share_rings());
   absl::MutexLock lock(&mu_);
