@@ -706,3 +706,40 @@ def test_shared_ring_each_session_gets_exactly_its_own_packets(stage, veth):
             else:
                 assert [p[3] for p in got] == want, (name, tag)
                 assert all(p[1] == p[2] == len(p[3]) for p in got), name
+
+
+def test_kernel_ring_grows_to_the_sessions_rings_together(stage, veth):
+    """mydev1 starts with a 256 KiB kernel ring (4 blocks of 64 KiB) and no
+    socket while idle (kernel_ring_bytes 0). Three tcpdumps of nobody with
+    -B 1024 (1 MiB rings) make it grow to their rings together, 3 MiB (the
+    thread copies into each of them), not to the largest (1 MiB); it does
+    not shrink when one ends; and each tcpdump gets every frame sent after
+    the growth, in order, with nothing dropped."""
+    config = ('device { name: "mydev0" synthetic { rate_pps: 2000 } }\n'
+              'device { name: "mydev1" afpacket { interface: "%s" block_bytes: 65536 '
+              'block_count: 4 } }\n' % veth.near)
+    with stage.daemon(config=config) as d:
+        assert d.stats()[0]["mydev1"]["kernel_ring_bytes"] == "0", "idle: no packet socket"
+        procs = []
+        try:
+            for i in range(3):
+                f = stage.out("grow-%d.pcap" % i)
+                procs.append((f, start_capture(stage, d, ["-i", "mydev1", "-U", "-n", "-B", "1024",
+                                                          "-w", f])))
+            ring = lambda: d.stats()[0]["mydev1"]["kernel_ring_bytes"]  # noqa: E731
+            assert wait_until(lambda: ring() == str(3 << 20), 10), ring()
+            frames = build_frames(b"GROWN", 300, veth.far_mac, kinds=("ipv4", "ipv6"))
+            veth.send_from_far(frames)
+            for f, _ in procs:
+                assert wait_tagged(f, b"GROWN", len(frames)), f
+            last_file, last = procs.pop()
+            stop(last)
+            time.sleep(0.3)
+            assert ring() == str(3 << 20), "it never shrinks while mydevd runs"
+        finally:
+            errs = [stop(p) for _, p in procs]
+        d.assert_alive()
+    for f, _ in procs + [(last_file, None)]:
+        assert [p[3] for p in tagged(read_pcap(f)[1], b"GROWN")] == frames, f
+    for err in errs:
+        assert "\n0 packets dropped by kernel" in err, err

@@ -173,6 +173,7 @@ def test_metrics_have_target_device_and_session_series(daemon, captures, dash, t
                        ("mydev_device_bytes_total", "counter"),
                        ("mydev_device_ifdrops_total", "counter"),
                        ("mydev_device_sessions", "gauge"), ("mydev_device_up", "gauge"),
+                       ("mydev_device_kernel_ring_bytes", "gauge"),
                        ("mydev_session_packets_total", "counter"),
                        ("mydev_session_bytes_total", "counter"),
                        ("mydev_session_drops_total", "counter"),
@@ -186,12 +187,15 @@ def test_metrics_have_target_device_and_session_series(daemon, captures, dash, t
     assert info[0][0].get("host") == os.uname().nodename, info
     # The device's series: labels {target, device} exactly.
     for name in ("mydev_device_packets_total", "mydev_device_bytes_total",
-                 "mydev_device_ifdrops_total", "mydev_device_sessions", "mydev_device_up"):
+                 "mydev_device_ifdrops_total", "mydev_device_sessions", "mydev_device_up",
+                 "mydev_device_kernel_ring_bytes"):
         got = m.get(name, target=target)
         assert [l for l, _ in got] == [{"target": target, "device": DEVICE}], (name, got)
     assert m.value("mydev_device_sessions", target=target, device=DEVICE) == 3
     assert m.value("mydev_device_up", target=target, device=DEVICE) == 1
     assert m.value("mydev_device_ifdrops_total", target=target, device=DEVICE) == 0
+    # A synthetic device reads no kernel ring.
+    assert m.value("mydev_device_kernel_ring_bytes", target=target, device=DEVICE) == 0
     bytes_total = m.value("mydev_device_bytes_total", target=target, device=DEVICE)
     assert bytes_total >= 60 * m.value("mydev_device_packets_total", target=target, device=DEVICE)
     # Each session: {target, device, session, uid, comm}, low cardinality (no

@@ -108,6 +108,10 @@ class Backend {
   // Packets the backend (or the kernel below it) dropped before the fan-out.
   virtual uint64_t ifdropped() const { return 0; }
 
+  // Bytes of the kernel ring the backend reads the device from now (0: it
+  // has none, or no socket while idle). Stats show it beside ifdropped().
+  virtual uint64_t kernel_ring_bytes() const { return 0; }
+
   // Promiscuous mode on (true) or off. DeviceFanout reference-counts the
   // sessions that asked for it and calls this on the first and the last one.
   virtual absl::Status SetPromiscuous(bool on) {

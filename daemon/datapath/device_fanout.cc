@@ -446,6 +446,7 @@ DeviceCounters DeviceFanout::counters() const {
   c.packets_seen = packets_seen_.load(std::memory_order_relaxed);
   c.bytes_seen = bytes_seen_.load(std::memory_order_relaxed);
   c.packets_ifdropped = backend_->ifdropped();
+  c.kernel_ring_bytes = backend_->kernel_ring_bytes();
   absl::MutexLock lock(&mu_);
   c.sessions = static_cast<uint32_t>(sessions_->size());
   c.promisc_sessions = promisc_sessions_;

@@ -87,6 +87,7 @@ struct DeviceCounters {
   uint64_t packets_seen = 0;
   uint64_t bytes_seen = 0;
   uint64_t packets_ifdropped = 0;
+  uint64_t kernel_ring_bytes = 0;  // Backend::kernel_ring_bytes()
   uint32_t sessions = 0;
   uint32_t promisc_sessions = 0;    // sessions holding promiscuous mode on
   uint32_t immediate_sessions = 0;  // sessions holding per-packet delivery on

@@ -81,6 +81,7 @@ void FillDeviceStats(const DeviceFanout& device, mydev::v1::DeviceStats* out) {
   out->set_kernel_filter(KernelFilterStateOf(kf));
   out->set_kernel_filter_insns(kf.insns);
   out->set_kernel_filter_detail(kf.note);
+  out->set_kernel_ring_bytes(c.kernel_ring_bytes);
 }
 
 void TakeStatsSnapshot(const SessionManager& manager, mydev::v1::StatsSnapshot* out) {

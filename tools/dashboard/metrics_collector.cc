@@ -66,6 +66,9 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
              "packets dropped by the device or kernel before the sessions", MetricType::Counter);
   MetricFamily dev_sessions =
       Family("mydev_device_sessions", "capture sessions open on the device", MetricType::Gauge);
+  MetricFamily dev_kernel_ring = Family(
+      "mydev_device_kernel_ring_bytes",
+      "bytes of the kernel ring the daemon reads the device from (0: none)", MetricType::Gauge);
   MetricFamily dev_up = Family("mydev_device_up",
                                "1 when the device serves (state UP), 0 while it waits for its "
                                "interface",
@@ -105,6 +108,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       Add(&dev_bytes, labels, static_cast<double>(d.bytes_seen()));
       Add(&dev_ifdrops, labels, static_cast<double>(d.packets_ifdropped()));
       Add(&dev_sessions, labels, d.sessions());
+      Add(&dev_kernel_ring, labels, static_cast<double>(d.kernel_ring_bytes()));
       Add(&dev_up, labels, d.state() == mydev::v1::DEVICE_STATE_UP ? 1 : 0);
     }
     if (!options_.session_metrics) continue;
@@ -145,8 +149,8 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   cut_ = std::move(cut);
 
   std::vector<MetricFamily> out;
-  for (MetricFamily* f :
-       {&up, &info, &last, &dev_packets, &dev_bytes, &dev_ifdrops, &dev_sessions, &dev_up}) {
+  for (MetricFamily* f : {&up, &info, &last, &dev_packets, &dev_bytes, &dev_ifdrops, &dev_sessions,
+                          &dev_kernel_ring, &dev_up}) {
     out.push_back(std::move(*f));
   }
   if (options_.session_metrics) {

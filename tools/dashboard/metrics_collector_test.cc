@@ -24,6 +24,7 @@ mydev::v1::StatsSnapshot Snapshot(std::vector<uint64_t> ids) {
   d->set_packets_seen(1000);
   d->set_bytes_seen(64000);
   d->set_packets_ifdropped(7);
+  d->set_kernel_ring_bytes(8388608);
   d->set_sessions(static_cast<uint32_t>(ids.size()));
   d->set_state(mydev::v1::DEVICE_STATE_UP);
   for (uint64_t id : ids) {
@@ -75,7 +76,8 @@ TEST(MetricsCollectorTest, TargetAndDeviceSeries) {
        {"mydev_target_up gauge", "mydev_target_info gauge",
         "mydev_target_last_snapshot_timestamp_seconds gauge", "mydev_device_packets_total counter",
         "mydev_device_bytes_total counter", "mydev_device_ifdrops_total counter",
-        "mydev_device_sessions gauge", "mydev_device_up gauge"}) {
+        "mydev_device_sessions gauge", "mydev_device_kernel_ring_bytes gauge",
+        "mydev_device_up gauge"}) {
     EXPECT_EQ(Lines(text, std::string("# TYPE ") + family).size(), 1u) << family << "\n" << text;
   }
   EXPECT_EQ(Lines(text, "# HELP mydev_device_packets_total ").size(), 1u);
@@ -93,6 +95,8 @@ TEST(MetricsCollectorTest, TargetAndDeviceSeries) {
             "mydev_device_ifdrops_total{device=\"mydev0\",target=\"a\"} 7");
   EXPECT_EQ(Lines(text, "mydev_device_sessions{").at(0),
             "mydev_device_sessions{device=\"mydev0\",target=\"a\"} 1");
+  EXPECT_EQ(Lines(text, "mydev_device_kernel_ring_bytes{").at(0),
+            "mydev_device_kernel_ring_bytes{device=\"mydev0\",target=\"a\"} 8388608");
   EXPECT_EQ(Lines(text, "mydev_device_up{").at(0),
             "mydev_device_up{device=\"mydev0\",target=\"a\"} 1");
   EXPECT_TRUE(Lines(text, "mydev_session").empty()) << "per-session series are opt-in";
@@ -155,7 +159,7 @@ TEST(MetricsCollectorTest, DownAndRemovedTargets) {
   EXPECT_EQ(Lines(text, "mydev_target_up{target=\"b\"} 0").size(), 1u) << text;
   EXPECT_EQ(Lines(text, "mydev_target_up{target=\"a\"} 1").size(), 1u) << text;
   std::vector<std::string> devices = Lines(text, "mydev_device_");
-  ASSERT_EQ(devices.size(), 5u) << text;
+  ASSERT_EQ(devices.size(), 6u) << text;  // a's six device series, none of b's
   for (const std::string& line : devices)
     EXPECT_TRUE(absl::StrContains(line, "target=\"a\"")) << line;
   for (const std::string& line : Lines(text, "mydev_session_")) {

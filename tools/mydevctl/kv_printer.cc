@@ -32,9 +32,10 @@ std::string FormatKv(const mydev::v1::StatsSnapshot& s, Sections sections) {
                             DeviceStateShown(d.state()), d.dlt(), d.promisc_sessions(),
                             KvEscape(d.state_detail()));
       absl::StrAppendFormat(&out,
-                            " kernel_filter=%s kernel_filter_insns=%u kernel_filter_detail=%s\n",
+                            " kernel_filter=%s kernel_filter_insns=%u kernel_filter_detail=%s"
+                            " kernel_ring_bytes=%u\n",
                             KernelFilterStateShown(d.kernel_filter()), d.kernel_filter_insns(),
-                            KvEscape(d.kernel_filter_detail()));
+                            KvEscape(d.kernel_filter_detail()), d.kernel_ring_bytes());
     }
   }
   if (sections != Sections::kDevices) {

@@ -30,6 +30,7 @@ mydev::v1::StatsSnapshot Example() {
   d->set_kernel_filter(mydev::v1::KERNEL_FILTER_STATE_FALLBACK);
   d->set_kernel_filter_insns(1);
   d->set_kernel_filter_detail("too long");
+  d->set_kernel_ring_bytes(33554432);
   mydev::v1::SessionStats* x = s.add_sessions();
   x->set_session_id(7);
   x->set_device("mydev0");
@@ -85,7 +86,8 @@ TEST(KvPrinterTest, KeepsMydevStatsLinesAndAppendsTheNewFields) {
   EXPECT_EQ(
       FormatKv(s, Sections::kAll),
       OldDeviceLine(s.devices(0)) + " state=waiting dlt=1 promisc=0 detail=veth0%20is%20down" +
-          " kernel_filter=fallback kernel_filter_insns=1 kernel_filter_detail=too%20long\n" +
+          " kernel_filter=fallback kernel_filter_insns=1 kernel_filter_detail=too%20long"
+          " kernel_ring_bytes=33554432\n" +
           OldSessionLine(s.sessions(0)) +
           " comm=tcpdump opened_ns=1699999999000000000 direction=in immediate=1 "
           "timeout_ms=1000 dlt=1 filter_insns=4 promisc=0 ring_fill=2048 "

@@ -361,6 +361,10 @@ uint32_t AfpacketBackend::ring_blocks() const {
   return ring_blocks_;
 }
 
+uint64_t AfpacketBackend::kernel_ring_bytes() const {
+  return uint64_t{ring_blocks()} * options_.ring.block_bytes;
+}
+
 absl::Status AfpacketBackend::OpenGroupMember(uint32_t blocks, UniqueFd* out,
                                               std::unique_ptr<TpacketV3Ring>* out_ring) {
   UniqueFd fd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));

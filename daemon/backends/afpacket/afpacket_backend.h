@@ -161,6 +161,8 @@ class AfpacketBackend : public Backend {
   void SetRingBytesHint(uint64_t bytes) override;
   // Blocks in the kernel ring now (it may grow, see SetRingBytesHint).
   uint32_t ring_blocks() const;
+  // ring_blocks() of ring.block_bytes each (0 while the device has no socket).
+  uint64_t kernel_ring_bytes() const override;
   // Waits for the backend thread's switch (see SetImmediate).
   void AwaitImmediate(absl::Duration limit) override;
   // false: the thread closes every packet socket of the device (an idle
