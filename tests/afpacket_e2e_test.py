@@ -733,7 +733,7 @@ def test_kernel_ring_grows_to_the_sessions_rings_together(stage, veth):
             for f, _ in procs:
                 assert wait_tagged(f, b"GROWN", len(frames)), f
             last_file, last = procs.pop()
-            stop(last)
+            last_err = stop(last)
             time.sleep(0.3)
             assert ring() == str(3 << 20), "it never shrinks while mydevd runs"
         finally:
@@ -741,5 +741,5 @@ def test_kernel_ring_grows_to_the_sessions_rings_together(stage, veth):
         d.assert_alive()
     for f, _ in procs + [(last_file, None)]:
         assert [p[3] for p in tagged(read_pcap(f)[1], b"GROWN")] == frames, f
-    for err in errs:
+    for err in errs + [last_err]:
         assert "\n0 packets dropped by kernel" in err, err
