@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <utility>
-#include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
@@ -96,14 +95,10 @@ absl::Status DeviceFanout::AddSession(std::shared_ptr<Session> session) {
 }
 
 uint64_t DeviceFanout::RingBytesOfSessionsLocked() const {
-  std::vector<const SessionRing*> seen;
+  absl::flat_hash_set<const SessionRing*> seen;
   uint64_t bytes = 0;
-  for (const auto& s : *sessions_) {
-    const SessionRing* ring = s->ring().get();
-    if (std::find(seen.begin(), seen.end(), ring) != seen.end()) continue;  // shared: once
-    seen.push_back(ring);
-    bytes += s->ring_bytes();
-  }
+  for (const auto& s : *sessions_)
+    if (seen.insert(s->ring().get()).second) bytes += s->ring_bytes();  // a shared ring once
   return bytes;
 }
 
